@@ -71,6 +71,13 @@ pub enum Error {
         /// The column's name.
         column: String,
     },
+    /// A query that must return one row (or at most one) returned another number.
+    RowCount {
+        /// What the call expects: "exactly one" or "at most one".
+        expected: &'static str,
+        /// How many rows came back.
+        found: usize,
+    },
     /// A column name or index that the row does not have.
     ColumnNotFound(String),
     /// The statement expects a different number of parameters.
@@ -130,11 +137,6 @@ impl Error {
     pub(crate) fn config(what: impl Into<String>) -> Error {
         Error::Config(what.into())
     }
-
-    /// An I/O error, with timeouts reported as the request-level timeout they are.
-    pub(crate) fn io(err: io::Error) -> Error {
-        Error::Io(err)
-    }
 }
 
 impl fmt::Display for Error {
@@ -150,6 +152,9 @@ impl fmt::Display for Error {
             Error::Encode { index, source } => write!(f, "cannot encode parameter ${index}: {source}"),
             Error::UnexpectedNull { column } => {
                 write!(f, "column \"{column}\" is NULL but its Rust type cannot hold NULL")
+            }
+            Error::RowCount { expected, found } => {
+                write!(f, "expected {expected} row, the query returned {found}")
             }
             Error::ColumnNotFound(c) => write!(f, "no column {c} in the row"),
             Error::ParameterCount { expected, given } => write!(
@@ -175,7 +180,7 @@ impl StdError for Error {
 
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Error {
-        Error::io(e)
+        Error::Io(e)
     }
 }
 

@@ -1,0 +1,456 @@
+//! The pipelined client: one connection shared by many coroutines.
+//!
+//! Each request is Parse (first use only) + Bind + Describe (until the columns are
+//! known) + Execute + its own Sync, so a failing statement never disturbs its
+//! neighbours. The reader coroutine answers callers in order; when the socket fails,
+//! every caller waiting on it gets `Error::Closed` at once and later calls fail fast.
+
+mod pipeline;
+mod reader;
+mod slot;
+mod statements;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use postgres_protocol::message::backend::Message;
+use postgres_protocol::message::frontend;
+use postgres_types::Type;
+
+use crate::cancel::CancelToken;
+use crate::codec::parse_message;
+use crate::config::Config;
+use crate::connection::{Connection, Query, ToStatement};
+use crate::encode::{self, Param};
+use crate::error::{DbError, Error};
+use crate::notify::Notification;
+use crate::response::{self, Messages, Outcome};
+use crate::row::{Row, SimpleQueryMessage};
+use crate::socket::Runtime;
+use crate::statement::Statement;
+
+use pipeline::{Shared, State};
+use slot::Slot;
+use statements::Entry;
+
+/// SQLSTATE invalid_sql_statement_name: the server lost a statement we thought parsed.
+const NO_SUCH_STATEMENT: &str = "26000";
+
+/// Stack of the reader coroutine, in words (may's unit): 16 KiB words = 128 KiB.
+const READER_STACK_WORDS: usize = 16 * 1024;
+
+/// A pipelined connection, shared by cloning. Every clone sends over the same socket.
+///
+/// ```no_run
+/// use lifeguard_pg::{Client, Config};
+///
+/// let config: Config = "postgres://postgres@127.0.0.1/postgres".parse()?;
+/// let client = Client::connect(&config)?;
+/// let handles: Vec<_> = (0..100i32)
+///     .map(|i| {
+///         let client = client.clone();
+///         may::go!(move || client.query_one("SELECT $1::int4 * 2", &[&i]).map(|r| r.get::<i32>(0)))
+///     })
+///     .collect();
+/// for (i, h) in handles.into_iter().enumerate() {
+///     assert_eq!(h.join().unwrap()??, i as i32 * 2);
+/// }
+/// # Ok::<(), lifeguard_pg::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    handle: Arc<Handle>,
+    deadline: Option<Duration>,
+}
+
+/// Closes the connection when the last clone is dropped.
+struct Handle {
+    shared: Arc<Shared>,
+    process_id: i32,
+    cancel: Option<CancelToken>,
+    notifications: may::sync::Mutex<Option<may::sync::mpsc::Receiver<Notification>>>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        let mut goodbye = BytesMut::new();
+        frontend::terminate(&mut goodbye);
+        self.shared.shutdown(&goodbye);
+    }
+}
+
+/// Counters of one pipelined connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClientStats {
+    /// Requests written or queued that have no answer yet.
+    pub in_flight: usize,
+    /// Statement executions that found the statement parsed already.
+    pub cache_hits: u64,
+    /// Statement executions that had to parse it first.
+    pub cache_misses: u64,
+    /// Notices dropped because nobody took them (the newest 10,000 are kept).
+    pub notices_dropped: u64,
+}
+
+impl Client {
+    /// Connects on a may socket (from a coroutine or a plain thread) and starts the
+    /// connection's reader coroutine.
+    pub fn connect(config: &Config) -> Result<Client, Error> {
+        let conn = Connection::connect_with(config, Runtime::May)?;
+        let (socket, leftover, process_id, cancel) = conn.into_parts();
+        let reader_socket = socket.try_clone()?;
+        let control = socket.try_clone()?;
+        let (tx, rx) = may::sync::mpsc::channel();
+        let shared = Arc::new(Shared::new(socket, control, tx));
+        let for_reader = shared.clone();
+        let builder = may::coroutine::Builder::new()
+            .name("lifeguard-pg reader".to_owned())
+            .stack_size(READER_STACK_WORDS);
+        // SAFETY: the reader holds no thread-locals across yields and makes no
+        // thread-blocking calls: it only reads a may socket and fills answer slots.
+        unsafe { builder.spawn(move || reader::run(for_reader, reader_socket, leftover)) }?;
+        Ok(Client {
+            handle: Arc::new(Handle {
+                shared,
+                process_id,
+                cancel,
+                notifications: may::sync::Mutex::new(Some(rx)),
+            }),
+            deadline: None,
+        })
+    }
+
+    /// A handle on the same connection whose requests fail with
+    /// `Error::Timeout(Timeout::Request)` when unanswered after `deadline`. The
+    /// statement is not cancelled (another caller's may be running); its answer is
+    /// discarded when it comes.
+    pub fn with_deadline(&self, deadline: Duration) -> Client {
+        Client {
+            handle: self.handle.clone(),
+            deadline: Some(deadline),
+        }
+    }
+
+    /// Prepares a statement (or returns the one this connection has), so its parameter
+    /// and column types are known.
+    pub fn prepare(&self, sql: &str) -> Result<Statement, Error> {
+        let entry = self.described(sql)?;
+        entry
+            .statement()
+            .ok_or_else(|| Error::protocol("statement described without columns"))
+    }
+
+    /// Runs a statement and returns all its rows. SQL text is described on first use
+    /// (one extra round trip, then cached); use [`query_typed`](Self::query_typed) when
+    /// the parameter types are known to skip it.
+    pub fn query<T: ToStatement + ?Sized>(&self, statement: &T, params: &[Param<'_>]) -> Result<Vec<Row>, Error> {
+        let mut rows = Vec::new();
+        self.run(statement, params, &mut |row| {
+            rows.push(row);
+            Ok(())
+        })?;
+        Ok(rows)
+    }
+
+    /// Runs SQL whose parameter types are given: the first use sends Parse, Bind,
+    /// Describe, Execute and Sync in one write, without a prepare round trip.
+    pub fn query_typed(&self, sql: &str, types: &[Type], params: &[Param<'_>]) -> Result<Vec<Row>, Error> {
+        let mut rows = Vec::new();
+        self.execute_with(sql, types, params, &mut |row| {
+            rows.push(row);
+            Ok(())
+        })?;
+        Ok(rows)
+    }
+
+    /// Runs a statement that must return exactly one row.
+    pub fn query_one<T: ToStatement + ?Sized>(&self, statement: &T, params: &[Param<'_>]) -> Result<Row, Error> {
+        one(self.query(statement, params)?)
+    }
+
+    /// Runs a statement that returns at most one row.
+    pub fn query_opt<T: ToStatement + ?Sized>(&self, statement: &T, params: &[Param<'_>]) -> Result<Option<Row>, Error> {
+        at_most_one(self.query(statement, params)?)
+    }
+
+    /// Runs a statement and returns the number of rows it affected.
+    pub fn execute<T: ToStatement + ?Sized>(&self, statement: &T, params: &[Param<'_>]) -> Result<u64, Error> {
+        Ok(self.run(statement, params, &mut |_| Ok(()))?.rows_affected)
+    }
+
+    /// Runs a statement and hands each row to `f`.
+    pub fn for_each<T: ToStatement + ?Sized>(
+        &self,
+        statement: &T,
+        params: &[Param<'_>],
+        mut f: impl FnMut(Row) -> Result<(), Error>,
+    ) -> Result<u64, Error> {
+        Ok(self.run(statement, params, &mut f)?.rows_affected)
+    }
+
+    /// Runs statements separated by `;` with the simple protocol (no parameters).
+    pub fn simple_query(&self, sql: &str) -> Result<Vec<SimpleQueryMessage>, Error> {
+        let answer = self.request(|state| encode::query(sql, &mut state.pending).map(|()| true))?;
+        let answer = answer.ok_or_else(|| Error::protocol("request not queued"))?;
+        response::read_simple(&mut Buffered(answer))
+    }
+
+    /// Runs statements separated by `;`, discarding their rows.
+    pub fn batch_execute(&self, sql: &str) -> Result<(), Error> {
+        self.simple_query(sql).map(drop)
+    }
+
+    /// The notifications of the channels this connection `LISTEN`s to, every one in
+    /// order. The first call takes the receiver; later calls return `None`.
+    pub fn notifications(&self) -> Option<may::sync::mpsc::Receiver<Notification>> {
+        self.handle
+            .notifications
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+
+    /// Notices the server sent (`RAISE NOTICE`, ...), removed from the connection.
+    pub fn take_notices(&self) -> Vec<DbError> {
+        self.handle.shared.take_notices()
+    }
+
+    /// True once the connection has failed or been closed; every call then fails fast.
+    pub fn is_closed(&self) -> bool {
+        self.handle.shared.is_closed()
+    }
+
+    /// Closes the connection now: waiting callers get `Error::Closed`.
+    pub fn close(&self) {
+        self.handle.shared.fail("the client was closed");
+    }
+
+    /// The backend's process ID.
+    pub fn process_id(&self) -> i32 {
+        self.handle.process_id
+    }
+
+    /// A token that cancels whatever statement the backend runs at that moment.
+    pub fn cancel_token(&self) -> Option<CancelToken> {
+        self.handle.cancel.clone()
+    }
+
+    /// The connection's counters.
+    pub fn stats(&self) -> ClientStats {
+        let shared = &self.handle.shared;
+        ClientStats {
+            in_flight: shared.in_flight(),
+            cache_hits: shared.cache_hits.load(Ordering::Relaxed),
+            cache_misses: shared.cache_misses.load(Ordering::Relaxed),
+            notices_dropped: shared.notices_dropped.load(Ordering::Relaxed),
+        }
+    }
+
+    fn run<T: ToStatement + ?Sized>(
+        &self,
+        statement: &T,
+        params: &[Param<'_>],
+        on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
+    ) -> Result<Outcome, Error> {
+        match statement.to_query() {
+            Query::Sql(sql) => {
+                let entry = self.described(sql)?;
+                let types = entry.params.get().cloned().unwrap_or_default();
+                self.execute_with(sql, &types, params, on_row)
+            }
+            Query::Statement(s) => self.execute_with_entry(s, params, on_row),
+        }
+    }
+
+    /// The cache entry for untyped SQL, described by the server if it is not yet.
+    fn described(&self, sql: &str) -> Result<Arc<Entry>, Error> {
+        let key = statements::key(sql, &[]);
+        let mut entry = None;
+        let answer = self.request(|state| {
+            let (e, fresh) = lookup(state, key);
+            let known = e.params.get().is_some() && e.columns.get().is_some();
+            if !known {
+                if fresh {
+                    parse_fresh(state, key, &e, sql, &[])?;
+                }
+                encode::describe(b'S', &e.name, &mut state.pending)?;
+                frontend::sync(&mut state.pending);
+            }
+            entry = Some((e, fresh));
+            Ok(!known)
+        })?;
+        let (entry, fresh) = entry.ok_or_else(|| Error::protocol("statement lookup failed"))?;
+        let Some(answer) = answer else {
+            return Ok(entry);
+        };
+        let outcome = response::read_extended(&mut Buffered(answer), None, &mut |_| Ok(()))
+            .inspect_err(|_| {
+                if fresh {
+                    self.forget_entry(key, &entry);
+                }
+            })?;
+        if let Some(params) = outcome.params {
+            let _ = entry.params.set(params);
+        }
+        if let Some(columns) = outcome.columns {
+            let _ = entry.columns.set(columns);
+        }
+        Ok(entry)
+    }
+
+    fn execute_with(
+        &self,
+        sql: &str,
+        types: &[Type],
+        params: &[Param<'_>],
+        on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
+    ) -> Result<Outcome, Error> {
+        let key = statements::key(sql, types);
+        let mut chosen = None;
+        let answer = self.request(|state| {
+            let (entry, fresh) = lookup(state, key);
+            if fresh {
+                parse_fresh(state, key, &entry, sql, types)?;
+                let _ = entry.params.set(types.to_vec());
+            }
+            let columns = entry.columns.get().cloned();
+            encode::bind(&entry.name, types, params, &mut state.pending).inspect_err(|_| {
+                if fresh {
+                    forget(state, key, &entry);
+                }
+            })?;
+            if columns.is_none() {
+                encode::describe(b'P', "", &mut state.pending)?;
+            }
+            encode::execute_sync(&mut state.pending)?;
+            chosen = Some((entry, columns, fresh));
+            Ok(true)
+        })?;
+        let (entry, columns, fresh) =
+            chosen.ok_or_else(|| Error::protocol("statement lookup failed"))?;
+        let counter = if fresh { &self.handle.shared.cache_misses } else { &self.handle.shared.cache_hits };
+        counter.fetch_add(1, Ordering::Relaxed);
+        let answer = answer.ok_or_else(|| Error::protocol("request not queued"))?;
+        let result = response::read_extended(&mut Buffered(answer), columns, on_row);
+        if let Err(Error::Db(db)) = &result {
+            if fresh || db.code == NO_SUCH_STATEMENT {
+                // The Parse may have failed, or the server lost the statement
+                // (DISCARD ALL): parse it again next time.
+                self.forget_entry(key, &entry);
+            }
+        }
+        if let (Ok(outcome), None) = (&result, entry.columns.get()) {
+            if let Some(columns) = &outcome.columns {
+                let _ = entry.columns.set(columns.clone());
+            }
+        }
+        result
+    }
+
+    fn execute_with_entry(
+        &self,
+        statement: &Statement,
+        params: &[Param<'_>],
+        on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
+    ) -> Result<Outcome, Error> {
+        let answer = self.request(|state| {
+            encode::bind(statement.name(), statement.params(), params, &mut state.pending)?;
+            encode::execute_sync(&mut state.pending)?;
+            Ok(true)
+        })?;
+        let answer = answer.ok_or_else(|| Error::protocol("request not queued"))?;
+        response::read_extended(&mut Buffered(answer), Some(statement.shared_columns()), on_row)
+    }
+
+    fn forget_entry(&self, key: u64, entry: &Arc<Entry>) {
+        let shared = &self.handle.shared;
+        shared.with_state(|state| forget(state, key, entry));
+    }
+
+    /// Queues one request built by `encode` and waits for its answer. `encode` returns
+    /// `false` when it found nothing to send; then there is no answer either.
+    fn request(
+        &self,
+        encode: impl FnOnce(&mut State) -> Result<bool, Error>,
+    ) -> Result<Option<BytesMut>, Error> {
+        let slot = Arc::new(Slot::new());
+        if !self.handle.shared.submit(slot.clone(), encode)? {
+            return Ok(None);
+        }
+        let deadline = self.deadline.map(|d| Instant::now() + d);
+        slot.wait(deadline).map(Some)
+    }
+}
+
+impl Connection {
+    /// Takes the connection apart for the pipelined client.
+    pub(crate) fn into_parts(self) -> (crate::socket::Socket, BytesMut, i32, Option<CancelToken>) {
+        let process_id = self.process_id();
+        let cancel = self.cancel_token();
+        let wire = self.into_wire();
+        (wire.stream, wire.rbuf, process_id, cancel)
+    }
+}
+
+/// The entry for `key`, created if absent; `true` when it was created.
+fn lookup(state: &mut State, key: u64) -> (Arc<Entry>, bool) {
+    let mut fresh = false;
+    let entry = state
+        .statements
+        .entry(key)
+        .or_insert_with(|| {
+            fresh = true;
+            Arc::new(Entry::new(key))
+        })
+        .clone();
+    (entry, fresh)
+}
+
+fn forget(state: &mut State, key: u64, entry: &Arc<Entry>) {
+    if state.statements.get(&key).is_some_and(|e| Arc::ptr_eq(e, entry)) {
+        state.statements.remove(&key);
+    }
+}
+
+/// Appends the Parse of a statement new to the cache, preceded by a Close of its name:
+/// an earlier Parse under that name may have succeeded although its request failed,
+/// and closing a statement that does not exist is no error.
+fn parse_fresh(state: &mut State, key: u64, entry: &Arc<Entry>, sql: &str, types: &[Type]) -> Result<(), Error> {
+    frontend::close(b'S', &entry.name, &mut state.pending)
+        .map_err(|e| Error::Encode { index: 0, source: Box::new(e) })
+        .and_then(|()| encode::parse(&entry.name, sql, types, &mut state.pending))
+        .inspect_err(|_| forget(state, key, entry))
+}
+
+fn one(mut rows: Vec<Row>) -> Result<Row, Error> {
+    match rows.len() {
+        1 => Ok(rows.remove(0)),
+        n => Err(Error::RowCount {
+            expected: "exactly one",
+            found: n,
+        }),
+    }
+}
+
+fn at_most_one(mut rows: Vec<Row>) -> Result<Option<Row>, Error> {
+    match rows.len() {
+        0 => Ok(None),
+        1 => Ok(Some(rows.remove(0))),
+        n => Err(Error::RowCount {
+            expected: "at most one",
+            found: n,
+        }),
+    }
+}
+
+/// The messages of one response, as the reader delivered them.
+struct Buffered(BytesMut);
+
+impl Messages for Buffered {
+    fn next_message(&mut self) -> Result<Message, Error> {
+        parse_message(&mut self.0)?.ok_or_else(|| Error::protocol("response ended before ReadyForQuery"))
+    }
+}

@@ -1,0 +1,227 @@
+//! The state one pipelined connection shares between its callers and its reader.
+//!
+//! Writing is flat-combined: a caller appends its request to the pending buffer and
+//! queues its answer slot in the same critical section, so bytes and slots stay in the
+//! same order. If no caller is writing, it becomes the writer and sends everything
+//! pending, again and again, until the buffer is empty; callers arriving meanwhile only
+//! append. Requests that pile up during one write leave in the next, as one syscall.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use bytes::BytesMut;
+use may::sync::Mutex;
+use postgres_protocol::message::backend::Message;
+
+use crate::codec::parse_message;
+use crate::error::{DbError, Error};
+use crate::notify::Notification;
+use crate::socket::Socket;
+
+use super::slot::Slot;
+use super::statements::Entry;
+
+/// At most this many notices are kept until taken; older ones are dropped and counted.
+const MAX_NOTICES: usize = 10_000;
+
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    writer: Mutex<Socket>,
+    /// Another handle on the socket, to shut it down while a writer holds `writer`.
+    control: Socket,
+    closed: AtomicBool,
+    notifications: may::sync::mpsc::Sender<Notification>,
+    notices: Mutex<VecDeque<DbError>>,
+    pub(crate) notices_dropped: AtomicU64,
+    pub(crate) cache_hits: AtomicU64,
+    pub(crate) cache_misses: AtomicU64,
+}
+
+pub(crate) struct State {
+    /// Requests not yet written.
+    pub(crate) pending: BytesMut,
+    /// The buffer being written by the current writer, swapped with `pending`.
+    spare: BytesMut,
+    /// One slot per request written or pending, oldest first.
+    waiters: VecDeque<Arc<Slot>>,
+    /// A caller is writing.
+    writing: bool,
+    closed: Option<String>,
+    /// Statements parsed on this connection (or whose Parse is pending), by cache key.
+    pub(crate) statements: HashMap<u64, Arc<Entry>>,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        writer: Socket,
+        control: Socket,
+        notifications: may::sync::mpsc::Sender<Notification>,
+    ) -> Shared {
+        Shared {
+            control,
+            state: Mutex::new(State {
+                pending: BytesMut::with_capacity(16 * 1024),
+                spare: BytesMut::with_capacity(16 * 1024),
+                waiters: VecDeque::new(),
+                writing: false,
+                closed: None,
+                statements: HashMap::new(),
+            }),
+            writer: Mutex::new(writer),
+            closed: AtomicBool::new(false),
+            notifications,
+            notices: Mutex::new(VecDeque::new()),
+            notices_dropped: AtomicU64::new(0),
+            cache_hits: AtomicU64::new(0),
+            cache_misses: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Number of requests written or pending that have no answer yet.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.lock().waiters.len()
+    }
+
+    fn lock(&self) -> may::sync::MutexGuard<'_, State> {
+        // The lock is never held across I/O or a call that can panic on user data, so
+        // a poisoned lock still holds consistent state.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` on the state under the lock.
+    pub(crate) fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        f(&mut self.lock())
+    }
+
+    /// Appends one request with `encode` (which may fail, leaving nothing behind) and
+    /// queues `slot` for its answer; writes if no other caller is writing. When
+    /// `encode` returns `false` it queued nothing, and neither is the slot; `submit`
+    /// then returns `false` too.
+    pub(crate) fn submit(
+        &self,
+        slot: Arc<Slot>,
+        encode: impl FnOnce(&mut State) -> Result<bool, Error>,
+    ) -> Result<bool, Error> {
+        let mut state = self.lock();
+        if let Some(reason) = &state.closed {
+            return Err(Error::closed(reason.clone()));
+        }
+        let mark = state.pending.len();
+        match encode(&mut state) {
+            Ok(true) => {}
+            Ok(false) => return Ok(false),
+            Err(e) => {
+                state.pending.truncate(mark);
+                return Err(e);
+            }
+        }
+        state.waiters.push_back(slot);
+        if state.writing {
+            return Ok(true);
+        }
+        state.writing = true;
+        drop(state);
+        self.write_pending();
+        Ok(true)
+    }
+
+    /// Writes until nothing is pending. Only the caller that set `writing` runs this.
+    fn write_pending(&self) {
+        let mut batch = std::mem::take(&mut self.lock().spare);
+        loop {
+            {
+                let mut state = self.lock();
+                if state.pending.is_empty() || state.closed.is_some() {
+                    state.writing = false;
+                    state.spare = batch;
+                    return;
+                }
+                // `batch` is empty: it becomes the new pending buffer, keeping its capacity.
+                std::mem::swap(&mut state.pending, &mut batch);
+            }
+            let written = {
+                let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+                writer.write_all(&batch).and_then(|()| writer.flush())
+            };
+            batch.clear();
+            if let Err(e) = written {
+                self.fail(&format!("I/O error: {e}"));
+                let mut state = self.lock();
+                state.writing = false;
+                return;
+            }
+        }
+    }
+
+    /// Hands a complete response to the oldest waiter.
+    pub(crate) fn deliver(&self, response: BytesMut) -> Result<(), Error> {
+        let slot = self.lock().waiters.pop_front();
+        match slot {
+            Some(slot) => {
+                slot.fill(Ok(response));
+                Ok(())
+            }
+            None => Err(Error::protocol("the server answered a request that was never sent")),
+        }
+    }
+
+    /// Takes care of a notice, notification or parameter status.
+    pub(crate) fn asynchronous(&self, frame: &mut BytesMut) -> Result<(), Error> {
+        match parse_message(frame)? {
+            Some(Message::NotificationResponse(body)) => {
+                // A closed receiver means nobody listens any more; nothing to keep.
+                let _ = self.notifications.send(Notification::from_body(&body)?);
+            }
+            Some(Message::NoticeResponse(body)) => {
+                let notice = DbError::parse(&mut body.fields())?;
+                let mut notices = self.notices.lock().unwrap_or_else(|p| p.into_inner());
+                if notices.len() == MAX_NOTICES {
+                    notices.pop_front();
+                    self.notices_dropped.fetch_add(1, Ordering::Relaxed);
+                }
+                notices.push_back(notice);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    pub(crate) fn take_notices(&self) -> Vec<DbError> {
+        let mut notices = self.notices.lock().unwrap_or_else(|p| p.into_inner());
+        notices.drain(..).collect()
+    }
+
+    /// Closes the connection for good: every waiter, queued or in flight, gets an error
+    /// now, and later calls fail fast.
+    pub(crate) fn fail(&self, reason: &str) {
+        let waiters = {
+            let mut state = self.lock();
+            if state.closed.is_none() {
+                state.closed = Some(reason.to_owned());
+            }
+            state.pending.clear();
+            std::mem::take(&mut state.waiters)
+        };
+        self.closed.store(true, Ordering::Release);
+        let reason = self.lock().closed.clone().unwrap_or_default();
+        for slot in waiters {
+            slot.fill(Err(Error::closed(reason.clone())));
+        }
+        // Wake the reader (blocked in read) and any writer; an error means it is down.
+        let _ = self.control.shutdown();
+    }
+
+    /// Shuts the socket down so the reader ends; used when the last handle is dropped.
+    pub(crate) fn shutdown(&self, goodbye: &[u8]) {
+        if let Ok(mut writer) = self.writer.try_lock() {
+            let _ = writer.write_all(goodbye);
+        }
+        self.fail("the client was closed");
+    }
+}

@@ -1,0 +1,617 @@
+//! Reading `postgres://` URLs and libpq `key=value` strings into a [`Config`].
+//!
+//! Both forms end in [`Params::set`], which knows the parameters. Every error says
+//! which part of the input is wrong and shows the input with the password replaced by
+//! `***`.
+
+use std::net::IpAddr;
+use std::ops::Range;
+use std::time::Duration;
+
+use percent_encoding::percent_decode_str;
+
+use super::{Config, Host, SslMode};
+use crate::error::Error;
+
+impl Config {
+    /// Parses a connection string: a URL or a libpq `key=value` string.
+    ///
+    /// **URLs** look like `postgres://user:password@host:port/dbname?param=value&...`
+    /// (`postgresql://` works too); every part is optional and percent-decoded. A host
+    /// in brackets is an IPv6 address (`[::1]:5433`); a percent-encoded path as the
+    /// host is a Unix socket directory (`postgres://%2Fvar%2Frun%2Fpostgresql/db`). The
+    /// query takes the same parameters as the `key=value` form and overrides the parts
+    /// before it (`?host=/tmp`).
+    ///
+    /// **`key=value` strings** are whitespace-separated pairs, with optional spaces
+    /// around `=`. A value in single quotes may hold spaces; `\'` and `\\` escape a
+    /// quote and a backslash. The empty string is a valid configuration (all
+    /// defaults).
+    ///
+    /// The parameters are `host`, `hostaddr` (a numeric IP address that wins over
+    /// `host`), `port`, `user`, `password`, `dbname`, `application_name`,
+    /// `connect_timeout` (whole seconds; zero or less is no timeout),
+    /// `keepalives` (`0` or `1`), `keepalives_idle` (whole seconds), `options` and
+    /// `sslmode`. An empty value is the same as leaving the parameter out; a repeated
+    /// parameter keeps its last value. Unknown parameters are an error, and so are
+    /// several comma-separated hosts or ports.
+    ///
+    /// This reads no environment variables: see [`Config::apply_env`]. An error is an
+    /// [`Error::Config`] that says what is wrong and where, never showing the password.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lifeguard_pg::Config;
+    ///
+    /// let config = Config::parse("postgres://app:s3cret@db.example:5433/orders?sslmode=disable")?;
+    /// assert_eq!(config.get_host().map(|h| h.to_string()).as_deref(), Some("db.example"));
+    /// assert_eq!(config.get_port(), 5433);
+    /// assert_eq!(config.get_user(), Some("app"));
+    /// assert_eq!(config.get_password(), Some(&b"s3cret"[..]));
+    /// assert_eq!(config.get_dbname(), Some("orders"));
+    /// assert_eq!(config.get_ssl_mode().to_string(), "disable");
+    ///
+    /// let config: Config = "host=/var/run/postgresql dbname='my db' connect_timeout=10".parse()?;
+    /// assert_eq!(config.get_dbname(), Some("my db"));
+    /// assert_eq!(config.get_connect_timeout(), Some(Duration::from_secs(10)));
+    ///
+    /// let err = Config::parse("host=db port=abc password=s3cret").unwrap_err();
+    /// assert!(err.to_string().contains("invalid port \"abc\""));
+    /// assert!(!err.to_string().contains("s3cret"));
+    /// # Ok::<(), lifeguard_pg::Error>(())
+    /// ```
+    pub fn parse(s: &str) -> Result<Config, Error> {
+        let mut config = Config::new();
+        let trimmed = s.trim();
+        match url_scheme(trimmed) {
+            Some(scheme) => parse_url(&mut config, trimmed, scheme)?,
+            None => parse_key_value(&mut config, s)?,
+        }
+        Ok(config)
+    }
+}
+
+/// Parameters libpq knows and this client does not support.
+const LIBPQ_ONLY: &[&str] = &[
+    "authtype",
+    "channel_binding",
+    "client_encoding",
+    "fallback_application_name",
+    "gssdelegation",
+    "gssencmode",
+    "gsslib",
+    "keepalives_count",
+    "keepalives_interval",
+    "krbsrvname",
+    "load_balance_hosts",
+    "max_protocol_version",
+    "min_protocol_version",
+    "oauth_client_id",
+    "oauth_client_secret",
+    "oauth_issuer",
+    "oauth_scope",
+    "passfile",
+    "replication",
+    "require_auth",
+    "requirepeer",
+    "requiressl",
+    "scram_client_key",
+    "scram_server_key",
+    "service",
+    "ssl_max_protocol_version",
+    "ssl_min_protocol_version",
+    "sslcert",
+    "sslcertmode",
+    "sslcompression",
+    "sslcrl",
+    "sslcrldir",
+    "sslkey",
+    "sslnegotiation",
+    "sslpassword",
+    "sslrootcert",
+    "sslsni",
+    "target_session_attrs",
+    "tcp_user_timeout",
+    "tty",
+];
+
+/// Parameters this client reads.
+const SUPPORTED: &[&str] = &[
+    "host",
+    "hostaddr",
+    "port",
+    "user",
+    "password",
+    "dbname",
+    "application_name",
+    "connect_timeout",
+    "keepalives",
+    "keepalives_idle",
+    "options",
+    "sslmode",
+];
+
+/// Sets parameters on a [`Config`] by name, from any of the sources.
+pub(super) struct Params<'a> {
+    config: &'a mut Config,
+    /// `hostaddr` wins over `host` whatever their order, so it waits for the end.
+    hostaddr: Option<String>,
+}
+
+impl<'a> Params<'a> {
+    pub(super) fn new(config: &'a mut Config) -> Params<'a> {
+        Params {
+            config,
+            hostaddr: None,
+        }
+    }
+
+    /// Sets `key` to `value`; the error message names what is wrong, never the
+    /// password.
+    pub(super) fn set(&mut self, key: &str, value: &[u8]) -> Result<(), String> {
+        if key == "password" {
+            self.config.password(value);
+            return Ok(());
+        }
+        let value = std::str::from_utf8(value)
+            .map_err(|_| format!("the value of \"{key}\" is not valid UTF-8"))?;
+        let config = &mut *self.config;
+        match key {
+            "host" => config.host = parse_host(value)?,
+            "hostaddr" => self.hostaddr = parse_hostaddr(value)?,
+            "port" => config.port = parse_port(value)?,
+            "user" => config.user = super::non_empty(value),
+            "dbname" => config.dbname = super::non_empty(value),
+            "application_name" => config.application_name = super::non_empty(value),
+            "connect_timeout" => config.connect_timeout = parse_connect_timeout(value)?,
+            "keepalives" => config.keepalives = parse_keepalives(value)?,
+            "keepalives_idle" => config.keepalives_idle = parse_keepalives_idle(value)?,
+            "options" => config.options = super::non_empty(value),
+            "sslmode" => config.ssl_mode = parse_ssl_mode(value)?,
+            _ if LIBPQ_ONLY.contains(&key) => {
+                return Err(format!(
+                    "connection parameter \"{key}\" is not supported by this client"
+                ));
+            }
+            _ => return Err(format!("unknown connection parameter \"{key}\"")),
+        }
+        Ok(())
+    }
+
+    /// Applies what waited for the end (`hostaddr`).
+    pub(super) fn finish(self) {
+        if let Some(addr) = self.hostaddr {
+            self.config.host = Some(Host::Tcp(addr));
+        }
+    }
+}
+
+fn parse_host(value: &str) -> Result<Option<Host>, String> {
+    if value.contains(',') {
+        return Err(format!(
+            "multiple hosts are not supported: \"{value}\"; give one host"
+        ));
+    }
+    Ok((!value.is_empty()).then(|| Host::from_name(value)))
+}
+
+fn parse_hostaddr(value: &str) -> Result<Option<String>, String> {
+    if value.contains(',') {
+        return Err(format!(
+            "multiple hosts are not supported: hostaddr \"{value}\"; give one address"
+        ));
+    }
+    if value.is_empty() {
+        return Ok(None);
+    }
+    match value.parse::<IpAddr>() {
+        Ok(_) => Ok(Some(value.to_owned())),
+        Err(_) => Err(format!(
+            "invalid hostaddr \"{value}\"; expected a numeric IP address (use host for a name)"
+        )),
+    }
+}
+
+fn parse_port(value: &str) -> Result<Option<u16>, String> {
+    if value.contains(',') {
+        return Err(format!(
+            "multiple ports are not supported: \"{value}\"; give one port"
+        ));
+    }
+    if value.is_empty() {
+        return Ok(None);
+    }
+    match value.trim().parse::<u16>() {
+        Ok(port) if port != 0 => Ok(Some(port)),
+        _ => Err(format!(
+            "invalid port \"{value}\"; expected a number from 1 to 65535"
+        )),
+    }
+}
+
+/// Whole seconds, as libpq reads them (surrounding spaces allowed).
+fn parse_seconds(key: &str, value: &str) -> Result<i64, String> {
+    value
+        .trim()
+        .parse::<i64>()
+        .map_err(|_| format!("invalid {key} \"{value}\"; expected a whole number of seconds"))
+}
+
+fn parse_connect_timeout(value: &str) -> Result<Option<Duration>, String> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let seconds = parse_seconds("connect_timeout", value)?;
+    Ok(Some(Duration::from_secs(seconds.max(0).unsigned_abs())))
+}
+
+fn parse_keepalives(value: &str) -> Result<Option<bool>, String> {
+    match value.trim() {
+        "" => Ok(None),
+        "0" => Ok(Some(false)),
+        "1" => Ok(Some(true)),
+        _ => Err(format!("invalid keepalives \"{value}\"; expected 0 or 1")),
+    }
+}
+
+fn parse_keepalives_idle(value: &str) -> Result<Option<Duration>, String> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let seconds = parse_seconds("keepalives_idle", value)?;
+    Ok((seconds > 0).then(|| Duration::from_secs(seconds.unsigned_abs())))
+}
+
+fn parse_ssl_mode(value: &str) -> Result<Option<SslMode>, String> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    SslMode::from_name(value).map(Some)
+}
+
+// ---------------------------------------------------------------------------------
+// key=value strings
+
+/// libpq's `isspace`.
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c')
+}
+
+fn skip_spaces(bytes: &[u8], mut pos: usize) -> usize {
+    while bytes.get(pos).copied().is_some_and(is_space) {
+        pos += 1;
+    }
+    pos
+}
+
+/// How much of the input an error shows before the bad part.
+const CONTEXT: usize = 60;
+
+/// `input[..upto]` with the `secrets` replaced by `***`, shortened to its end, with
+/// `...` where something is cut off.
+fn context(input: &str, upto: usize, secrets: &[Range<usize>]) -> String {
+    let mut shown = String::new();
+    let mut at = 0;
+    for secret in secrets.iter().filter(|r| r.start < upto) {
+        shown.push_str(&input[at..secret.start]);
+        shown.push_str("***");
+        at = secret.end.min(upto);
+    }
+    shown.push_str(&input[at..upto]);
+    if shown.len() > CONTEXT {
+        let mut cut = shown.len() - CONTEXT;
+        while !shown.is_char_boundary(cut) {
+            cut += 1;
+        }
+        shown.replace_range(..cut, "...");
+    }
+    if !input[upto..].trim().is_empty() {
+        shown.push_str("...");
+    }
+    shown
+}
+
+fn parse_key_value(config: &mut Config, input: &str) -> Result<(), Error> {
+    let bytes = input.as_bytes();
+    let mut params = Params::new(config);
+    // Where password values are, so that no error shows them.
+    let mut secrets: Vec<Range<usize>> = Vec::new();
+    // The end of an unquoted password value just before this pair: a word here that
+    // is not a parameter is most likely the rest of a password with a space in it.
+    let mut after_password: Option<usize> = None;
+    let fail = |msg: String, upto: usize, secrets: &[Range<usize>]| {
+        Error::config(format!("{msg} (in \"{}\")", context(input, upto, secrets)))
+    };
+    let mut pos = skip_spaces(bytes, 0);
+    while pos < bytes.len() {
+        let key_start = pos;
+        while pos < bytes.len() && bytes[pos] != b'=' && !is_space(bytes[pos]) {
+            pos += 1;
+        }
+        let key = &input[key_start..pos];
+        let key_end = pos;
+        pos = skip_spaces(bytes, pos);
+        let has_equals = bytes.get(pos) == Some(&b'=');
+        if let Some(end) = after_password {
+            if !has_equals || !SUPPORTED.contains(&key) {
+                let msg = format!(
+                    "unexpected text after the password value at byte {key_start}; \
+                     quote a value that contains spaces: password='...'"
+                );
+                return Err(fail(msg, end, &secrets));
+            }
+        }
+        if !has_equals {
+            let msg = format!("missing \"=\" after \"{key}\" at byte {pos}");
+            return Err(fail(msg, key_end, &secrets));
+        }
+        if key.is_empty() {
+            let msg = format!("missing parameter name before \"=\" at byte {pos}");
+            return Err(fail(msg, pos + 1, &secrets));
+        }
+        pos = skip_spaces(bytes, pos + 1);
+        let value_start = pos;
+        let quoted = bytes.get(pos) == Some(&b'\'');
+        let mut value = Vec::new();
+        if quoted {
+            pos += 1;
+            loop {
+                match bytes.get(pos) {
+                    None => {
+                        if key == "password" {
+                            secrets.push(value_start..bytes.len());
+                        }
+                        let msg = format!("unterminated quoted value for \"{key}\"");
+                        return Err(fail(msg, bytes.len(), &secrets));
+                    }
+                    Some(b'\'') => {
+                        pos += 1;
+                        break;
+                    }
+                    Some(b'\\') if pos + 1 < bytes.len() => {
+                        value.push(bytes[pos + 1]);
+                        pos += 2;
+                    }
+                    Some(&b) => {
+                        value.push(b);
+                        pos += 1;
+                    }
+                }
+            }
+        } else {
+            while let Some(&b) = bytes.get(pos) {
+                if is_space(b) {
+                    break;
+                }
+                if b == b'\\' {
+                    pos += 1;
+                    if let Some(&escaped) = bytes.get(pos) {
+                        value.push(escaped);
+                        pos += 1;
+                    }
+                } else {
+                    value.push(b);
+                    pos += 1;
+                }
+            }
+        }
+        if key == "password" {
+            secrets.push(value_start..pos);
+        }
+        params
+            .set(key, &value)
+            .map_err(|msg| fail(msg, pos, &secrets))?;
+        after_password = (key == "password" && !quoted).then_some(pos);
+        pos = skip_spaces(bytes, pos);
+    }
+    params.finish();
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------
+// URLs
+
+/// The length of `scheme://` when `s` starts with a URL scheme.
+fn url_scheme(s: &str) -> Option<usize> {
+    let end = s.find("://")?;
+    let mut scheme = s[..end].bytes();
+    let first = scheme.next()?;
+    let valid = first.is_ascii_alphabetic()
+        && scheme.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+    valid.then_some(end + 3)
+}
+
+/// Percent-decodes one part of a URL; `what` names the part in an error, which never
+/// shows the part itself (it may be the password).
+fn decode(part: &str, what: &str) -> Result<Vec<u8>, String> {
+    let bytes = part.as_bytes();
+    for (i, _) in part.match_indices('%') {
+        let valid = bytes.len() > i + 2
+            && bytes[i + 1].is_ascii_hexdigit()
+            && bytes[i + 2].is_ascii_hexdigit();
+        if !valid {
+            return Err(format!(
+                "invalid URL: bad percent-encoding in {what} (\"%\" must be followed by two \
+                 hex digits; write a literal \"%\" as %25)"
+            ));
+        }
+        if &bytes[i + 1..i + 3] == b"00" {
+            return Err(format!("invalid URL: %00 (a zero byte) in {what}"));
+        }
+    }
+    Ok(percent_decode_str(part).collect())
+}
+
+/// Replaces the values of `password` parameters in a query with `***`.
+fn redact_query(query: &str) -> String {
+    let segments: Vec<String> = query
+        .split('&')
+        .map(|segment| match segment.split_once('=') {
+            Some((key, _)) if percent_decode_str(key).decode_utf8_lossy() == "password" => {
+                format!("{key}=***")
+            }
+            _ => segment.to_owned(),
+        })
+        .collect();
+    segments.join("&")
+}
+
+/// The URL with its password replaced by `***`. `at` is the index in the part after
+/// the scheme of the `@` that ends the user info; with `hide_user` the whole user info
+/// is hidden, because where the password ends is not clear.
+fn redact_url(url: &str, scheme_len: usize, at: Option<usize>, hide_user: bool) -> String {
+    let rest = &url[scheme_len..];
+    let mut out = String::from(&url[..scheme_len]);
+    if let Some(at) = at {
+        let userinfo = &rest[..at];
+        match userinfo.find(':') {
+            _ if hide_user => out.push_str("***"),
+            Some(colon) => {
+                out.push_str(&userinfo[..colon]);
+                out.push_str(":***");
+            }
+            None => out.push_str(userinfo),
+        }
+    }
+    let from = at.unwrap_or(0);
+    let query_start = rest.find('?').map_or(rest.len(), |q| q + 1);
+    if from >= query_start {
+        out.push_str(&redact_query(&rest[from..]));
+    } else {
+        out.push_str(&rest[from..query_start]);
+        out.push_str(&redact_query(&rest[query_start..]));
+    }
+    out
+}
+
+fn parse_url(config: &mut Config, url: &str, scheme_len: usize) -> Result<(), Error> {
+    let scheme = &url[..scheme_len - 3];
+    let rest = &url[scheme_len..];
+    let (before_query, query) = match rest.split_once('?') {
+        Some((before, query)) => (before, Some(query)),
+        None => (rest, None),
+    };
+    let (authority, path) = match before_query.split_once('/') {
+        Some((authority, path)) => (authority, Some(path)),
+        None => (before_query, None),
+    };
+    let at = authority.rfind('@');
+    let fail = |msg: String| {
+        let shown = redact_url(url, scheme_len, at, false);
+        Error::config(format!("{msg} (in \"{shown}\")"))
+    };
+    if !scheme.eq_ignore_ascii_case("postgres") && !scheme.eq_ignore_ascii_case("postgresql") {
+        return Err(fail(format!(
+            "invalid URL: unsupported scheme \"{scheme}\"; expected postgres:// or postgresql://"
+        )));
+    }
+
+    // An "@" after the host part most likely ends a user info that holds an unencoded
+    // "/" or "?": then the password is cut in pieces, and no piece may be shown.
+    if at.is_none() {
+        let first_segment = query.map(|q| q.split('&').next().unwrap_or(""));
+        let stray_at = if path.is_some_and(|p| p.contains('@')) {
+            before_query.rfind('@')
+        } else {
+            first_segment
+                .and_then(|segment| segment.find('@').filter(|&i| !segment[..i].contains('=')))
+                .map(|i| before_query.len() + 1 + i)
+        };
+        if let Some(stray) = stray_at {
+            return Err(Error::config(format!(
+                "invalid URL: \"@\" after the host part; percent-encode \"/\", \"?\" and \"@\" \
+                 in the user name, the password and the database name (%2F, %3F, %40) \
+                 (in \"{}\")",
+                redact_url(url, scheme_len, Some(stray), true)
+            )));
+        }
+    }
+
+    let mut params = Params::new(config);
+    let hostport = match at {
+        Some(at) => {
+            let userinfo = &authority[..at];
+            let (user, password) = match userinfo.split_once(':') {
+                Some((user, password)) => (user, Some(password)),
+                None => (userinfo, None),
+            };
+            let user = decode(user, "the user name").map_err(fail)?;
+            params.set("user", &user).map_err(fail)?;
+            if let Some(password) = password {
+                let password = decode(password, "the password").map_err(fail)?;
+                params.set("password", &password).map_err(fail)?;
+            }
+            &authority[at + 1..]
+        }
+        None => authority,
+    };
+    if hostport.contains(',') {
+        return Err(fail(
+            "multiple hosts are not supported; give one host".to_owned(),
+        ));
+    }
+    let (host, port) = if let Some(bracketed) = hostport.strip_prefix('[') {
+        let Some((host, after)) = bracketed.split_once(']') else {
+            return Err(fail(
+                "invalid URL: missing \"]\" after the IPv6 address".to_owned(),
+            ));
+        };
+        let port = match after {
+            "" => None,
+            _ => match after.strip_prefix(':') {
+                Some(port) => Some(port),
+                None => {
+                    return Err(fail(format!(
+                        "invalid URL: unexpected \"{after}\" after the IPv6 address; \
+                         expected \":port\""
+                    )));
+                }
+            },
+        };
+        (host, port)
+    } else {
+        match hostport.split_once(':') {
+            Some((_, port)) if port.contains(':') => {
+                return Err(fail(
+                    "invalid URL: an IPv6 address must be in brackets, as in \
+                     postgres://[::1]:5432/"
+                        .to_owned(),
+                ));
+            }
+            Some((host, port)) => (host, Some(port)),
+            None => (hostport, None),
+        }
+    };
+    let host = decode(host, "the host").map_err(fail)?;
+    params.set("host", &host).map_err(fail)?;
+    if let Some(port) = port {
+        let port = decode(port, "the port").map_err(fail)?;
+        params.set("port", &port).map_err(fail)?;
+    }
+    if let Some(path) = path {
+        let dbname = decode(path, "the database name").map_err(fail)?;
+        params.set("dbname", &dbname).map_err(fail)?;
+    }
+    for segment in query.into_iter().flat_map(|q| q.split('&')) {
+        if segment.is_empty() {
+            continue;
+        }
+        let Some((key, value)) = segment.split_once('=') else {
+            return Err(fail(format!(
+                "invalid URL: query parameter \"{segment}\" has no \"=\""
+            )));
+        };
+        let key = decode(key, "a parameter name").map_err(fail)?;
+        let key = String::from_utf8(key)
+            .map_err(|_| fail("invalid URL: a parameter name is not valid UTF-8".to_owned()))?;
+        let value = decode(value, &format!("the value of \"{key}\"")).map_err(fail)?;
+        // libpq reads the JDBC spelling `ssl=true` as `sslmode=require`.
+        if key == "ssl" && value == b"true" {
+            params.set("sslmode", b"require").map_err(fail)?;
+        } else {
+            params.set(&key, &value).map_err(fail)?;
+        }
+    }
+    params.finish();
+    Ok(())
+}

@@ -1,0 +1,61 @@
+//! Lifeguard's PostgreSQL client, native to the `may` coroutine runtime.
+//!
+//! Two ways to talk to the server:
+//!
+//! - [`Connection`]: exclusive and blocking-style (`&mut self`), generic over any
+//!   [`Stream`]. Over a may socket it parks only its coroutine; over a std socket it
+//!   serves plain threads such as the compile-time describe path. Prepared-statement
+//!   cache, transactions with savepoints, COPY, LISTEN/NOTIFY, notices, cancel and a
+//!   statement timeout.
+//! - [`Client`]: pipelined and shared (`Clone`). Many coroutines send requests over one
+//!   connection; one reader coroutine hands each response to its caller. When the
+//!   socket fails, every waiting caller gets an error at once.
+//!
+//! Map of the modules, from the socket up:
+//!
+//! | module | holds |
+//! |---|---|
+//! | `config` | [`Config`]: URLs, `key=value` strings, `PG*` variables |
+//! | `socket` | [`Stream`], [`Socket`]: TCP/Unix, std/may, connect timeout, DNS off the worker |
+//! | `codec` | framing of backend messages, with length checks |
+//! | `startup` | the handshake and authentication (trust, password, MD5, SCRAM) |
+//! | `wire` | the exclusive connection's buffered socket and asynchronous messages |
+//! | `encode` | Parse/Bind/Describe/Execute/Sync for one request |
+//! | `response` | reading one response to its ReadyForQuery (shared by both clients) |
+//! | `connection` | [`Connection`] |
+//! | `transaction`, `copy` | [`Transaction`], [`CopyIn`], [`CopyOut`] |
+//! | `client` | [`Client`], the pipelined connection and its reader coroutine |
+//! | `statement`, `row`, `notify`, `cancel`, `error` | the values the calls return |
+
+mod cancel;
+mod client;
+pub mod codec;
+mod config;
+mod connection;
+mod copy;
+mod encode;
+mod error;
+mod notify;
+mod response;
+mod row;
+mod socket;
+mod startup;
+mod statement;
+mod transaction;
+mod wire;
+
+pub use cancel::CancelToken;
+pub use client::{Client, ClientStats};
+pub use config::{Config, Host, SslMode};
+pub use connection::{Connection, Query, ToStatement};
+pub use copy::{CopyIn, CopyOut};
+pub use encode::Param;
+pub use error::{BoxError, DbError, Error, Timeout};
+pub use notify::Notification;
+pub use row::{Row, RowIndex, SimpleIndex, SimpleQueryMessage, SimpleRow};
+pub use socket::{Runtime, Socket, Stream};
+pub use statement::{Column, Statement};
+pub use transaction::Transaction;
+
+/// The PostgreSQL type system: `Type`, and the `ToSql`/`FromSql` conversions.
+pub use postgres_types as types;

@@ -1,0 +1,198 @@
+//! Reading the response to one request, up to its ReadyForQuery.
+//!
+//! The exclusive [`Connection`](crate::Connection) reads messages from its socket; the
+//! pipelined [`Client`](crate::Client) hands each caller the bytes of its own response.
+//! Both feed the same loop here through [`Messages`], so the two cannot disagree on
+//! what a response means.
+
+use std::sync::Arc;
+
+use fallible_iterator::FallibleIterator;
+use postgres_protocol::message::backend::{Message, RowDescriptionBody};
+use postgres_types::{Oid, Type};
+
+use crate::error::{DbError, Error};
+use crate::row::{Row, SimpleQueryMessage, SimpleRow};
+use crate::statement::{Column, type_for_oid};
+
+/// A source of the backend messages of one response. Asynchronous messages (notices,
+/// notifications, parameter status) are taken care of by the source and never
+/// returned.
+pub(crate) trait Messages {
+    /// The next message of the response.
+    fn next_message(&mut self) -> Result<Message, Error>;
+}
+
+/// What a response said besides its rows.
+#[derive(Debug, Default)]
+pub(crate) struct Outcome {
+    /// Rows affected (or returned), from CommandComplete.
+    pub rows_affected: u64,
+    /// The parameter types, when the request had Describe(statement).
+    pub params: Option<Vec<Type>>,
+    /// The result columns, when the request had a Describe: `Some(empty)` for NoData.
+    pub columns: Option<Arc<[Column]>>,
+}
+
+/// Reads one extended-protocol response: every row goes to `on_row`, which may fail
+/// (a decode error); the first error is returned after the response is consumed to its
+/// ReadyForQuery, so the connection stays in step.
+pub(crate) fn read_extended(
+    src: &mut impl Messages,
+    mut columns: Option<Arc<[Column]>>,
+    on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
+) -> Result<Outcome, Error> {
+    let mut outcome = Outcome::default();
+    let mut failure: Option<Error> = None;
+    loop {
+        let message = match src.next_message() {
+            Ok(message) => message,
+            // A FATAL error is followed by the server closing: report the error.
+            Err(e) => return Err(failure.unwrap_or(e)),
+        };
+        match message {
+            Message::ReadyForQuery(_) => break,
+            Message::ParseComplete
+            | Message::BindComplete
+            | Message::CloseComplete
+            | Message::PortalSuspended
+            | Message::CopyData(_)
+            | Message::CopyDone
+            | Message::CopyOutResponse(_) => {}
+            Message::ParameterDescription(body) => {
+                let oids: Vec<Oid> = body
+                    .parameters()
+                    .collect()
+                    .map_err(|e| Error::protocol(format!("malformed ParameterDescription: {e}")))?;
+                outcome.params = Some(oids.into_iter().map(type_for_oid).collect());
+            }
+            Message::RowDescription(body) => {
+                let described: Arc<[Column]> = parse_columns(&body)?.into();
+                columns = Some(described.clone());
+                outcome.columns = Some(described);
+            }
+            Message::NoData => outcome.columns = Some(Arc::from(Vec::new())),
+            Message::DataRow(body) => {
+                if failure.is_some() {
+                    continue;
+                }
+                let Some(cols) = &columns else {
+                    return Err(Error::protocol("DataRow before any RowDescription"));
+                };
+                if let Err(e) = Row::new(cols.clone(), body).and_then(&mut *on_row) {
+                    failure = Some(e);
+                }
+            }
+            Message::CommandComplete(body) => {
+                let tag = body
+                    .tag()
+                    .map_err(|e| Error::protocol(format!("malformed CommandComplete: {e}")))?;
+                outcome.rows_affected = rows_from_tag(tag);
+            }
+            Message::EmptyQueryResponse => {}
+            Message::ErrorResponse(body) => {
+                let db = DbError::parse(&mut body.fields())?;
+                failure.get_or_insert(Error::Db(Box::new(db)));
+            }
+            other => return Err(unexpected(&other)),
+        }
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(outcome),
+    }
+}
+
+/// Reads the response to a simple Query: text rows and one CommandComplete per
+/// statement.
+pub(crate) fn read_simple(src: &mut impl Messages) -> Result<Vec<SimpleQueryMessage>, Error> {
+    let mut out = Vec::new();
+    let mut names: Option<Arc<[String]>> = None;
+    let mut failure: Option<Error> = None;
+    loop {
+        let message = match src.next_message() {
+            Ok(message) => message,
+            Err(e) => return Err(failure.unwrap_or(e)),
+        };
+        match message {
+            Message::ReadyForQuery(_) => break,
+            Message::RowDescription(body) => {
+                let cols = parse_columns(&body)?;
+                names = Some(cols.iter().map(|c| c.name().to_owned()).collect());
+            }
+            Message::DataRow(body) => {
+                let Some(names) = &names else {
+                    return Err(Error::protocol("DataRow before any RowDescription"));
+                };
+                out.push(SimpleQueryMessage::Row(SimpleRow::new(names.clone(), &body)?));
+            }
+            Message::CommandComplete(body) => {
+                let tag = body
+                    .tag()
+                    .map_err(|e| Error::protocol(format!("malformed CommandComplete: {e}")))?;
+                out.push(SimpleQueryMessage::CommandComplete(rows_from_tag(tag)));
+                names = None;
+            }
+            Message::EmptyQueryResponse | Message::CopyData(_) | Message::CopyDone => {}
+            Message::CopyOutResponse(_) => {}
+            Message::ErrorResponse(body) => {
+                let db = DbError::parse(&mut body.fields())?;
+                failure.get_or_insert(Error::Db(Box::new(db)));
+            }
+            other => return Err(unexpected(&other)),
+        }
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}
+
+/// The columns of a RowDescription.
+pub(crate) fn parse_columns(body: &RowDescriptionBody) -> Result<Vec<Column>, Error> {
+    body.fields()
+        .map(|f| {
+            Ok(Column::new(
+                f.name().to_owned(),
+                type_for_oid(f.type_oid()),
+                f.table_oid(),
+                f.column_id(),
+            ))
+        })
+        .collect()
+        .map_err(|e| Error::protocol(format!("malformed RowDescription: {e}")))
+}
+
+/// The row count at the end of a command tag (`INSERT 0 5`, `UPDATE 3`, `SELECT 7`);
+/// 0 for tags without one (`CREATE TABLE`).
+pub(crate) fn rows_from_tag(tag: &str) -> u64 {
+    tag.rsplit(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The error for a message that has no place where it arrived.
+pub(crate) fn unexpected(message: &Message) -> Error {
+    let name = match message {
+        Message::CopyInResponse(_) => {
+            "CopyInResponse (COPY FROM STDIN needs copy_in, not a query method)"
+        }
+        Message::AuthenticationOk | Message::BackendKeyData(_) => "a startup message",
+        _ => "a message",
+    };
+    Error::protocol(format!("unexpected {name} in a response"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rows_from_tag;
+
+    #[test]
+    fn command_tags() {
+        assert_eq!(rows_from_tag("INSERT 0 5"), 5);
+        assert_eq!(rows_from_tag("UPDATE 3"), 3);
+        assert_eq!(rows_from_tag("SELECT 7"), 7);
+        assert_eq!(rows_from_tag("CREATE TABLE"), 0);
+    }
+}

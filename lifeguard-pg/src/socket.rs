@@ -1,0 +1,265 @@
+//! The byte streams a connection runs over, and how they are opened.
+//!
+//! A [`Connection`](crate::Connection) is generic over any [`Stream`]: std sockets serve
+//! plain threads (the compile-time describe path), `may` sockets serve coroutines, and a
+//! test can wrap either to watch the bytes. [`Socket`] is the stream [`connect`] opens:
+//! TCP or Unix, std or may.
+
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::config::{Config, Host};
+use crate::error::{Error, Timeout};
+
+/// A byte stream a connection can run over.
+///
+/// The timeout methods let the connection bound its waits (connect, statement
+/// timeout). A stream that cannot time out keeps the default no-op implementations;
+/// waits on it are then bounded only by the server.
+pub trait Stream: Read + Write + Send {
+    /// Bounds every later read; `None` waits forever.
+    fn set_read_timeout(&self, _timeout: Option<Duration>) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// Bounds every later write; `None` waits forever.
+    fn set_write_timeout(&self, _timeout: Option<Duration>) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Which flavour of socket to open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runtime {
+    /// std sockets: blocking OS calls, for plain threads.
+    Std,
+    /// may sockets: park the coroutine, never the worker thread.
+    May,
+}
+
+impl Runtime {
+    /// `May` inside a coroutine, `Std` on a plain thread.
+    pub fn current() -> Runtime {
+        if may::coroutine::is_coroutine() {
+            Runtime::May
+        } else {
+            Runtime::Std
+        }
+    }
+}
+
+/// A socket opened by [`connect`].
+#[derive(Debug)]
+pub enum Socket {
+    /// std TCP.
+    StdTcp(std::net::TcpStream),
+    /// std Unix domain socket.
+    StdUnix(std::os::unix::net::UnixStream),
+    /// may TCP.
+    MayTcp(may::net::TcpStream),
+    /// may Unix domain socket.
+    MayUnix(may::os::unix::net::UnixStream),
+}
+
+macro_rules! each_socket {
+    ($self:expr, $s:ident => $e:expr) => {
+        match $self {
+            Socket::StdTcp($s) => $e,
+            Socket::StdUnix($s) => $e,
+            Socket::MayTcp($s) => $e,
+            Socket::MayUnix($s) => $e,
+        }
+    };
+}
+
+impl Read for Socket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        each_socket!(self, s => s.read(buf))
+    }
+}
+
+impl Write for Socket {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        each_socket!(self, s => s.write(buf))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        each_socket!(self, s => s.flush())
+    }
+}
+
+impl Stream for Socket {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        each_socket!(self, s => s.set_read_timeout(timeout))
+    }
+
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        each_socket!(self, s => s.set_write_timeout(timeout))
+    }
+}
+
+impl Socket {
+    /// A second handle on the same socket, so one coroutine can read while another
+    /// writes.
+    pub fn try_clone(&self) -> io::Result<Socket> {
+        Ok(match self {
+            Socket::StdTcp(s) => Socket::StdTcp(s.try_clone()?),
+            Socket::StdUnix(s) => Socket::StdUnix(s.try_clone()?),
+            Socket::MayTcp(s) => Socket::MayTcp(s.try_clone()?),
+            Socket::MayUnix(s) => Socket::MayUnix(s.try_clone()?),
+        })
+    }
+
+    /// Shuts both directions down; a reader blocked on another handle wakes with EOF.
+    pub fn shutdown(&self) -> io::Result<()> {
+        let how = std::net::Shutdown::Both;
+        each_socket!(self, s => s.shutdown(how))
+    }
+}
+
+/// Where a server listens, resolved from a [`Config`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Address {
+    Tcp { host: String, port: u16 },
+    Unix { path: std::path::PathBuf },
+}
+
+impl Address {
+    pub(crate) fn from_config(config: &Config) -> Address {
+        let port = config.get_port();
+        match config.host_or_default() {
+            Host::Tcp(host) => Address::Tcp { host, port },
+            Host::Unix(dir) => Address::Unix {
+                path: dir.join(format!(".s.PGSQL.{port}")),
+            },
+        }
+    }
+}
+
+/// Opens a socket to `address` within `timeout` (none: wait as long as the OS does).
+///
+/// Name resolution runs on a short-lived helper thread when `runtime` is `May`, so a
+/// slow DNS server never blocks a worker thread; an address literal or `localhost` needs
+/// no lookup at all.
+pub(crate) fn open(
+    address: &Address,
+    runtime: Runtime,
+    timeout: Option<Duration>,
+) -> Result<Socket, Error> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    match address {
+        Address::Unix { path } => open_unix(path, runtime),
+        Address::Tcp { host, port } => {
+            let addrs = resolve(host, *port, runtime, deadline)?;
+            let mut last = None;
+            for addr in addrs {
+                match open_tcp(&addr, runtime, remaining(deadline)?) {
+                    Ok(socket) => return Ok(socket),
+                    Err(e) => last = Some(e),
+                }
+            }
+            Err(last.unwrap_or_else(|| {
+                Error::config(format!("host \"{host}\" resolved to no address"))
+            }))
+        }
+    }
+}
+
+/// What is left of a deadline; an elapsed deadline is a connect timeout.
+pub(crate) fn remaining(deadline: Option<Instant>) -> Result<Option<Duration>, Error> {
+    match deadline {
+        None => Ok(None),
+        Some(d) => match d.checked_duration_since(Instant::now()) {
+            Some(left) if !left.is_zero() => Ok(Some(left)),
+            _ => Err(Error::Timeout(Timeout::Connect)),
+        },
+    }
+}
+
+fn open_unix(path: &Path, runtime: Runtime) -> Result<Socket, Error> {
+    let socket = match runtime {
+        Runtime::Std => std::os::unix::net::UnixStream::connect(path).map(Socket::StdUnix),
+        Runtime::May => may::os::unix::net::UnixStream::connect(path).map(Socket::MayUnix),
+    };
+    socket.map_err(|e| {
+        Error::Io(io::Error::new(
+            e.kind(),
+            format!("cannot connect to {}: {e}", path.display()),
+        ))
+    })
+}
+
+fn open_tcp(
+    addr: &SocketAddr,
+    runtime: Runtime,
+    timeout: Option<Duration>,
+) -> Result<Socket, Error> {
+    let socket = match (runtime, timeout) {
+        (Runtime::Std, Some(t)) => std::net::TcpStream::connect_timeout(addr, t).map(Socket::StdTcp),
+        (Runtime::Std, None) => std::net::TcpStream::connect(addr).map(Socket::StdTcp),
+        (Runtime::May, Some(t)) => may::net::TcpStream::connect_timeout(addr, t).map(Socket::MayTcp),
+        (Runtime::May, None) => may::net::TcpStream::connect(addr).map(Socket::MayTcp),
+    };
+    let socket = socket.map_err(|e| match e.kind() {
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Error::Timeout(Timeout::Connect),
+        _ => Error::Io(io::Error::new(e.kind(), format!("cannot connect to {addr}: {e}"))),
+    })?;
+    each_tcp_nodelay(&socket)?;
+    Ok(socket)
+}
+
+fn each_tcp_nodelay(socket: &Socket) -> Result<(), Error> {
+    match socket {
+        Socket::StdTcp(s) => s.set_nodelay(true)?,
+        Socket::MayTcp(s) => s.set_nodelay(true)?,
+        Socket::StdUnix(_) | Socket::MayUnix(_) => {}
+    }
+    Ok(())
+}
+
+fn resolve(
+    host: &str,
+    port: u16,
+    runtime: Runtime,
+    deadline: Option<Instant>,
+) -> Result<Vec<SocketAddr>, Error> {
+    if let Ok(ip) = host.trim_matches(|c| c == '[' || c == ']').parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    if host.eq_ignore_ascii_case("localhost") {
+        return Ok(vec![
+            SocketAddr::from(([127, 0, 0, 1], port)),
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port)),
+        ]);
+    }
+    let lookup = {
+        let host = host.to_owned();
+        move || -> io::Result<Vec<SocketAddr>> {
+            Ok((host.as_str(), port).to_socket_addrs()?.collect())
+        }
+    };
+    let found = match runtime {
+        Runtime::Std => lookup(),
+        Runtime::May => {
+            let (tx, rx) = may::sync::mpsc::channel();
+            std::thread::Builder::new()
+                .name("lifeguard-dns".into())
+                .spawn(move || {
+                    let _ = tx.send(lookup());
+                })?;
+            let waited = match remaining(deadline)? {
+                Some(left) => rx.recv_timeout(left).map_err(|_| Error::Timeout(Timeout::Connect)),
+                None => rx.recv().map_err(|_| Error::closed("DNS lookup thread ended")),
+            };
+            waited?
+        }
+    };
+    found.map_err(|e| {
+        Error::Io(io::Error::new(
+            e.kind(),
+            format!("cannot resolve host \"{host}\": {e}"),
+        ))
+    })
+}

@@ -1,0 +1,101 @@
+//! Prepared statements and the columns they return.
+
+use std::sync::Arc;
+
+use postgres_types::{Oid, Type};
+
+/// One column of a statement's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    name: String,
+    type_: Type,
+    table_oid: Option<Oid>,
+    column_id: Option<i16>,
+}
+
+impl Column {
+    pub(crate) fn new(name: String, type_: Type, table_oid: Oid, column_id: i16) -> Column {
+        Column {
+            name,
+            type_,
+            table_oid: (table_oid != 0).then_some(table_oid),
+            column_id: (column_id != 0).then_some(column_id),
+        }
+    }
+
+    /// The column's name (its alias, when the SQL gives one).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The column's PostgreSQL type.
+    pub fn type_(&self) -> &Type {
+        &self.type_
+    }
+
+    /// The OID of the table the column comes from, when it comes straight from one.
+    pub fn table_oid(&self) -> Option<Oid> {
+        self.table_oid
+    }
+
+    /// The column's attribute number in that table.
+    pub fn column_id(&self) -> Option<i16> {
+        self.column_id
+    }
+}
+
+/// A statement prepared on a connection: its server-side name, parameter types and
+/// result columns. Cheap to clone.
+///
+/// A `Statement` belongs to the connection that prepared it.
+#[derive(Debug, Clone)]
+pub struct Statement(Arc<StatementInner>);
+
+#[derive(Debug)]
+struct StatementInner {
+    name: String,
+    params: Vec<Type>,
+    columns: Arc<[Column]>,
+}
+
+impl Statement {
+    pub(crate) fn new(name: String, params: Vec<Type>, columns: Vec<Column>) -> Statement {
+        Statement(Arc::new(StatementInner {
+            name,
+            params,
+            columns: columns.into(),
+        }))
+    }
+
+    /// The name the server knows it by.
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// The types of `$1`, `$2`, ...
+    pub fn params(&self) -> &[Type] {
+        &self.0.params
+    }
+
+    /// The result columns (empty for a statement that returns no rows).
+    pub fn columns(&self) -> &[Column] {
+        &self.0.columns
+    }
+
+    pub(crate) fn shared_columns(&self) -> Arc<[Column]> {
+        self.0.columns.clone()
+    }
+}
+
+/// The type for an OID; types the crate does not know (user enums, composites) get a
+/// placeholder named after the OID, which only raw or text-accepting decoders take.
+pub(crate) fn type_for_oid(oid: Oid) -> Type {
+    Type::from_oid(oid).unwrap_or_else(|| {
+        Type::new(
+            format!("oid_{oid}"),
+            oid,
+            postgres_types::Kind::Simple,
+            String::new(),
+        )
+    })
+}

@@ -1,0 +1,250 @@
+//! The pipelined client against a real server: many coroutines on few connections,
+//! errors isolated per request, faults failing every caller fast, notifications.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{eventually, fresh_config};
+use lifeguard_pg::types::Type;
+use lifeguard_pg::{Client, Config, Error, Timeout};
+
+fn setup_world(config: &Config) {
+    let mut conn = lifeguard_pg::Connection::connect(config).unwrap();
+    conn.batch_execute(
+        "CREATE TABLE IF NOT EXISTS world (id int PRIMARY KEY, randomnumber int NOT NULL);
+         INSERT INTO world SELECT g, g * 7 FROM generate_series(1, 10000) g ON CONFLICT DO NOTHING",
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_thousand_coroutines_times_a_hundred_queries_over_two_connections() {
+    let config = fresh_config("client_many");
+    setup_world(&config);
+    let clients = [
+        Client::connect(&config).unwrap(),
+        Client::connect(&config).unwrap(),
+    ];
+    let handles: Vec<_> = (0..1000)
+        .map(|c: i32| {
+            let client = clients[c as usize % 2].clone();
+            may::go!(move || {
+                for q in 0..100 {
+                    let id = (c * 100 + q) % 10_000 + 1;
+                    let row = client
+                        .query_one("SELECT id, randomnumber FROM world WHERE id = $1", &[&id])
+                        .unwrap();
+                    assert_eq!(
+                        row.get::<i32>(0).unwrap(),
+                        id,
+                        "a result reached the wrong caller"
+                    );
+                    assert_eq!(row.get::<i32>(1).unwrap(), id * 7);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("a caller failed");
+    }
+    for client in &clients {
+        let stats = client.stats();
+        assert_eq!(stats.in_flight, 0);
+        assert!(
+            stats.cache_misses <= 2,
+            "parsed once per connection: {stats:?}"
+        );
+    }
+}
+
+#[test]
+fn an_error_in_one_pipelined_statement_leaves_its_neighbours_intact() {
+    let config = fresh_config("client_isolation");
+    let client = Client::connect(&config).unwrap();
+    let handles: Vec<_> = (0..200)
+        .map(|i: i32| {
+            let client = client.clone();
+            may::go!(move || {
+                if i % 3 == 0 {
+                    client
+                        .query_one("SELECT 1 / ($1::int4 - $1::int4)", &[&i])
+                        .map(|_| -1)
+                } else {
+                    client
+                        .query_one("SELECT $1::int4", &[&i])
+                        .and_then(|r| r.get::<i32>(0))
+                }
+            })
+        })
+        .collect();
+    for (i, h) in handles.into_iter().enumerate() {
+        let result = h.join().unwrap();
+        if i % 3 == 0 {
+            assert_eq!(result.unwrap_err().code(), Some("22012"));
+        } else {
+            assert_eq!(result.unwrap(), i as i32);
+        }
+    }
+    assert!(!client.is_closed());
+}
+
+#[test]
+fn query_typed_sends_parse_bind_execute_in_one_round_trip() {
+    let config = fresh_config("client_typed");
+    let client = Client::connect(&config).unwrap();
+    let rows = client
+        .query_typed(
+            "SELECT $1 + 1, $2 || '!'",
+            &[Type::INT8, Type::TEXT],
+            &[&1i64, &"hi"],
+        )
+        .unwrap();
+    assert_eq!(rows[0].get::<i64>(0).unwrap(), 2);
+    assert_eq!(rows[0].get::<String>(1).unwrap(), "hi!");
+    let again = client
+        .query_typed(
+            "SELECT $1 + 1, $2 || '!'",
+            &[Type::INT8, Type::TEXT],
+            &[&5i64, &"yo"],
+        )
+        .unwrap();
+    assert_eq!(again[0].get::<i64>(0).unwrap(), 6);
+    let stats = client.stats();
+    assert_eq!((stats.cache_misses, stats.cache_hits), (1, 1));
+    // A bad statement is not cached: it fails the same way every time.
+    for _ in 0..2 {
+        let err = client.query_typed("SELECT nope", &[], &[]).unwrap_err();
+        assert_eq!(err.code(), Some("42703"));
+    }
+    assert_eq!(
+        client
+            .query_one("SELECT 3", &[])
+            .unwrap()
+            .get::<i32>(0)
+            .unwrap(),
+        3
+    );
+}
+
+#[test]
+fn a_deadline_bounds_each_request_and_the_connection_goes_on() {
+    let config = fresh_config("client_deadline");
+    let client = Client::connect(&config).unwrap();
+    let hurried = client.with_deadline(Duration::from_millis(200));
+    let started = Instant::now();
+    let err = hurried.execute("SELECT pg_sleep(1)", &[]).unwrap_err();
+    assert!(matches!(err, Error::Timeout(Timeout::Request)), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(1));
+    // The late answer is discarded; the next caller gets its own.
+    assert_eq!(
+        client
+            .query_one("SELECT 11", &[])
+            .unwrap()
+            .get::<i32>(0)
+            .unwrap(),
+        11
+    );
+}
+
+#[test]
+fn notifications_on_the_pipelined_client_are_all_delivered_in_order() {
+    let config = fresh_config("client_notify");
+    let listener = Client::connect(&config).unwrap();
+    let rx = listener.notifications().unwrap();
+    assert!(listener.notifications().is_none());
+    listener.batch_execute("LISTEN ch").unwrap();
+    let sender = Client::connect(&config).unwrap();
+    for i in 0..1000 {
+        sender
+            .execute("SELECT pg_notify('ch', $1)", &[&i.to_string()])
+            .unwrap();
+    }
+    let mut got = Vec::new();
+    while got.len() < 1000 {
+        let n = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a notification within 10 s");
+        got.push(n.payload().parse::<i32>().unwrap());
+    }
+    assert_eq!(got, (0..1000).collect::<Vec<_>>());
+}
+
+/// Starts `callers` coroutines that query in a loop until they see an error; returns
+/// the time from `fault` to the last caller's error.
+fn every_caller_fails_fast(client: &Client, fault: impl FnOnce()) -> Duration {
+    let callers = 64;
+    let running = Arc::new(AtomicUsize::new(0));
+    let handles: Vec<_> = (0..callers)
+        .map(|_| {
+            let client = client.clone();
+            let running = running.clone();
+            may::go!(move || {
+                running.fetch_add(1, Ordering::SeqCst);
+                loop {
+                    if let Err(e) = client.query_one("SELECT pg_sleep(0.001)", &[]) {
+                        return (Instant::now(), e);
+                    }
+                }
+            })
+        })
+        .collect();
+    assert!(eventually(Duration::from_secs(10), || running
+        .load(Ordering::SeqCst)
+        == callers));
+    let faulted = Instant::now();
+    fault();
+    let mut last = faulted;
+    for h in handles {
+        let (when, err) = h.join().unwrap();
+        assert!(
+            err.is_connection_error(),
+            "expected a connection error, got {err}"
+        );
+        last = last.max(when);
+    }
+    assert!(client.is_closed());
+    let started = Instant::now();
+    let err = client.query_one("SELECT 1", &[]).unwrap_err();
+    assert!(matches!(err, Error::Closed { .. }), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "later calls fail fast"
+    );
+    last - faulted
+}
+
+#[test]
+fn terminated_backend_under_load_fails_every_caller_within_two_seconds() {
+    let config = fresh_config("client_terminate");
+    let client = Client::connect(&config).unwrap();
+    let pid = client.process_id();
+    let mut admin = lifeguard_pg::Connection::connect(&config).unwrap();
+    let took = every_caller_fails_fast(&client, || {
+        admin
+            .execute("SELECT pg_terminate_backend($1)", &[&pid])
+            .unwrap();
+    });
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+}
+
+#[test]
+fn server_stopped_immediately_under_load_fails_every_caller_within_two_seconds() {
+    let cluster = lifeguard_harness::Cluster::start().unwrap();
+    let config: Config = cluster.url().parse().unwrap();
+    let client = Client::connect(&config).unwrap();
+    let took = every_caller_fails_fast(&client, || {
+        cluster
+            .stop(lifeguard_harness::StopMode::Immediate)
+            .unwrap();
+    });
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    let started = Instant::now();
+    assert!(Client::connect(&config).is_err());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "connecting to a dead server fails fast"
+    );
+}
