@@ -1,1 +1,151 @@
-fn main() {}
+//! `lifeguard-bench`: a load generator for the TechEmpower "single query" workload
+//! (`SELECT id, randomnumber FROM world WHERE id = $1`, a random id out of 10,000),
+//! run against lifeguard-pg's pipelined client on may coroutines (`--target client`)
+//! or against tokio-postgres on tokio (`--target tokio-postgres`), with the same
+//! number of worker threads, request loops and connections.
+//!
+//! ```text
+//! cargo run --release -p lifeguard-bench -- --target client --concurrency 256 --connections 2 --seconds 10
+//! DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \
+//!     cargo run --release -p lifeguard-bench -- --target tokio-postgres --seconds 5
+//! ```
+//!
+//! The server is `--url`, else `DATABASE_URL`, else a private server started by
+//! lifeguard-harness. The `world` table is created and filled when absent. Each loop
+//! runs `--warmup-seconds` unrecorded, then `--seconds` recorded, and stops by itself;
+//! a request unanswered after 5 s fails, and a loop stops at its first failure.
+//!
+//! Human-readable lines go to stderr; the last line on stdout is
+//! `qps=<n> p50_us=<n> p99_us=<n>` (integers). The exit status is 1 when any request
+//! failed, 2 when the run could not start or did not end in time.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+use lifeguard_bench::stats::Summary;
+use lifeguard_bench::targets::{self, Load};
+use lifeguard_bench::{default_database_url, workload};
+
+/// Load generator: the TechEmpower single-query workload against a PostgreSQL client.
+#[derive(Debug, Parser)]
+#[command(name = "lifeguard-bench", version)]
+struct Args {
+    /// The client under test.
+    #[arg(long, value_enum, default_value_t = Target::Client)]
+    target: Target,
+    /// Concurrent request loops (coroutines or tasks).
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    concurrency: u32,
+    /// Connections the loops share (loop i uses connection i % N).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    connections: u32,
+    /// Recorded seconds.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    seconds: u64,
+    /// Seconds run before recording starts.
+    #[arg(long, default_value_t = 1)]
+    warmup_seconds: u64,
+    /// Worker threads of the runtime (may or tokio) [default: the number of CPUs].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    workers: Option<u32>,
+    /// PostgreSQL URL [default: DATABASE_URL, else a private server from lifeguard-harness].
+    #[arg(long)]
+    url: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Target {
+    /// lifeguard-pg's pipelined `Client` on may coroutines.
+    Client,
+    /// tokio-postgres on a tokio multi-thread runtime.
+    TokioPostgres,
+}
+
+/// How long past the end of the window the run may take before it is declared hung:
+/// one request deadline, plus time to close connections.
+const GRACE: Duration = Duration::from_secs(15);
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let workers = args.workers.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |n| n as usize,
+    );
+    if args.target == Target::Client {
+        // Before anything starts a coroutine.
+        targets::client::configure_may(workers);
+    }
+    let url = match args.url.clone().map_or_else(default_database_url, Ok) {
+        Ok(url) => url,
+        Err(e) => {
+            eprintln!("no server to load: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let load = Load {
+        url,
+        workers,
+        concurrency: args.concurrency as usize,
+        connections: args.connections as usize,
+        warmup: Duration::from_secs(args.warmup_seconds),
+        measure: Duration::from_secs(args.seconds),
+    };
+    eprintln!(
+        "target={:?} workers={} concurrency={} connections={} warmup={}s seconds={}",
+        args.target,
+        load.workers,
+        load.concurrency,
+        load.connections,
+        args.warmup_seconds,
+        args.seconds
+    );
+    if let Err(e) = workload::setup(&load.url) {
+        eprintln!("setup of table world failed: {e}");
+        return ExitCode::from(2);
+    }
+
+    let done = Arc::new(AtomicBool::new(false));
+    start_watchdog(load.warmup + load.measure + GRACE, done.clone());
+    let outcome = match args.target {
+        Target::Client => targets::client::run(&load),
+        Target::TokioPostgres => targets::tokio_postgres::run(&load),
+    };
+    done.store(true, Ordering::SeqCst);
+    let (window, recorders) = match outcome {
+        Ok(result) => result,
+        Err(e) => {
+            eprintln!("run failed: {e}");
+            return ExitCode::from(2);
+        }
+    };
+
+    let summary = Summary::merge(window.measure_from, recorders);
+    eprintln!("{}", summary.details());
+    for e in &summary.error_samples {
+        eprintln!("error: {e}");
+    }
+    println!("{}", summary.result_line());
+    if summary.errors > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Ends the process when the run has not finished `limit` after it started: a request
+/// loop that never returns is a result to report, not a reason to hang.
+fn start_watchdog(limit: Duration, done: Arc<AtomicBool>) {
+    std::thread::spawn(move || {
+        std::thread::sleep(limit);
+        if !done.load(Ordering::SeqCst) {
+            eprintln!(
+                "watchdog: the run did not finish within {limit:?}; some request loop is stuck"
+            );
+            std::process::exit(2);
+        }
+    });
+}

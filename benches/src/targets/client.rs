@@ -1,0 +1,85 @@
+//! Target `client`: lifeguard-pg's pipelined [`Client`] on may coroutines.
+
+use std::error::Error as StdError;
+use std::time::Instant;
+
+use lifeguard_pg::types::Type;
+use lifeguard_pg::{Client, Config};
+
+use super::{Load, REQUEST_DEADLINE, check_row};
+use crate::stats::Recorder;
+use crate::workload::{Ids, SINGLE_QUERY, Window};
+
+/// Stack of each request coroutine, in words (may's unit): 16 Ki words = 128 KiB.
+pub const STACK_WORDS: usize = 0x4000;
+
+/// Configures may. Call it before anything runs a coroutine (connecting a [`Client`]
+/// starts one): later, may ignores it.
+pub fn configure_may(workers: usize) {
+    may::config()
+        .set_workers(workers)
+        .set_stack_size(STACK_WORDS);
+}
+
+/// Runs the load; [`configure_may`] must have been called first.
+pub fn run(load: &Load) -> Result<(Window, Vec<Recorder>), Box<dyn StdError>> {
+    let config: Config = load.url.parse()?;
+    let clients = (0..load.connections)
+        .map(|_| Client::connect(&config).map(|c| c.with_deadline(REQUEST_DEADLINE)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let window = Window::starting_now(load.warmup, load.measure);
+    let handles: Vec<_> = (0..load.concurrency)
+        .map(|i| {
+            let client = clients[i % clients.len()].clone();
+            may::go!(move || worker(&client, i, window))
+        })
+        .collect();
+    let mut recorders = Vec::with_capacity(handles.len());
+    for (i, handle) in handles.into_iter().enumerate() {
+        let recorder = handle
+            .join()
+            .map_err(|_| format!("request coroutine {i} panicked"))?;
+        recorders.push(recorder);
+    }
+    for (i, client) in clients.iter().enumerate() {
+        let stats = client.stats();
+        eprintln!(
+            "connection {i}: cache_hits={} cache_misses={} in_flight={} closed={}",
+            stats.cache_hits,
+            stats.cache_misses,
+            stats.in_flight,
+            client.is_closed()
+        );
+    }
+    Ok((window, recorders))
+}
+
+/// One request loop. Stops at the end of the window, or at its first error.
+fn worker(client: &Client, index: usize, window: Window) -> Recorder {
+    let mut recorder = Recorder::new();
+    let mut ids = Ids::for_worker(index);
+    loop {
+        let begin = Instant::now();
+        if begin >= window.until {
+            break;
+        }
+        let id = ids.next_id();
+        if let Err(e) = single_query(client, id) {
+            recorder.error(e);
+            break;
+        }
+        if begin >= window.measure_from {
+            recorder.record(begin, Instant::now());
+        }
+    }
+    recorder
+}
+
+fn single_query(client: &Client, id: i32) -> Result<(), Box<dyn StdError>> {
+    let rows = client.query_typed(SINGLE_QUERY, &[Type::INT4], &[&id])?;
+    let [row] = rows.as_slice() else {
+        return Err(format!("id {id}: {} rows instead of one", rows.len()).into());
+    };
+    check_row(id, row.get::<i32>(0)?, row.get::<i32>(1)?)?;
+    Ok(())
+}

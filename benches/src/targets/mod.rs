@@ -1,0 +1,44 @@
+//! The clients under test. Each target opens its connections, then runs `concurrency`
+//! workers in a [`Window`](crate::workload::Window) (worker `i` on connection
+//! `i % connections`), each looping on the single query until the window closes, and
+//! returns their recorders.
+
+pub mod client;
+pub mod tokio_postgres;
+
+use std::time::Duration;
+
+/// How one run is shaped, whatever the target.
+#[derive(Debug, Clone)]
+pub struct Load {
+    /// Where the server is.
+    pub url: String,
+    /// OS worker threads of the runtime (may or tokio).
+    pub workers: usize,
+    /// Concurrent request loops (coroutines or tasks).
+    pub concurrency: usize,
+    /// Connections the loops share.
+    pub connections: usize,
+    /// Time before recording starts.
+    pub warmup: Duration,
+    /// Recorded time.
+    pub measure: Duration,
+}
+
+/// The longest one request may take before it counts as failed: no loop waits forever
+/// on a connection that stopped answering.
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Checks a decoded row against the id that was asked for: a pipelined client that
+/// handed an answer to the wrong caller shows up here.
+pub(crate) fn check_row(asked: i32, id: i32, randomnumber: i32) -> Result<(), String> {
+    if id != asked {
+        return Err(format!("asked for id {asked}, got the row of id {id}"));
+    }
+    if !(1..=10_000).contains(&randomnumber) {
+        return Err(format!(
+            "id {id} has randomnumber {randomnumber}, outside 1..=10000"
+        ));
+    }
+    Ok(())
+}

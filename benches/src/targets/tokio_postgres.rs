@@ -1,0 +1,88 @@
+//! Target `tokio-postgres`: the async peer, on a tokio multi-thread runtime.
+
+use std::error::Error as StdError;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio_postgres::types::Type;
+use tokio_postgres::{Client, NoTls, Statement};
+
+use super::{Load, REQUEST_DEADLINE, check_row};
+use crate::stats::Recorder;
+use crate::workload::{Ids, SINGLE_QUERY, Window};
+
+/// Runs the load on a runtime of its own.
+pub fn run(load: &Load) -> Result<(Window, Vec<Recorder>), Box<dyn StdError>> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(load.workers)
+        .enable_all()
+        .build()?;
+    runtime.block_on(drive(load))
+}
+
+async fn drive(load: &Load) -> Result<(Window, Vec<Recorder>), Box<dyn StdError>> {
+    let mut clients = Vec::with_capacity(load.connections);
+    for i in 0..load.connections {
+        let (client, connection) = tokio_postgres::connect(&load.url, NoTls).await?;
+        // Each connection is driven by its own task.
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                eprintln!("tokio-postgres connection {i} failed: {e}");
+            }
+        });
+        // Prepared once up front, per connection.
+        let statement = client.prepare_typed(SINGLE_QUERY, &[Type::INT4]).await?;
+        clients.push(Arc::new((client, statement)));
+    }
+    let window = Window::starting_now(load.warmup, load.measure);
+    let tasks: Vec<_> = (0..load.concurrency)
+        .map(|i| {
+            let shared = clients[i % clients.len()].clone();
+            tokio::spawn(async move {
+                let (client, statement) = &*shared;
+                worker(client, statement, i, window).await
+            })
+        })
+        .collect();
+    let mut recorders = Vec::with_capacity(tasks.len());
+    for (i, task) in tasks.into_iter().enumerate() {
+        let recorder = task
+            .await
+            .map_err(|e| format!("request task {i} failed: {e}"))?;
+        recorders.push(recorder);
+    }
+    Ok((window, recorders))
+}
+
+/// One request loop. Stops at the end of the window, or at its first error.
+async fn worker(client: &Client, statement: &Statement, index: usize, window: Window) -> Recorder {
+    let mut recorder = Recorder::new();
+    let mut ids = Ids::for_worker(index);
+    loop {
+        let begin = Instant::now();
+        if begin >= window.until {
+            break;
+        }
+        let id = ids.next_id();
+        if let Err(e) = single_query(client, statement, id).await {
+            recorder.error(e);
+            break;
+        }
+        if begin >= window.measure_from {
+            recorder.record(begin, Instant::now());
+        }
+    }
+    recorder
+}
+
+async fn single_query(
+    client: &Client,
+    statement: &Statement,
+    id: i32,
+) -> Result<(), Box<dyn StdError + Send + Sync>> {
+    let row = tokio::time::timeout(REQUEST_DEADLINE, client.query_one(statement, &[&id]))
+        .await
+        .map_err(|_| format!("id {id}: no answer within {REQUEST_DEADLINE:?}"))??;
+    check_row(id, row.try_get::<_, i32>(0)?, row.try_get::<_, i32>(1)?)?;
+    Ok(())
+}
