@@ -21,7 +21,11 @@ pub struct CancelToken {
 }
 
 impl CancelToken {
-    pub(crate) fn new(address: Address, key: BackendKey, connect_timeout: Option<Duration>) -> Self {
+    pub(crate) fn new(
+        address: Address,
+        key: BackendKey,
+        connect_timeout: Option<Duration>,
+    ) -> Self {
         CancelToken {
             address,
             key,

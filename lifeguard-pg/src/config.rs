@@ -12,13 +12,14 @@
 //! The password never appears in the `Debug` or `Display` output of a [`Config`], nor
 //! in any error message.
 //!
-//! The parsing lives in `config/parse.rs`, the environment and the defaults in
-//! `config/env.rs`.
+//! The `key=value` parsing lives in `config/parse.rs`, the URL parsing in
+//! `config/url.rs`, the environment and the defaults in `config/env.rs`.
 
 mod env;
 mod parse;
 #[cfg(test)]
 mod tests;
+mod url;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -421,7 +422,11 @@ impl fmt::Display for Config {
             }
             Some(Host::Tcp(name)) => write!(f, "{}", utf8_percent_encode(name, COMPONENT))?,
             Some(Host::Unix(dir)) => {
-                write!(f, "{}", utf8_percent_encode(&dir.to_string_lossy(), COMPONENT))?;
+                write!(
+                    f,
+                    "{}",
+                    utf8_percent_encode(&dir.to_string_lossy(), COMPONENT)
+                )?;
             }
             None => {}
         }
@@ -433,7 +438,11 @@ impl fmt::Display for Config {
         }
         let mut separator = '?';
         let mut param = |f: &mut fmt::Formatter<'_>, key: &str, value: &str| {
-            let result = write!(f, "{separator}{key}={}", utf8_percent_encode(value, COMPONENT));
+            let result = write!(
+                f,
+                "{separator}{key}={}",
+                utf8_percent_encode(value, COMPONENT)
+            );
             separator = '&';
             result
         };

@@ -95,6 +95,13 @@ impl Connection<Socket> {
     /// Connects with the given kind of socket, within the configured connect timeout
     /// (which bounds the whole handshake, authentication included).
     pub fn connect_with(config: &Config, runtime: Runtime) -> Result<Connection<Socket>, Error> {
+        match runtime {
+            Runtime::Std => Connection::open(config, Runtime::Std),
+            Runtime::May => connect_in_coroutine(config),
+        }
+    }
+
+    fn open(config: &Config, runtime: Runtime) -> Result<Connection<Socket>, Error> {
         config.check_ssl()?;
         let timeout = config.get_connect_timeout();
         let deadline = timeout.map(|t| Instant::now() + t);
@@ -111,6 +118,27 @@ impl Connection<Socket> {
         conn.cancel = Some(CancelToken::new(address, conn.key, timeout));
         Ok(conn)
     }
+}
+
+/// Stack of the coroutine that connects, in words (may's unit): 64 Ki words = 512 KiB.
+/// SCRAM's key derivation needs far more than may's default 32 KiB in debug builds.
+const CONNECT_STACK_WORDS: usize = 64 * 1024;
+
+/// Opens a may socket and runs the handshake in a coroutine of its own, and waits for
+/// it (parking only the caller). The roomy stack keeps SCRAM from overflowing a small
+/// caller stack, and a plain-thread caller never drives may's connect itself, which
+/// races with may's event loop.
+fn connect_in_coroutine(config: &Config) -> Result<Connection<Socket>, Error> {
+    let config = config.clone();
+    let builder = may::coroutine::Builder::new()
+        .name("lifeguard-pg connect".to_owned())
+        .stack_size(CONNECT_STACK_WORDS);
+    // SAFETY: the coroutine uses no thread-locals and makes no thread-blocking calls:
+    // DNS runs on a helper thread and the socket is a may socket.
+    let handle = unsafe { builder.spawn(move || Connection::open(&config, Runtime::May)) }?;
+    handle
+        .join()
+        .unwrap_or_else(|_| Err(Error::closed("the connecting coroutine panicked")))
 }
 
 impl<S: Stream> Connection<S> {
@@ -260,13 +288,18 @@ impl<S: Stream> Connection<S> {
     }
 
     /// Waits up to `timeout` for a notification when none is buffered.
-    pub fn wait_for_notification(&mut self, timeout: Duration) -> Result<Option<Notification>, Error> {
+    pub fn wait_for_notification(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<Option<Notification>, Error> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(n) = self.wire.notifications.pop_front() {
                 return Ok(Some(n));
             }
-            let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero())
+            let Some(left) = deadline
+                .checked_duration_since(Instant::now())
+                .filter(|d| !d.is_zero())
             else {
                 return Ok(None);
             };
@@ -339,8 +372,13 @@ impl<S: Stream> Connection<S> {
             Query::Statement(s) => s.clone(),
         };
         self.wire.check_open()?;
-        encode::bind(statement.name(), statement.params(), params, &mut self.wire.wbuf)
-            .inspect_err(|_| self.wire.wbuf.clear())?;
+        encode::bind(
+            statement.name(),
+            statement.params(),
+            params,
+            &mut self.wire.wbuf,
+        )
+        .inspect_err(|_| self.wire.wbuf.clear())?;
         encode::execute_sync(&mut self.wire.wbuf)?;
         self.wire.flush()?;
         self.read_response(Some(statement.shared_columns()), on_row)
@@ -428,7 +466,8 @@ impl<S: Stream> Timed<'_, S> {
         self.cancelled = true;
         self.deadline = Some(Instant::now() + CANCEL_GRACE);
         if let Err(e) = token.cancel() {
-            self.wire.mark_broken(format!("cancelling a timed-out statement failed: {e}"));
+            self.wire
+                .mark_broken(format!("cancelling a timed-out statement failed: {e}"));
             return Err(Error::Timeout(Timeout::Statement));
         }
         Ok(())
@@ -436,7 +475,10 @@ impl<S: Stream> Timed<'_, S> {
 }
 
 fn is_timeout(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 fn cache_key(sql: &str, types: &[Type]) -> String {

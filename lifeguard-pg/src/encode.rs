@@ -10,7 +10,12 @@ use crate::error::Error;
 pub type Param<'a> = &'a (dyn ToSql + Sync);
 
 /// Appends Parse for a named statement.
-pub(crate) fn parse(name: &str, sql: &str, types: &[Type], buf: &mut BytesMut) -> Result<(), Error> {
+pub(crate) fn parse(
+    name: &str,
+    sql: &str,
+    types: &[Type],
+    buf: &mut BytesMut,
+) -> Result<(), Error> {
     frontend::parse(name, sql, types.iter().map(Type::oid), buf).map_err(too_large)
 }
 
@@ -33,10 +38,13 @@ pub(crate) fn bind(
             given: params.len(),
         });
     }
-    let formats = params.iter().zip(types).map(|(p, t)| match p.encode_format(t) {
-        Format::Text => 0,
-        Format::Binary => 1,
-    });
+    let formats = params
+        .iter()
+        .zip(types)
+        .map(|(p, t)| match p.encode_format(t) {
+            Format::Text => 0,
+            Format::Binary => 1,
+        });
     let mut failed = None;
     let values = params.iter().zip(types).enumerate();
     let result = frontend::bind(
@@ -44,14 +52,12 @@ pub(crate) fn bind(
         statement,
         formats,
         values,
-        |(i, (param, ty)), out| {
-            match param.to_sql_checked(ty, out) {
-                Ok(postgres_types::IsNull::No) => Ok(postgres_protocol::IsNull::No),
-                Ok(postgres_types::IsNull::Yes) => Ok(postgres_protocol::IsNull::Yes),
-                Err(e) => {
-                    failed = Some(i);
-                    Err(e)
-                }
+        |(i, (param, ty)), out| match param.to_sql_checked(ty, out) {
+            Ok(postgres_types::IsNull::No) => Ok(postgres_protocol::IsNull::No),
+            Ok(postgres_types::IsNull::Yes) => Ok(postgres_protocol::IsNull::Yes),
+            Err(e) => {
+                failed = Some(i);
+                Err(e)
             }
         },
         Some(1),

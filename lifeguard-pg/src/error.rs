@@ -121,7 +121,9 @@ impl Error {
         matches!(
             self,
             Error::Io(_) | Error::Closed { .. } | Error::Protocol(_)
-        ) || self.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08"))
+        ) || self
+            .code()
+            .is_some_and(|c| c.starts_with("57P") || c.starts_with("08"))
     }
 
     pub(crate) fn closed(reason: impl Into<String>) -> Error {
@@ -149,9 +151,14 @@ impl fmt::Display for Error {
             Error::Decode { column, source } => {
                 write!(f, "cannot decode column \"{column}\": {source}")
             }
-            Error::Encode { index, source } => write!(f, "cannot encode parameter ${index}: {source}"),
+            Error::Encode { index, source } => {
+                write!(f, "cannot encode parameter ${index}: {source}")
+            }
             Error::UnexpectedNull { column } => {
-                write!(f, "column \"{column}\" is NULL but its Rust type cannot hold NULL")
+                write!(
+                    f,
+                    "column \"{column}\" is NULL but its Rust type cannot hold NULL"
+                )
             }
             Error::RowCount { expected, found } => {
                 write!(f, "expected {expected} row, the query returned {found}")
@@ -265,7 +272,11 @@ impl DbError {
 
 impl fmt::Display for DbError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {} (SQLSTATE {})", self.severity, self.message, self.code)?;
+        write!(
+            f,
+            "{}: {} (SQLSTATE {})",
+            self.severity, self.message, self.code
+        )?;
         if let Some(detail) = &self.detail {
             write!(f, "\nDETAIL: {detail}")?;
         }

@@ -14,7 +14,8 @@ pub struct Notification {
 
 impl Notification {
     pub(crate) fn from_body(body: &NotificationResponseBody) -> Result<Notification, Error> {
-        let bad = |e: std::io::Error| Error::protocol(format!("malformed NotificationResponse: {e}"));
+        let bad =
+            |e: std::io::Error| Error::protocol(format!("malformed NotificationResponse: {e}"));
         Ok(Notification {
             process_id: body.process_id(),
             channel: body.channel().map_err(bad)?.to_owned(),

@@ -124,7 +124,10 @@ pub(crate) fn read_simple(src: &mut impl Messages) -> Result<Vec<SimpleQueryMess
                 let Some(names) = &names else {
                     return Err(Error::protocol("DataRow before any RowDescription"));
                 };
-                out.push(SimpleQueryMessage::Row(SimpleRow::new(names.clone(), &body)?));
+                out.push(SimpleQueryMessage::Row(SimpleRow::new(
+                    names.clone(),
+                    &body,
+                )?));
             }
             Message::CommandComplete(body) => {
                 let tag = body
@@ -186,7 +189,64 @@ pub(crate) fn unexpected(message: &Message) -> Error {
 
 #[cfg(test)]
 mod tests {
-    use super::rows_from_tag;
+    use super::*;
+    use bytes::BytesMut;
+    use proptest::prelude::*;
+
+    use crate::codec::parse_message;
+
+    struct Bytes(BytesMut);
+
+    impl Messages for Bytes {
+        fn next_message(&mut self) -> Result<Message, Error> {
+            parse_message(&mut self.0)?.ok_or_else(|| Error::protocol("end of input"))
+        }
+    }
+
+    fn message(tag: u8, body: &[u8]) -> Vec<u8> {
+        let mut m = vec![tag];
+        m.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
+        m.extend_from_slice(body);
+        m
+    }
+
+    /// Reads `bytes` as a response, decoding every column of every row as an int4,
+    /// text and bytes: whatever the bytes, the result is a value, never a panic.
+    fn read_all(bytes: &[u8]) {
+        let mut src = Bytes(BytesMut::from(bytes));
+        let _ = read_extended(&mut src, None, &mut |row| {
+            for i in 0..row.len() {
+                let _ = row.get::<Option<i32>>(i);
+                let _ = row.get::<Option<String>>(i);
+                let _ = row.raw(i);
+            }
+            Ok(())
+        });
+        let mut src = Bytes(BytesMut::from(bytes));
+        let _ = read_simple(&mut src);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn random_responses_are_errors_or_values(
+            parts in proptest::collection::vec(
+                (prop::sample::select(b"123ntTDCEINZsc".to_vec()),
+                 proptest::collection::vec(any::<u8>(), 0..48)),
+                0..8,
+            )
+        ) {
+            let mut bytes = Vec::new();
+            // A valid RowDescription (one int4 column) first, so DataRows get decoded.
+            bytes.extend(message(b'T', b"\0\x01id\0\0\0\0\0\0\0\0\0\0\x17\0\x04\xff\xff\xff\xff\0\x01"));
+            for (tag, body) in parts {
+                bytes.extend(message(tag, &body));
+            }
+            bytes.extend(message(b'Z', b"I"));
+            read_all(&bytes);
+        }
+    }
 
     #[test]
     fn command_tags() {

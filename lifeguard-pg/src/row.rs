@@ -137,7 +137,10 @@ impl Row {
 impl fmt::Debug for Row {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Row")
-            .field("columns", &self.columns.iter().map(Column::name).collect::<Vec<_>>())
+            .field(
+                "columns",
+                &self.columns.iter().map(Column::name).collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -153,9 +156,7 @@ impl SimpleRow {
     pub(crate) fn new(columns: Arc<[String]>, body: &DataRowBody) -> Result<SimpleRow, Error> {
         let values: Vec<Option<String>> = body
             .ranges()
-            .map(|r| {
-                Ok(r.map(|r| String::from_utf8_lossy(&body.buffer()[r]).into_owned()))
-            })
+            .map(|r| Ok(r.map(|r| String::from_utf8_lossy(&body.buffer()[r]).into_owned())))
             .collect()
             .map_err(|e: std::io::Error| Error::protocol(format!("malformed DataRow: {e}")))?;
         if values.len() != columns.len() {

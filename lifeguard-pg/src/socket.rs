@@ -197,14 +197,21 @@ fn open_tcp(
     timeout: Option<Duration>,
 ) -> Result<Socket, Error> {
     let socket = match (runtime, timeout) {
-        (Runtime::Std, Some(t)) => std::net::TcpStream::connect_timeout(addr, t).map(Socket::StdTcp),
+        (Runtime::Std, Some(t)) => {
+            std::net::TcpStream::connect_timeout(addr, t).map(Socket::StdTcp)
+        }
         (Runtime::Std, None) => std::net::TcpStream::connect(addr).map(Socket::StdTcp),
-        (Runtime::May, Some(t)) => may::net::TcpStream::connect_timeout(addr, t).map(Socket::MayTcp),
+        (Runtime::May, Some(t)) => {
+            may::net::TcpStream::connect_timeout(addr, t).map(Socket::MayTcp)
+        }
         (Runtime::May, None) => may::net::TcpStream::connect(addr).map(Socket::MayTcp),
     };
     let socket = socket.map_err(|e| match e.kind() {
         io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Error::Timeout(Timeout::Connect),
-        _ => Error::Io(io::Error::new(e.kind(), format!("cannot connect to {addr}: {e}"))),
+        _ => Error::Io(io::Error::new(
+            e.kind(),
+            format!("cannot connect to {addr}: {e}"),
+        )),
     })?;
     each_tcp_nodelay(&socket)?;
     Ok(socket)
@@ -225,7 +232,10 @@ fn resolve(
     runtime: Runtime,
     deadline: Option<Instant>,
 ) -> Result<Vec<SocketAddr>, Error> {
-    if let Ok(ip) = host.trim_matches(|c| c == '[' || c == ']').parse::<IpAddr>() {
+    if let Ok(ip) = host
+        .trim_matches(|c| c == '[' || c == ']')
+        .parse::<IpAddr>()
+    {
         return Ok(vec![SocketAddr::new(ip, port)]);
     }
     if host.eq_ignore_ascii_case("localhost") {
@@ -250,8 +260,12 @@ fn resolve(
                     let _ = tx.send(lookup());
                 })?;
             let waited = match remaining(deadline)? {
-                Some(left) => rx.recv_timeout(left).map_err(|_| Error::Timeout(Timeout::Connect)),
-                None => rx.recv().map_err(|_| Error::closed("DNS lookup thread ended")),
+                Some(left) => rx
+                    .recv_timeout(left)
+                    .map_err(|_| Error::Timeout(Timeout::Connect)),
+                None => rx
+                    .recv()
+                    .map_err(|_| Error::closed("DNS lookup thread ended")),
             };
             waited?
         }

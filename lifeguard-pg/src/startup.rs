@@ -20,7 +20,10 @@ pub(crate) struct BackendKey {
 }
 
 /// Runs the handshake on a fresh stream.
-pub(crate) fn handshake<S: Stream>(wire: &mut Wire<S>, config: &Config) -> Result<BackendKey, Error> {
+pub(crate) fn handshake<S: Stream>(
+    wire: &mut Wire<S>,
+    config: &Config,
+) -> Result<BackendKey, Error> {
     let user = config.user_or_default();
     let dbname = config.dbname_or_default();
     let mut params: Vec<(&str, &str)> = vec![
@@ -91,8 +94,12 @@ fn authenticate<S: Stream>(wire: &mut Wire<S>, config: &Config, user: &str) -> R
                 }
                 // No TLS, so no channel binding: the client says it does not support it.
                 let state = ScramSha256::new(password(config)?, ChannelBinding::unsupported());
-                frontend::sasl_initial_response(sasl::SCRAM_SHA_256, state.message(), &mut wire.wbuf)
-                    .map_err(Error::Io)?;
+                frontend::sasl_initial_response(
+                    sasl::SCRAM_SHA_256,
+                    state.message(),
+                    &mut wire.wbuf,
+                )
+                .map_err(Error::Io)?;
                 wire.flush()?;
                 scram = Some(state);
             }

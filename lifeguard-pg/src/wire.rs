@@ -60,7 +60,10 @@ impl<S: Stream> Wire<S> {
     /// Writes everything buffered.
     pub(crate) fn flush(&mut self) -> Result<(), Error> {
         self.check_open()?;
-        let result = self.stream.write_all(&self.wbuf).and_then(|()| self.stream.flush());
+        let result = self
+            .stream
+            .write_all(&self.wbuf)
+            .and_then(|()| self.stream.flush());
         self.wbuf.clear();
         result.map_err(|e| self.fail(e))
     }
@@ -116,7 +119,8 @@ impl<S: Stream> Wire<S> {
     pub(crate) fn divert(&mut self, message: Message) -> Result<Option<Message>, Error> {
         match message {
             Message::NotificationResponse(body) => {
-                self.notifications.push_back(Notification::from_body(&body)?);
+                self.notifications
+                    .push_back(Notification::from_body(&body)?);
                 Ok(None)
             }
             Message::NoticeResponse(body) => {

@@ -146,7 +146,11 @@ impl Client {
     /// Runs a statement and returns all its rows. SQL text is described on first use
     /// (one extra round trip, then cached); use [`query_typed`](Self::query_typed) when
     /// the parameter types are known to skip it.
-    pub fn query<T: ToStatement + ?Sized>(&self, statement: &T, params: &[Param<'_>]) -> Result<Vec<Row>, Error> {
+    pub fn query<T: ToStatement + ?Sized>(
+        &self,
+        statement: &T,
+        params: &[Param<'_>],
+    ) -> Result<Vec<Row>, Error> {
         let mut rows = Vec::new();
         self.run(statement, params, &mut |row| {
             rows.push(row);
@@ -157,7 +161,12 @@ impl Client {
 
     /// Runs SQL whose parameter types are given: the first use sends Parse, Bind,
     /// Describe, Execute and Sync in one write, without a prepare round trip.
-    pub fn query_typed(&self, sql: &str, types: &[Type], params: &[Param<'_>]) -> Result<Vec<Row>, Error> {
+    pub fn query_typed(
+        &self,
+        sql: &str,
+        types: &[Type],
+        params: &[Param<'_>],
+    ) -> Result<Vec<Row>, Error> {
         let mut rows = Vec::new();
         self.execute_with(sql, types, params, &mut |row| {
             rows.push(row);
@@ -167,17 +176,29 @@ impl Client {
     }
 
     /// Runs a statement that must return exactly one row.
-    pub fn query_one<T: ToStatement + ?Sized>(&self, statement: &T, params: &[Param<'_>]) -> Result<Row, Error> {
+    pub fn query_one<T: ToStatement + ?Sized>(
+        &self,
+        statement: &T,
+        params: &[Param<'_>],
+    ) -> Result<Row, Error> {
         one(self.query(statement, params)?)
     }
 
     /// Runs a statement that returns at most one row.
-    pub fn query_opt<T: ToStatement + ?Sized>(&self, statement: &T, params: &[Param<'_>]) -> Result<Option<Row>, Error> {
+    pub fn query_opt<T: ToStatement + ?Sized>(
+        &self,
+        statement: &T,
+        params: &[Param<'_>],
+    ) -> Result<Option<Row>, Error> {
         at_most_one(self.query(statement, params)?)
     }
 
     /// Runs a statement and returns the number of rows it affected.
-    pub fn execute<T: ToStatement + ?Sized>(&self, statement: &T, params: &[Param<'_>]) -> Result<u64, Error> {
+    pub fn execute<T: ToStatement + ?Sized>(
+        &self,
+        statement: &T,
+        params: &[Param<'_>],
+    ) -> Result<u64, Error> {
         Ok(self.run(statement, params, &mut |_| Ok(()))?.rows_affected)
     }
 
@@ -331,7 +352,11 @@ impl Client {
         })?;
         let (entry, columns, fresh) =
             chosen.ok_or_else(|| Error::protocol("statement lookup failed"))?;
-        let counter = if fresh { &self.handle.shared.cache_misses } else { &self.handle.shared.cache_hits };
+        let counter = if fresh {
+            &self.handle.shared.cache_misses
+        } else {
+            &self.handle.shared.cache_hits
+        };
         counter.fetch_add(1, Ordering::Relaxed);
         let answer = answer.ok_or_else(|| Error::protocol("request not queued"))?;
         let result = response::read_extended(&mut Buffered(answer), columns, on_row);
@@ -357,12 +382,21 @@ impl Client {
         on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
     ) -> Result<Outcome, Error> {
         let answer = self.request(|state| {
-            encode::bind(statement.name(), statement.params(), params, &mut state.pending)?;
+            encode::bind(
+                statement.name(),
+                statement.params(),
+                params,
+                &mut state.pending,
+            )?;
             encode::execute_sync(&mut state.pending)?;
             Ok(true)
         })?;
         let answer = answer.ok_or_else(|| Error::protocol("request not queued"))?;
-        response::read_extended(&mut Buffered(answer), Some(statement.shared_columns()), on_row)
+        response::read_extended(
+            &mut Buffered(answer),
+            Some(statement.shared_columns()),
+            on_row,
+        )
     }
 
     fn forget_entry(&self, key: u64, entry: &Arc<Entry>) {
@@ -410,7 +444,11 @@ fn lookup(state: &mut State, key: u64) -> (Arc<Entry>, bool) {
 }
 
 fn forget(state: &mut State, key: u64, entry: &Arc<Entry>) {
-    if state.statements.get(&key).is_some_and(|e| Arc::ptr_eq(e, entry)) {
+    if state
+        .statements
+        .get(&key)
+        .is_some_and(|e| Arc::ptr_eq(e, entry))
+    {
         state.statements.remove(&key);
     }
 }
@@ -418,9 +456,18 @@ fn forget(state: &mut State, key: u64, entry: &Arc<Entry>) {
 /// Appends the Parse of a statement new to the cache, preceded by a Close of its name:
 /// an earlier Parse under that name may have succeeded although its request failed,
 /// and closing a statement that does not exist is no error.
-fn parse_fresh(state: &mut State, key: u64, entry: &Arc<Entry>, sql: &str, types: &[Type]) -> Result<(), Error> {
+fn parse_fresh(
+    state: &mut State,
+    key: u64,
+    entry: &Arc<Entry>,
+    sql: &str,
+    types: &[Type],
+) -> Result<(), Error> {
     frontend::close(b'S', &entry.name, &mut state.pending)
-        .map_err(|e| Error::Encode { index: 0, source: Box::new(e) })
+        .map_err(|e| Error::Encode {
+            index: 0,
+            source: Box::new(e),
+        })
         .and_then(|()| encode::parse(&entry.name, sql, types, &mut state.pending))
         .inspect_err(|_| forget(state, key, entry))
 }
@@ -451,6 +498,7 @@ struct Buffered(BytesMut);
 
 impl Messages for Buffered {
     fn next_message(&mut self) -> Result<Message, Error> {
-        parse_message(&mut self.0)?.ok_or_else(|| Error::protocol("response ended before ReadyForQuery"))
+        parse_message(&mut self.0)?
+            .ok_or_else(|| Error::protocol("response ended before ReadyForQuery"))
     }
 }

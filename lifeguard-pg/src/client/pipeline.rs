@@ -167,7 +167,9 @@ impl Shared {
                 slot.fill(Ok(response));
                 Ok(())
             }
-            None => Err(Error::protocol("the server answered a request that was never sent")),
+            None => Err(Error::protocol(
+                "the server answered a request that was never sent",
+            )),
         }
     }
 

@@ -81,7 +81,10 @@ fn closed_reason(buf: &mut BytesMut) -> String {
     while let Ok(Some(message)) = parse_message(buf) {
         if let postgres_protocol::message::backend::Message::ErrorResponse(body) = message {
             if let Ok(db) = DbError::parse(&mut body.fields()) {
-                reason = format!("{reason}: {}: {} (SQLSTATE {})", db.severity, db.message, db.code);
+                reason = format!(
+                    "{reason}: {}: {} (SQLSTATE {})",
+                    db.severity, db.message, db.code
+                );
             }
         }
     }

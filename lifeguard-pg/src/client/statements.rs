@@ -34,7 +34,11 @@ impl Entry {
     pub(crate) fn statement(&self) -> Option<Statement> {
         let params = self.params.get()?;
         let columns = self.columns.get()?;
-        Some(Statement::new(self.name.clone(), params.clone(), columns.to_vec()))
+        Some(Statement::new(
+            self.name.clone(),
+            params.clone(),
+            columns.to_vec(),
+        ))
     }
 }
 

@@ -69,16 +69,23 @@ impl Config {
             ("PGUSER", "user", self.user.is_none()),
             ("PGPASSWORD", "password", self.password.is_none()),
             ("PGDATABASE", "dbname", self.dbname.is_none()),
-            ("PGAPPNAME", "application_name", self.application_name.is_none()),
-            ("PGCONNECT_TIMEOUT", "connect_timeout", self.connect_timeout.is_none()),
+            (
+                "PGAPPNAME",
+                "application_name",
+                self.application_name.is_none(),
+            ),
+            (
+                "PGCONNECT_TIMEOUT",
+                "connect_timeout",
+                self.connect_timeout.is_none(),
+            ),
             ("PGSSLMODE", "sslmode", self.ssl_mode.is_none()),
             ("PGOPTIONS", "options", self.options.is_none()),
         ];
         let mut filled = self.clone();
         let mut params = Params::new(&mut filled);
         for (var, key, unset) in vars {
-            let Some(value) = get(var).filter(|value| !value.is_empty()).filter(|_| unset)
-            else {
+            let Some(value) = get(var).filter(|value| !value.is_empty()).filter(|_| unset) else {
                 continue;
             };
             params

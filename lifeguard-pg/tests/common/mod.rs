@@ -8,9 +8,7 @@ use lifeguard_pg::Config;
 /// A config for a fresh database of its own on the test server: `DATABASE_URL` when
 /// set, else the process-wide private cluster.
 pub fn fresh_config(prefix: &str) -> Config {
-    let url = lifeguard_harness::test_server()
-        .fresh_database(prefix)
-        .expect("create a test database");
+    let url = lifeguard_harness::test_server().fresh_database(prefix);
     url.parse().expect("harness URLs parse")
 }
 
