@@ -19,7 +19,7 @@ use crate::encode::{self, Param};
 use crate::error::{DbError, Error, Timeout};
 use crate::notify::Notification;
 use crate::response::{self, Messages, Outcome};
-use crate::row::{Row, SimpleQueryMessage};
+use crate::row::{Row, SimpleQueryMessage, at_most_one, exactly_one};
 use crate::socket::{self, Address, Runtime, Socket, Stream};
 use crate::startup::{BackendKey, handshake};
 use crate::statement::{Column, Statement};
@@ -224,14 +224,7 @@ impl<S: Stream> Connection<S> {
         statement: &T,
         params: &[Param<'_>],
     ) -> Result<Row, Error> {
-        let mut rows = self.query(statement, params)?;
-        match rows.len() {
-            1 => Ok(rows.remove(0)),
-            n => Err(Error::RowCount {
-                expected: "exactly one",
-                found: n,
-            }),
-        }
+        exactly_one(self.query(statement, params)?)
     }
 
     /// Runs a statement that returns at most one row.
@@ -240,15 +233,7 @@ impl<S: Stream> Connection<S> {
         statement: &T,
         params: &[Param<'_>],
     ) -> Result<Option<Row>, Error> {
-        let mut rows = self.query(statement, params)?;
-        match rows.len() {
-            0 => Ok(None),
-            1 => Ok(Some(rows.remove(0))),
-            n => Err(Error::RowCount {
-                expected: "at most one",
-                found: n,
-            }),
-        }
+        at_most_one(self.query(statement, params)?)
     }
 
     /// Runs a statement and returns the number of rows it affected.

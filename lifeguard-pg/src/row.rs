@@ -145,6 +145,29 @@ impl fmt::Debug for Row {
     }
 }
 
+/// The one row of a result that must have exactly one.
+pub(crate) fn exactly_one(mut rows: Vec<Row>) -> Result<Row, Error> {
+    match rows.len() {
+        1 => Ok(rows.remove(0)),
+        n => Err(Error::RowCount {
+            expected: "exactly one",
+            found: n,
+        }),
+    }
+}
+
+/// The row of a result that may have none.
+pub(crate) fn at_most_one(mut rows: Vec<Row>) -> Result<Option<Row>, Error> {
+    match rows.len() {
+        0 => Ok(None),
+        1 => Ok(Some(rows.remove(0))),
+        n => Err(Error::RowCount {
+            expected: "at most one",
+            found: n,
+        }),
+    }
+}
+
 /// A row of a simple (text protocol) query: every value is text.
 #[derive(Debug, Clone)]
 pub struct SimpleRow {

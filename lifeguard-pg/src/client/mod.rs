@@ -27,7 +27,7 @@ use crate::encode::{self, Param};
 use crate::error::{DbError, Error};
 use crate::notify::Notification;
 use crate::response::{self, Messages, Outcome};
-use crate::row::{Row, SimpleQueryMessage};
+use crate::row::{Row, SimpleQueryMessage, at_most_one, exactly_one};
 use crate::socket::Runtime;
 use crate::statement::Statement;
 
@@ -181,7 +181,7 @@ impl Client {
         statement: &T,
         params: &[Param<'_>],
     ) -> Result<Row, Error> {
-        one(self.query(statement, params)?)
+        exactly_one(self.query(statement, params)?)
     }
 
     /// Runs a statement that returns at most one row.
@@ -470,27 +470,6 @@ fn parse_fresh(
         })
         .and_then(|()| encode::parse(&entry.name, sql, types, &mut state.pending))
         .inspect_err(|_| forget(state, key, entry))
-}
-
-fn one(mut rows: Vec<Row>) -> Result<Row, Error> {
-    match rows.len() {
-        1 => Ok(rows.remove(0)),
-        n => Err(Error::RowCount {
-            expected: "exactly one",
-            found: n,
-        }),
-    }
-}
-
-fn at_most_one(mut rows: Vec<Row>) -> Result<Option<Row>, Error> {
-    match rows.len() {
-        0 => Ok(None),
-        1 => Ok(Some(rows.remove(0))),
-        n => Err(Error::RowCount {
-            expected: "at most one",
-            found: n,
-        }),
-    }
 }
 
 /// The messages of one response, as the reader delivered them.
