@@ -5,6 +5,7 @@
 //! neighbours. The reader coroutine answers callers in order; when the socket fails,
 //! every caller waiting on it gets `Error::Closed` at once and later calls fail fast.
 
+mod keeper;
 mod pipeline;
 mod reader;
 mod slot;
@@ -112,6 +113,10 @@ impl Client {
         // SAFETY: the reader holds no thread-locals across yields and makes no
         // thread-blocking calls: it only reads a may socket and fills answer slots.
         unsafe { builder.spawn(move || reader::run(for_reader, reader_socket, leftover)) }?;
+        let for_keeper = Arc::downgrade(&shared);
+        let builder = may::coroutine::Builder::new().name("lifeguard-pg deadlines".to_owned());
+        // SAFETY: the keeper only sleeps (a may sleep) and fills answer slots.
+        unsafe { builder.spawn(move || keeper::run(for_keeper)) }?;
         Ok(Client {
             handle: Arc::new(Handle {
                 shared,
@@ -124,7 +129,8 @@ impl Client {
     }
 
     /// A handle on the same connection whose requests fail with
-    /// `Error::Timeout(Timeout::Request)` when unanswered after `deadline`. The
+    /// `Error::Timeout(Timeout::Request)` when unanswered after `deadline` (checked
+    /// every 5 ms, so at most that much later). The
     /// statement is not cancelled (another caller's may be running); its answer is
     /// discarded when it comes.
     pub fn with_deadline(&self, deadline: Duration) -> Client {
@@ -410,12 +416,12 @@ impl Client {
         &self,
         encode: impl FnOnce(&mut State) -> Result<bool, Error>,
     ) -> Result<Option<BytesMut>, Error> {
-        let slot = Arc::new(Slot::new());
+        let deadline = self.deadline.map(|d| Instant::now() + d);
+        let slot = Arc::new(Slot::new(deadline));
         if !self.handle.shared.submit(slot.clone(), encode)? {
             return Ok(None);
         }
-        let deadline = self.deadline.map(|d| Instant::now() + d);
-        slot.wait(deadline).map(Some)
+        slot.wait().map(Some)
     }
 }
 

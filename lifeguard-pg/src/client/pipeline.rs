@@ -10,6 +10,7 @@ use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
 
 use bytes::BytesMut;
 use may::sync::Mutex;
@@ -126,25 +127,18 @@ impl Shared {
             return Ok(true);
         }
         state.writing = true;
+        // Take what is pending now, in this same critical section: one lock fewer.
+        let mut batch = std::mem::take(&mut state.spare);
+        std::mem::swap(&mut state.pending, &mut batch);
         drop(state);
-        self.write_pending();
+        self.write_batches(batch);
         Ok(true)
     }
 
-    /// Writes until nothing is pending. Only the caller that set `writing` runs this.
-    fn write_pending(&self) {
-        let mut batch = std::mem::take(&mut self.lock().spare);
+    /// Writes `batch`, then whatever became pending meanwhile, until nothing is.
+    /// Only the caller that set `writing` runs this.
+    fn write_batches(&self, mut batch: BytesMut) {
         loop {
-            {
-                let mut state = self.lock();
-                if state.pending.is_empty() || state.closed.is_some() {
-                    state.writing = false;
-                    state.spare = batch;
-                    return;
-                }
-                // `batch` is empty: it becomes the new pending buffer, keeping its capacity.
-                std::mem::swap(&mut state.pending, &mut batch);
-            }
             let written = {
                 let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
                 writer.write_all(&batch).and_then(|()| writer.flush())
@@ -152,25 +146,42 @@ impl Shared {
             batch.clear();
             if let Err(e) = written {
                 self.fail(&format!("I/O error: {e}"));
-                let mut state = self.lock();
+            }
+            let mut state = self.lock();
+            if state.pending.is_empty() || state.closed.is_some() {
                 state.writing = false;
+                state.spare = batch;
                 return;
             }
+            // `batch` is empty: it becomes the new pending buffer, keeping its capacity.
+            std::mem::swap(&mut state.pending, &mut batch);
         }
     }
 
-    /// Hands a complete response to the oldest waiter.
-    pub(crate) fn deliver(&self, response: BytesMut) -> Result<(), Error> {
-        let slot = self.lock().waiters.pop_front();
-        match slot {
-            Some(slot) => {
-                slot.fill(Ok(response));
-                Ok(())
-            }
-            None => Err(Error::protocol(
-                "the server answered a request that was never sent",
-            )),
+    /// Answers with a timeout every waiter whose deadline has passed. Their slots stay
+    /// queued: the answers still come, in order, and are dropped.
+    pub(crate) fn expire_waiters(&self, now: Instant) {
+        let state = self.lock();
+        for slot in &state.waiters {
+            slot.expire(now);
         }
+    }
+
+    /// Hands complete responses, oldest first, to the oldest waiters: one lock for all.
+    pub(crate) fn deliver(&self, responses: &mut Vec<BytesMut>) -> Result<(), Error> {
+        let slots: Vec<Arc<Slot>> = {
+            let mut state = self.lock();
+            if state.waiters.len() < responses.len() {
+                return Err(Error::protocol(
+                    "the server answered a request that was never sent",
+                ));
+            }
+            state.waiters.drain(..responses.len()).collect()
+        };
+        for (slot, response) in slots.into_iter().zip(responses.drain(..)) {
+            slot.fill(Ok(response));
+        }
+        Ok(())
     }
 
     /// Takes care of a notice, notification or parameter status.

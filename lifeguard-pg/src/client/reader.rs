@@ -20,8 +20,12 @@ pub(crate) fn run(shared: Arc<Shared>, mut socket: Socket, leftover: BytesMut) {
     let mut scratch = vec![0u8; READ_CHUNK];
     let mut buf = leftover;
     let mut cut = Cutter::default();
+    let mut done = Vec::new();
     let reason = loop {
-        if let Err(e) = cut.responses(&mut buf, &shared) {
+        if let Err(e) = cut
+            .responses(&mut buf, &shared, &mut done)
+            .and_then(|()| shared.deliver(&mut done))
+        {
             break e.to_string();
         }
         match socket.read(&mut scratch) {
@@ -44,8 +48,13 @@ struct Cutter {
 }
 
 impl Cutter {
-    /// Delivers every complete response in `buf`.
-    fn responses(&mut self, buf: &mut BytesMut, shared: &Shared) -> Result<(), Error> {
+    /// Moves every complete response in `buf` to `done`.
+    fn responses(
+        &mut self,
+        buf: &mut BytesMut,
+        shared: &Shared,
+        done: &mut Vec<BytesMut>,
+    ) -> Result<(), Error> {
         while let Some(len) = frame_len(&buf[self.scanned..])? {
             let tag = buf[self.scanned];
             if is_async_tag(tag) {
@@ -62,7 +71,7 @@ impl Cutter {
                     self.partial.extend_from_slice(&response);
                     response = std::mem::take(&mut self.partial);
                 }
-                shared.deliver(response)?;
+                done.push(response);
             } else if tag == b'G' || tag == b'W' {
                 return Err(Error::protocol(
                     "COPY FROM STDIN and replication cannot run on the pipelined client; use an exclusive Connection",

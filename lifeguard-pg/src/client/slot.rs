@@ -2,7 +2,7 @@
 //! deadline. Built from may's `Blocker` and `AtomicOption`, so it parks a coroutine (or
 //! a plain thread) without blocking a worker.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::BytesMut;
 use may::sync::{AtomicOption, Blocker};
@@ -16,14 +16,25 @@ pub(crate) type Answer = Result<BytesMut, Error>;
 pub(crate) struct Slot {
     answer: AtomicOption<Answer>,
     blocker: Blocker,
+    /// When the caller stops waiting; the connection's deadline keeper fills the slot
+    /// with a timeout then, so the caller parks without a timer of its own.
+    deadline: Option<Instant>,
 }
 
 impl Slot {
-    /// A slot for the calling coroutine or thread to wait on.
-    pub(crate) fn new() -> Slot {
+    /// A slot for the calling coroutine or thread to wait on, until `deadline`.
+    pub(crate) fn new(deadline: Option<Instant>) -> Slot {
         Slot {
             answer: AtomicOption::none(),
             blocker: Blocker::new(false),
+            deadline,
+        }
+    }
+
+    /// Fills the slot with a timeout if its deadline has passed at `now`.
+    pub(crate) fn expire(&self, now: Instant) {
+        if self.deadline.is_some_and(|d| d <= now) {
+            self.fill(Err(Error::Timeout(Timeout::Request)));
         }
     }
 
@@ -33,22 +44,19 @@ impl Slot {
         self.blocker.unpark();
     }
 
-    /// Waits for the answer until `deadline` (none: until it comes; the reader always
-    /// answers, if only with an error when the connection dies).
-    pub(crate) fn wait(&self, deadline: Option<Instant>) -> Answer {
+    /// Waits for the answer. With a deadline, the keeper (see `keeper.rs`) answers
+    /// with a timeout once it passes; the caller also checks on each wake-up, so a
+    /// late keeper costs at most its tick.
+    pub(crate) fn wait(&self) -> Answer {
         loop {
             if let Some(answer) = self.answer.take() {
                 return answer;
             }
-            let left = match deadline {
-                None => None,
-                Some(d) => match d.checked_duration_since(Instant::now()) {
-                    Some(left) if left > Duration::ZERO => Some(left),
-                    _ => return Err(Error::Timeout(Timeout::Request)),
-                },
-            };
-            // A timeout or a spurious wake-up both loop back to check the slot.
-            let _ = self.blocker.park(left);
+            if self.deadline.is_some_and(|d| d <= Instant::now()) {
+                return Err(Error::Timeout(Timeout::Request));
+            }
+            // A spurious wake-up loops back to check the slot.
+            let _ = self.blocker.park(None);
         }
     }
 }

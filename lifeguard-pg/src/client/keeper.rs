@@ -1,0 +1,27 @@
+//! The deadline keeper: one coroutine per pipelined connection that wakes every
+//! [`TICK`] and answers the callers whose deadline has passed with a timeout.
+//!
+//! A timed park per request would register a timer with may's timer thread for every
+//! query; one coarse timer per connection costs nothing per request.
+
+use std::sync::Weak;
+use std::time::{Duration, Instant};
+
+use super::pipeline::Shared;
+
+/// How often deadlines are checked: a deadline fires at most this late.
+pub(crate) const TICK: Duration = Duration::from_millis(5);
+
+/// Runs until the connection closes (or is dropped).
+pub(crate) fn run(shared: Weak<Shared>) {
+    loop {
+        may::coroutine::sleep(TICK);
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        if shared.is_closed() {
+            return;
+        }
+        shared.expire_waiters(Instant::now());
+    }
+}
