@@ -5,7 +5,7 @@
 //! |---|---|
 //! | [`workload`] | the TechEmpower "single query" table, its setup, the query, the time window |
 //! | [`stats`] | per-worker latency recording and the merged summary |
-//! | [`targets`] | one request loop per client under test: `client` (lifeguard-pg on may), `tokio-postgres` |
+//! | [`targets`] | one request loop per client under test: `client` (lifeguard-pg on may), `pool` (lifeguard's pool on may), `tokio-postgres`, `deadpool` (deadpool-postgres), `sqlx` |
 
 pub mod stats;
 pub mod targets;

@@ -1,8 +1,15 @@
 //! `lifeguard-bench`: a load generator for the TechEmpower "single query" workload
 //! (`SELECT id, randomnumber FROM world WHERE id = $1`, a random id out of 10,000),
-//! run against lifeguard-pg's pipelined client on may coroutines (`--target client`)
-//! or against tokio-postgres on tokio (`--target tokio-postgres`), with the same
-//! number of worker threads, request loops and connections.
+//! with the same number of worker threads, request loops and connections, against:
+//!
+//! - `--target client`: lifeguard-pg's pipelined client on may coroutines;
+//! - `--target pool`: the `lifeguard` crate's pool (pipelined shared connections) on
+//!   may coroutines;
+//! - `--target tokio-postgres`: tokio-postgres on tokio, one prepared statement per
+//!   connection;
+//! - `--target deadpool`: deadpool-postgres on tokio (`get`, `prepare_cached`,
+//!   `query_one` per request);
+//! - `--target sqlx`: sqlx's `PgPool` on tokio (`query_as(..).fetch_one(&pool)`).
 //!
 //! ```text
 //! cargo run --release -p lifeguard-bench -- --target client --concurrency 256 --connections 2 --seconds 10
@@ -40,7 +47,8 @@ struct Args {
     /// Concurrent request loops (coroutines or tasks).
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
     concurrency: u32,
-    /// Connections the loops share (loop i uses connection i % N).
+    /// Connections the loops share (without a pool, loop i uses connection i % N; with
+    /// one, the pool's size).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
     connections: u32,
     /// Recorded seconds.
@@ -55,14 +63,36 @@ struct Args {
     /// PostgreSQL URL [default: DATABASE_URL, else a private server from lifeguard-harness].
     #[arg(long)]
     url: Option<String>,
+    /// Stack of each request coroutine, in words of 8 bytes (targets on may only).
+    #[arg(long, default_value_t = targets::client::STACK_WORDS, value_parser = parse_words)]
+    stack_words: usize,
+}
+
+/// A positive count of words, decimal or `0x` hexadecimal.
+fn parse_words(text: &str) -> Result<usize, String> {
+    let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => usize::from_str_radix(hex, 16),
+        None => text.parse(),
+    };
+    match parsed {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(words) => Ok(words),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Target {
     /// lifeguard-pg's pipelined `Client` on may coroutines.
     Client,
+    /// The `lifeguard` crate's pool on may coroutines.
+    Pool,
     /// tokio-postgres on a tokio multi-thread runtime.
     TokioPostgres,
+    /// deadpool-postgres (tokio-postgres) on a tokio multi-thread runtime.
+    Deadpool,
+    /// sqlx's PostgreSQL pool on a tokio multi-thread runtime.
+    Sqlx,
 }
 
 /// How long past the end of the window the run may take before it is declared hung:
@@ -75,9 +105,9 @@ fn main() -> ExitCode {
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
         |n| n as usize,
     );
-    if args.target == Target::Client {
+    if matches!(args.target, Target::Client | Target::Pool) {
         // Before anything starts a coroutine.
-        targets::client::configure_may(workers);
+        targets::client::configure_may(workers, args.stack_words);
     }
     let url = match args.url.clone().map_or_else(default_database_url, Ok) {
         Ok(url) => url,
@@ -95,13 +125,15 @@ fn main() -> ExitCode {
         measure: Duration::from_secs(args.seconds),
     };
     eprintln!(
-        "target={:?} workers={} concurrency={} connections={} warmup={}s seconds={}",
+        "target={:?} workers={} concurrency={} connections={} warmup={}s seconds={} \
+         stack_words={:#x}",
         args.target,
         load.workers,
         load.concurrency,
         load.connections,
         args.warmup_seconds,
-        args.seconds
+        args.seconds,
+        args.stack_words
     );
     if let Err(e) = workload::setup(&load.url) {
         eprintln!("setup of table world failed: {e}");
@@ -112,7 +144,10 @@ fn main() -> ExitCode {
     start_watchdog(load.warmup + load.measure + GRACE, done.clone());
     let outcome = match args.target {
         Target::Client => targets::client::run(&load),
+        Target::Pool => targets::pool::run(&load),
         Target::TokioPostgres => targets::tokio_postgres::run(&load),
+        Target::Deadpool => targets::deadpool::run(&load),
+        Target::Sqlx => targets::sqlx::run(&load),
     };
     done.store(true, Ordering::SeqCst);
     let (window, recorders) = match outcome {

@@ -65,6 +65,17 @@ impl ToStatement for Statement {
     }
 }
 
+/// Whether a session is inside a transaction block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransactionStatus {
+    /// Not in a transaction block.
+    Idle,
+    /// In a transaction block.
+    InTransaction,
+    /// In a failed transaction block: only ROLLBACK is accepted.
+    Failed,
+}
+
 /// An exclusive connection to PostgreSQL over a stream `S`.
 ///
 /// ```no_run
@@ -106,6 +117,7 @@ impl Connection<Socket> {
         let timeout = config.get_connect_timeout();
         let deadline = timeout.map(|t| Instant::now() + t);
         let address = Address::from_config(config);
+        // The socket's own timeouts bound the connect and the whole handshake.
         let stream = socket::open(&address, runtime, timeout)?;
         stream.set_read_timeout(socket::remaining(deadline)?)?;
         stream.set_write_timeout(socket::remaining(deadline)?)?;
@@ -127,7 +139,7 @@ const CONNECT_STACK_WORDS: usize = 64 * 1024;
 /// Opens a may socket and runs the handshake in a coroutine of its own, and waits for
 /// it (parking only the caller). The roomy stack keeps SCRAM from overflowing a small
 /// caller stack, and a plain-thread caller never drives may's connect itself, which
-/// races with may's event loop.
+/// races with may's event loop (see `socket::in_coroutine`).
 fn connect_in_coroutine(config: &Config) -> Result<Connection<Socket>, Error> {
     let config = config.clone();
     let builder = may::coroutine::Builder::new()
@@ -323,6 +335,15 @@ impl<S: Stream> Connection<S> {
     /// A token that cancels this connection's running statement from elsewhere.
     pub fn cancel_token(&self) -> Option<CancelToken> {
         self.cancel.clone()
+    }
+
+    /// Where the session stands between statements, as the server last reported.
+    pub fn transaction_status(&self) -> TransactionStatus {
+        match self.wire.status {
+            b'T' => TransactionStatus::InTransaction,
+            b'E' => TransactionStatus::Failed,
+            _ => TransactionStatus::Idle,
+        }
     }
 
     /// True once the connection has failed; every call then fails fast.

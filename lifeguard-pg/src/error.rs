@@ -25,6 +25,8 @@ pub enum Timeout {
     Statement,
     /// A pipelined request got no answer before its deadline.
     Request,
+    /// No pool capacity (a connection or a pipelining slot) freed up in time.
+    Acquire,
 }
 
 impl fmt::Display for Timeout {
@@ -33,6 +35,7 @@ impl fmt::Display for Timeout {
             Timeout::Connect => "connect timeout",
             Timeout::Statement => "statement timeout",
             Timeout::Request => "request deadline",
+            Timeout::Acquire => "acquire timeout",
         })
     }
 }

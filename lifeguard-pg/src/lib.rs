@@ -47,7 +47,7 @@ mod wire;
 pub use cancel::CancelToken;
 pub use client::{Client, ClientStats};
 pub use config::{Config, Host, SslMode};
-pub use connection::{Connection, Query, ToStatement};
+pub use connection::{Connection, Query, ToStatement, TransactionStatus};
 pub use copy::{CopyIn, CopyOut};
 pub use encode::Param;
 pub use error::{BoxError, DbError, Error, Timeout};

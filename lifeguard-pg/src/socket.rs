@@ -76,18 +76,48 @@ macro_rules! each_socket {
 
 impl Read for Socket {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        each_socket!(self, s => s.read(buf))
+        match self {
+            Socket::StdTcp(s) => s.read(buf),
+            Socket::StdUnix(s) => s.read(buf),
+            Socket::MayTcp(s) => in_coroutine(|| s.read(buf)),
+            Socket::MayUnix(s) => in_coroutine(|| s.read(buf)),
+        }
     }
 }
 
 impl Write for Socket {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        each_socket!(self, s => s.write(buf))
+        match self {
+            Socket::StdTcp(s) => s.write(buf),
+            Socket::StdUnix(s) => s.write(buf),
+            Socket::MayTcp(s) => in_coroutine(|| s.write(buf)),
+            Socket::MayUnix(s) => in_coroutine(|| s.write(buf)),
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         each_socket!(self, s => s.flush())
     }
+}
+
+/// Runs a may socket operation inside a coroutine.
+///
+/// may lets a plain thread wait on a may socket, but that path races with its event
+/// loop: the wait's bookkeeping lives on the thread's stack, and the event loop can
+/// touch it after the thread has moved on (seen as corrupted reads and panics in
+/// may's worker threads). From a plain thread the operation therefore runs in a scoped
+/// coroutine while the thread waits for it to finish; inside a coroutine it runs
+/// directly.
+fn in_coroutine<R: Send>(op: impl FnOnce() -> R + Send) -> R {
+    if may::coroutine::is_coroutine() {
+        return op();
+    }
+    may::coroutine::scope(|scope| {
+        // SAFETY: the coroutine only runs `op`, a socket call that parks on may's
+        // event loop; it borrows nothing that outlives the scope, which joins it.
+        let handle = unsafe { scope.spawn(op) };
+        handle.join()
+    })
 }
 
 impl Stream for Socket {

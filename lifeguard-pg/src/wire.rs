@@ -24,6 +24,9 @@ pub(crate) struct Wire<S> {
     pub(crate) notifications: VecDeque<Notification>,
     pub(crate) notices: VecDeque<DbError>,
     pub(crate) parameters: HashMap<String, String>,
+    /// The status byte of the last ReadyForQuery: `I` idle, `T` in a transaction,
+    /// `E` in a failed transaction.
+    pub(crate) status: u8,
     broken: Option<String>,
 }
 
@@ -36,6 +39,7 @@ impl<S: Stream> Wire<S> {
             notifications: VecDeque::new(),
             notices: VecDeque::new(),
             parameters: HashMap::new(),
+            status: b'I',
             broken: None,
         }
     }
@@ -73,7 +77,12 @@ impl<S: Stream> Wire<S> {
         self.check_open()?;
         loop {
             match parse_message(&mut self.rbuf) {
-                Ok(Some(message)) => return Ok(message),
+                Ok(Some(message)) => {
+                    if let Message::ReadyForQuery(body) = &message {
+                        self.status = body.status();
+                    }
+                    return Ok(message);
+                }
                 Ok(None) => {}
                 Err(e) => {
                     self.mark_broken(e.to_string());

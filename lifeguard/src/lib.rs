@@ -1,7 +1,26 @@
-//! Lifeguard: compile-time checked PostgreSQL access for services on the `may`
-//! coroutine runtime.
+//! Lifeguard: PostgreSQL access for services on the `may` coroutine runtime.
 //!
-//! Today this crate re-exports the coroutine-native client, [`pg`]; the pool (issue #3)
-//! and the `query!` family (issue #4) are built on top of it next.
+//! - [`Pool`]: pipelined shared connections for autocommit statements, exclusive
+//!   connections for transactions ([`Pool::begin`], [`Pool::transaction`]) and pinned
+//!   sessions ([`Pool::acquire`]); fair bounded waiting; self-healing.
+//! - [`query`] / [`query_typed`] build a [`Query`] that runs on any [`Executor`].
+//! - [`PoolConfig`]: every setting, from code, a URL, TOML or the environment.
+//! - [`pg`]: the coroutine-native client underneath.
+//!
+//! Modules: `config` (settings), `pool` (the pool, its shared and exclusive sides),
+//! `fair` (FIFO waiting), `query` (query values, `Executor`), `transaction`, `stats`.
 
+mod config;
+mod fair;
+mod pool;
+mod query;
+mod stats;
+mod transaction;
+
+pub use config::PoolConfig;
 pub use lifeguard_pg as pg;
+pub use lifeguard_pg::{Error, Row};
+pub use pool::{Pool, PooledConnection};
+pub use query::{Executor, Query, query, query_typed};
+pub use stats::PoolStats;
+pub use transaction::Transaction;

@@ -10,15 +10,17 @@ use super::{Load, REQUEST_DEADLINE, check_row};
 use crate::stats::Recorder;
 use crate::workload::{Ids, SINGLE_QUERY, Window};
 
-/// Stack of each request coroutine, in words (may's unit): 16 Ki words = 128 KiB.
+/// Default stack of each request coroutine, in words (may's unit): 16 Ki words =
+/// 128 KiB.
 pub const STACK_WORDS: usize = 0x4000;
 
-/// Configures may. Call it before anything runs a coroutine (connecting a [`Client`]
-/// starts one): later, may ignores it.
-pub fn configure_may(workers: usize) {
+/// Configures may: `workers` threads, coroutines of `stack_words` words of stack
+/// unless spawned with another size. Call it before anything runs a coroutine
+/// (connecting a [`Client`] starts one): later, may ignores it.
+pub fn configure_may(workers: usize, stack_words: usize) {
     may::config()
         .set_workers(workers)
-        .set_stack_size(STACK_WORDS);
+        .set_stack_size(stack_words);
 }
 
 /// Runs the load; [`configure_may`] must have been called first.

@@ -1,9 +1,13 @@
 //! The clients under test. Each target opens its connections, then runs `concurrency`
-//! workers in a [`Window`](crate::workload::Window) (worker `i` on connection
-//! `i % connections`), each looping on the single query until the window closes, and
-//! returns their recorders.
+//! workers in a [`Window`](crate::workload::Window), each looping on the single query
+//! until the window closes, and returns their recorders. Without a pool (`client`,
+//! `tokio-postgres`) worker `i` uses connection `i % connections`; with one (`pool`,
+//! `deadpool`, `sqlx`) the pool, of `connections` connections, picks.
 
 pub mod client;
+pub mod deadpool;
+pub mod pool;
+pub mod sqlx;
 pub mod tokio_postgres;
 
 use std::time::Duration;

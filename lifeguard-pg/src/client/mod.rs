@@ -181,6 +181,18 @@ impl Client {
         Ok(rows)
     }
 
+    /// Runs SQL with the parameter types given (as [`query_typed`](Self::query_typed))
+    /// and hands each row to `f`; returns the rows affected.
+    pub fn for_each_typed(
+        &self,
+        sql: &str,
+        types: &[Type],
+        params: &[Param<'_>],
+        mut f: impl FnMut(Row) -> Result<(), Error>,
+    ) -> Result<u64, Error> {
+        Ok(self.execute_with(sql, types, params, &mut f)?.rows_affected)
+    }
+
     /// Runs a statement that must return exactly one row.
     pub fn query_one<T: ToStatement + ?Sized>(
         &self,

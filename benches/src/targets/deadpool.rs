@@ -1,0 +1,98 @@
+//! Target `deadpool`: deadpool-postgres (tokio-postgres, `NoTls`) on a tokio
+//! multi-thread runtime. Each request takes a connection from the pool, gets the
+//! statement from that connection's cache (`prepare_cached`) and runs it.
+
+use std::error::Error as StdError;
+use std::time::Instant;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::NoTls;
+
+use super::{Load, REQUEST_DEADLINE, check_row};
+use crate::stats::Recorder;
+use crate::workload::{Ids, SINGLE_QUERY, Window};
+
+/// Runs the load on a runtime of its own.
+pub fn run(load: &Load) -> Result<(Window, Vec<Recorder>), Box<dyn StdError>> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(load.workers)
+        .enable_all()
+        .build()?;
+    runtime.block_on(drive(load))
+}
+
+async fn drive(load: &Load) -> Result<(Window, Vec<Recorder>), Box<dyn StdError>> {
+    let config: tokio_postgres::Config = load.url.parse()?;
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    let pool = Pool::builder(manager).max_size(load.connections).build()?;
+    // deadpool connects on demand: open every connection before the window, holding
+    // each so the next `get` has to open another.
+    let mut held = Vec::with_capacity(load.connections);
+    for _ in 0..load.connections {
+        held.push(pool.get().await?);
+    }
+    drop(held);
+    let window = Window::starting_now(load.warmup, load.measure);
+    let tasks: Vec<_> = (0..load.concurrency)
+        .map(|i| {
+            let pool = pool.clone();
+            tokio::spawn(async move { worker(&pool, i, window).await })
+        })
+        .collect();
+    let mut recorders = Vec::with_capacity(tasks.len());
+    for (i, task) in tasks.into_iter().enumerate() {
+        let recorder = task
+            .await
+            .map_err(|e| format!("request task {i} failed: {e}"))?;
+        recorders.push(recorder);
+    }
+    let status = pool.status();
+    eprintln!(
+        "deadpool: size={} available={} waiting={}",
+        status.size, status.available, status.waiting
+    );
+    pool.close();
+    Ok((window, recorders))
+}
+
+/// One request loop. Stops at the end of the window, or at its first error.
+async fn worker(pool: &Pool, index: usize, window: Window) -> Recorder {
+    let mut recorder = Recorder::new();
+    let mut ids = Ids::for_worker(index);
+    loop {
+        let begin = Instant::now();
+        if begin >= window.until {
+            break;
+        }
+        let id = ids.next_id();
+        if let Err(e) = single_query(pool, id).await {
+            recorder.error(e);
+            break;
+        }
+        if begin >= window.measure_from {
+            recorder.record(begin, Instant::now());
+        }
+    }
+    recorder
+}
+
+/// One request, bounded as a whole (waiting for a connection included).
+async fn single_query(pool: &Pool, id: i32) -> Result<(), Box<dyn StdError + Send + Sync>> {
+    let request = async {
+        let client = pool.get().await?;
+        let statement = client.prepare_cached(SINGLE_QUERY).await?;
+        let row = client.query_one(&statement, &[&id]).await?;
+        Ok::<_, Box<dyn StdError + Send + Sync>>(row)
+    };
+    let row = tokio::time::timeout(REQUEST_DEADLINE, request)
+        .await
+        .map_err(|_| format!("id {id}: no answer within {REQUEST_DEADLINE:?}"))??;
+    check_row(id, row.try_get::<_, i32>(0)?, row.try_get::<_, i32>(1)?)?;
+    Ok(())
+}

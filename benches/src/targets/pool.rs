@@ -1,0 +1,115 @@
+//! Target `pool`: the `lifeguard` crate's [`Pool`] (pipelined shared connections) on
+//! may coroutines, configured as for the `client` target
+//! ([`configure_may`](super::client::configure_may)).
+
+use std::error::Error as StdError;
+use std::time::{Duration, Instant};
+
+use lifeguard::pg::types::Type;
+use lifeguard::{Pool, PoolConfig, query_typed};
+
+use super::{Load, REQUEST_DEADLINE, check_row};
+use crate::stats::Recorder;
+use crate::workload::{Ids, SINGLE_QUERY, Window};
+
+/// How long the pool may take to open all its connections before the run gives up.
+const OPEN_DEADLINE: Duration = Duration::from_secs(10);
+
+/// How long closing the pool waits for statements still in flight.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// Runs the load; [`configure_may`](super::client::configure_may) must have been
+/// called first.
+pub fn run(load: &Load) -> Result<(Window, Vec<Recorder>), Box<dyn StdError>> {
+    let config = PoolConfig::new(&load.url)?
+        .connections(load.connections)
+        // Every loop may be in flight at once on one connection: the pool never makes
+        // a loop wait for room.
+        .max_in_flight(load.concurrency)
+        .acquire_timeout(REQUEST_DEADLINE)
+        // The server cancels a statement that runs past the deadline.
+        .statement_timeout(Some(REQUEST_DEADLINE));
+    let pool = Pool::new(config)?;
+    wait_until_open(&pool, load.connections)?;
+    let window = Window::starting_now(load.warmup, load.measure);
+    let handles: Vec<_> = (0..load.concurrency)
+        .map(|i| {
+            let pool = pool.clone();
+            may::go!(move || worker(&pool, i, window))
+        })
+        .collect();
+    let mut recorders = Vec::with_capacity(handles.len());
+    for (i, handle) in handles.into_iter().enumerate() {
+        let recorder = handle
+            .join()
+            .map_err(|_| format!("request coroutine {i} panicked"))?;
+        recorders.push(recorder);
+    }
+    let stats = pool.stats();
+    eprintln!(
+        "pool: shared_open={} in_flight={} waiting={} acquire_timeouts={} reconnects={} \
+         cache_hits={} cache_misses={}",
+        stats.shared_open,
+        stats.in_flight,
+        stats.waiting,
+        stats.acquire_timeouts,
+        stats.reconnects,
+        stats.cache_hits,
+        stats.cache_misses
+    );
+    pool.close(CLOSE_GRACE);
+    Ok((window, recorders))
+}
+
+/// The pool connects in the background: waits until all its shared connections are up.
+fn wait_until_open(pool: &Pool, connections: usize) -> Result<(), Box<dyn StdError>> {
+    let deadline = Instant::now() + OPEN_DEADLINE;
+    loop {
+        let open = pool.stats().shared_open;
+        if open == connections {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "the pool opened {open} of {connections} connections within {OPEN_DEADLINE:?}"
+            )
+            .into());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// One request loop. Stops at the end of the window, or at its first error.
+fn worker(pool: &Pool, index: usize, window: Window) -> Recorder {
+    let mut recorder = Recorder::new();
+    let mut ids = Ids::for_worker(index);
+    loop {
+        let begin = Instant::now();
+        if begin >= window.until {
+            break;
+        }
+        let id = ids.next_id();
+        if let Err(e) = single_query(pool, id, begin) {
+            recorder.error(e);
+            break;
+        }
+        if begin >= window.measure_from {
+            recorder.record(begin, Instant::now());
+        }
+    }
+    recorder
+}
+
+fn single_query(pool: &Pool, id: i32, begin: Instant) -> Result<(), Box<dyn StdError>> {
+    let row = query_typed(SINGLE_QUERY, &[Type::INT4])
+        .bind(&id)
+        .fetch_one(pool)?;
+    check_row(id, row.get::<i32>(0)?, row.get::<i32>(1)?)?;
+    // The pool bounds the wait for room (acquire timeout) and the server the statement
+    // (statement timeout), not the whole request: an answer later than the deadline
+    // counts as a failure, as it does on the other targets.
+    if begin.elapsed() > REQUEST_DEADLINE {
+        return Err(format!("id {id}: answered after {REQUEST_DEADLINE:?}").into());
+    }
+    Ok(())
+}

@@ -1,0 +1,86 @@
+//! Target `sqlx`: sqlx's PostgreSQL pool on a tokio multi-thread runtime. Each request
+//! runs `query_as` on the pool; sqlx keeps a prepared-statement cache per connection.
+
+use std::error::Error as StdError;
+use std::time::Instant;
+
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+
+use super::{Load, REQUEST_DEADLINE, check_row};
+use crate::stats::Recorder;
+use crate::workload::{Ids, SINGLE_QUERY, Window};
+
+/// Runs the load on a runtime of its own.
+pub fn run(load: &Load) -> Result<(Window, Vec<Recorder>), Box<dyn StdError>> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(load.workers)
+        .enable_all()
+        .build()?;
+    runtime.block_on(drive(load))
+}
+
+async fn drive(load: &Load) -> Result<(Window, Vec<Recorder>), Box<dyn StdError>> {
+    let max = u32::try_from(load.connections)?;
+    let pool = PgPoolOptions::new()
+        .max_connections(max)
+        .connect(&load.url)
+        .await?;
+    // sqlx connects on demand: open every connection before the window, holding each
+    // so the next `acquire` has to open another.
+    let mut held = Vec::with_capacity(load.connections);
+    for _ in 0..load.connections {
+        held.push(pool.acquire().await?);
+    }
+    drop(held);
+    let window = Window::starting_now(load.warmup, load.measure);
+    let tasks: Vec<_> = (0..load.concurrency)
+        .map(|i| {
+            let pool = pool.clone();
+            tokio::spawn(async move { worker(&pool, i, window).await })
+        })
+        .collect();
+    let mut recorders = Vec::with_capacity(tasks.len());
+    for (i, task) in tasks.into_iter().enumerate() {
+        let recorder = task
+            .await
+            .map_err(|e| format!("request task {i} failed: {e}"))?;
+        recorders.push(recorder);
+    }
+    eprintln!("sqlx: size={} idle={}", pool.size(), pool.num_idle());
+    pool.close().await;
+    Ok((window, recorders))
+}
+
+/// One request loop. Stops at the end of the window, or at its first error.
+async fn worker(pool: &PgPool, index: usize, window: Window) -> Recorder {
+    let mut recorder = Recorder::new();
+    let mut ids = Ids::for_worker(index);
+    loop {
+        let begin = Instant::now();
+        if begin >= window.until {
+            break;
+        }
+        let id = ids.next_id();
+        if let Err(e) = single_query(pool, id).await {
+            recorder.error(e);
+            break;
+        }
+        if begin >= window.measure_from {
+            recorder.record(begin, Instant::now());
+        }
+    }
+    recorder
+}
+
+/// One request, bounded as a whole (waiting for a connection included).
+async fn single_query(pool: &PgPool, id: i32) -> Result<(), Box<dyn StdError + Send + Sync>> {
+    let request = sqlx::query_as::<_, (i32, i32)>(SINGLE_QUERY)
+        .bind(id)
+        .fetch_one(pool);
+    let (got, randomnumber) = tokio::time::timeout(REQUEST_DEADLINE, request)
+        .await
+        .map_err(|_| format!("id {id}: no answer within {REQUEST_DEADLINE:?}"))??;
+    check_row(id, got, randomnumber)?;
+    Ok(())
+}

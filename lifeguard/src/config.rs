@@ -1,0 +1,463 @@
+//! The pool's configuration, [`PoolConfig`]: every setting, where it can come from,
+//! its default and what it means.
+//!
+//! This table is the one reference for the settings. Each one can be given in code
+//! (the builder method of the same name on [`PoolConfig`]), in the `[database]` table
+//! of a TOML file ([`PoolConfig::from_toml_file`], [`PoolConfig::from_toml_str`]) or
+//! in an environment variable ([`PoolConfig::from_env`], [`PoolConfig::apply_env`]).
+//!
+//! | TOML key (`[database]`) | environment variable | default | meaning |
+//! |---|---|---|---|
+//! | `url` | `DATABASE_URL` | none: required | The server and how to log in: a `postgres://` URL or a libpq `key=value` string, read by [`lifeguard_pg::Config::parse`]. |
+//! | `connections` | `LIFEGUARD_CONNECTIONS` | the number of `may` workers, [`may::config()`]`.get_workers()`, read when the pool asks | Pipelined connections: shared by every coroutine, each carrying many requests at once. At least 1. |
+//! | `max_exclusive` | `LIFEGUARD_MAX_EXCLUSIVE` | `16` | The most exclusive connections open at once, for transactions and pinned sessions. `0` forbids them. |
+//! | `max_in_flight` | `LIFEGUARD_MAX_IN_FLIGHT` | `128` | The most requests queued or in flight on one pipelined connection. At least 1. |
+//! | `acquire_timeout` | `LIFEGUARD_ACQUIRE_TIMEOUT` | `"5s"` | How long a caller waits for capacity (a pipelined slot or an exclusive connection) before it gets an error. |
+//! | `connect_timeout` | `LIFEGUARD_CONNECT_TIMEOUT` | `"5s"`, or the URL's `connect_timeout` when it sets one | The bound on one connection attempt: opening the socket and logging in. Wins over the URL's `connect_timeout`. |
+//! | `statement_timeout` | `LIFEGUARD_STATEMENT_TIMEOUT` | `"off"` | The server cancels a statement that runs longer (PostgreSQL's `statement_timeout`, millisecond resolution). |
+//! | `max_lifetime` | `LIFEGUARD_MAX_LIFETIME` | `"30m"` | A connection older than this is replaced. `"off"` keeps connections for as long as they work. |
+//! | `lifetime_jitter` | `LIFEGUARD_LIFETIME_JITTER` | `"60s"` | A random extra lifetime between zero and this, drawn per connection, so that connections opened together are not all replaced together. May be `"0s"`. |
+//! | `liveness_interval` | `LIFEGUARD_LIVENESS_INTERVAL` | `"30s"` | An idle connection is checked after this much silence. |
+//! | `backoff_min` | `LIFEGUARD_BACKOFF_MIN` | `"10ms"` | The delay before the first reconnect after a failure. |
+//! | `backoff_max` | `LIFEGUARD_BACKOFF_MAX` | `"1s"` | The cap on the reconnect delay, which doubles with each consecutive failure and varies by ±20% ([`PoolConfig::backoff_delay`]). At least `backoff_min`. |
+//!
+//! Every duration except `lifetime_jitter` must be greater than zero.
+//!
+//! # Values
+//!
+//! - Durations are strings of a whole number and a unit: `"250ms"`, `"5s"`, `"2m"`,
+//!   `"1h"` (`ms`, `s`, `m`, `h`). A bare number is an error, in TOML and in the
+//!   environment alike, since it could mean seconds or milliseconds.
+//! - `statement_timeout` and `max_lifetime` also take `"off"`; a TOML file turns
+//!   `statement_timeout` off by leaving it out too.
+//! - Counts are TOML integers (`connections = 8`), or digits in the environment
+//!   (`LIFEGUARD_CONNECTIONS=8`).
+//! - An empty environment variable counts as unset.
+//!
+//! # Sources and precedence
+//!
+//! Environment over TOML over defaults: load the file, then let the environment
+//! override what it names.
+//!
+//! ```no_run
+//! use lifeguard::PoolConfig;
+//!
+//! let config = PoolConfig::from_toml_file("lifeguard.toml")?.apply_env()?;
+//! config.validate()?;
+//! # Ok::<(), lifeguard_pg::Error>(())
+//! ```
+//!
+//! The TOML file may hold other tables for the rest of the application; only
+//! `[database]` is read, and a key in it that is not in the table above is an error.
+//! It may leave `url` out when `DATABASE_URL` gives it (a good place for a URL that
+//! holds a password). The builder methods change a configuration from any source.
+//!
+//! # Errors
+//!
+//! Every invalid value is a [`lifeguard_pg::Error::Config`] that names the key and
+//! where it came from, e.g.
+//! `invalid value "abc" for database.max_in_flight in lifeguard.toml: expected a
+//! positive integer` or `LIFEGUARD_ACQUIRE_TIMEOUT="5": a duration needs a unit (ms,
+//! s, m, h)`. A value is checked when it is read; rules that join two settings
+//! (`backoff_max` at least `backoff_min`), a missing `url` and the values given to the
+//! builder are checked by [`PoolConfig::validate`], which the pool calls on start.
+//!
+//! The password is never shown: not in `Debug` output, not in any error (an invalid
+//! URL is reported by the `lifeguard_pg` parser, which hides it).
+//!
+//! The TOML reading lives in `config/file.rs`, the environment in `config/env.rs`, the
+//! keys and the value syntax in `config/value.rs`.
+
+mod env;
+mod file;
+#[cfg(test)]
+mod tests;
+mod value;
+
+use std::fmt;
+use std::time::Duration;
+
+use lifeguard_pg::Error;
+
+/// Default `max_exclusive`.
+const DEFAULT_MAX_EXCLUSIVE: usize = 16;
+/// Default `max_in_flight`.
+const DEFAULT_MAX_IN_FLIGHT: usize = 128;
+/// Default `acquire_timeout`.
+const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default `connect_timeout` when the URL sets none.
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default `max_lifetime`.
+const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
+/// Default `lifetime_jitter`.
+const DEFAULT_LIFETIME_JITTER: Duration = Duration::from_secs(60);
+/// Default `liveness_interval`.
+const DEFAULT_LIVENESS_INTERVAL: Duration = Duration::from_secs(30);
+/// Default `backoff_min`.
+const DEFAULT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+/// Default `backoff_max`.
+const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// PostgreSQL's `statement_timeout` counts milliseconds: less would round to "off".
+const STATEMENT_TIMEOUT_RESOLUTION: Duration = Duration::from_millis(1);
+
+/// How the pool connects and how much it may do at once.
+///
+/// Start from a URL ([`PoolConfig::new`]), a [`lifeguard_pg::Config`]
+/// ([`PoolConfig::from_pg`]), a TOML file ([`PoolConfig::from_toml_file`]) or the
+/// environment ([`PoolConfig::from_env`]); change settings with the builder methods,
+/// which take and return the configuration; read them with the `get_` methods. The
+/// module documentation of `lifeguard::config` (`lifeguard/src/config.rs`) has the
+/// table of every setting with its TOML key, its environment variable and its default.
+///
+/// The `Debug` output never shows the password.
+#[derive(Clone)]
+pub struct PoolConfig {
+    /// The server, with `connect_timeout` always set to [`PoolConfig::connect_timeout`].
+    pg: lifeguard_pg::Config,
+    /// False only for a TOML file without `url`, until the environment gives one.
+    url_given: bool,
+    /// `None`: the may worker count at the time it is asked for.
+    connections: Option<usize>,
+    max_exclusive: usize,
+    max_in_flight: usize,
+    acquire_timeout: Duration,
+    connect_timeout: Duration,
+    /// True once a source other than the URL set `connect_timeout`: a later URL then
+    /// keeps it.
+    connect_timeout_given: bool,
+    statement_timeout: Option<Duration>,
+    max_lifetime: Option<Duration>,
+    lifetime_jitter: Duration,
+    liveness_interval: Duration,
+    backoff_min: Duration,
+    backoff_max: Duration,
+}
+
+impl PoolConfig {
+    /// A configuration for the server at `url` (a `postgres://` URL or a libpq
+    /// `key=value` string), with the defaults for every other setting.
+    ///
+    /// An invalid URL is a [`lifeguard_pg::Error::Config`] that does not show the
+    /// password.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lifeguard::PoolConfig;
+    ///
+    /// let config = PoolConfig::new("postgres://app:s3cret@db.example/orders")?
+    ///     .connections(4)
+    ///     .acquire_timeout(Duration::from_secs(2))
+    ///     .statement_timeout(Some(Duration::from_secs(30)));
+    /// config.validate()?;
+    /// assert_eq!(config.get_connections(), 4);
+    /// assert_eq!(config.get_max_in_flight(), 128);
+    /// assert_eq!(config.pg().get_dbname(), Some("orders"));
+    /// assert!(!format!("{config:?}").contains("s3cret"));
+    /// # Ok::<(), lifeguard_pg::Error>(())
+    /// ```
+    pub fn new(url: &str) -> Result<PoolConfig, Error> {
+        Ok(PoolConfig::from_pg(url.parse()?))
+    }
+
+    /// A configuration for the server `config` describes, with the defaults for every
+    /// other setting. A `connect_timeout` set in `config` is kept as this
+    /// configuration's [`PoolConfig::get_connect_timeout`].
+    pub fn from_pg(config: lifeguard_pg::Config) -> PoolConfig {
+        PoolConfig::without_url().with_pg(config)
+    }
+
+    /// The defaults, and an empty server configuration that [`PoolConfig::validate`]
+    /// refuses until a URL replaces it.
+    fn without_url() -> PoolConfig {
+        PoolConfig {
+            pg: lifeguard_pg::Config::new(),
+            url_given: false,
+            connections: None,
+            max_exclusive: DEFAULT_MAX_EXCLUSIVE,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            connect_timeout_given: false,
+            statement_timeout: None,
+            max_lifetime: Some(DEFAULT_MAX_LIFETIME),
+            lifetime_jitter: DEFAULT_LIFETIME_JITTER,
+            liveness_interval: DEFAULT_LIVENESS_INTERVAL,
+            backoff_min: DEFAULT_BACKOFF_MIN,
+            backoff_max: DEFAULT_BACKOFF_MAX,
+        }
+    }
+
+    /// Replaces the server. Its `connect_timeout` becomes ours unless another source
+    /// set ours; either way the server configuration carries ours.
+    fn with_pg(mut self, pg: lifeguard_pg::Config) -> PoolConfig {
+        if !self.connect_timeout_given {
+            self.connect_timeout = pg.get_connect_timeout().unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+        }
+        self.pg = pg;
+        self.pg.connect_timeout(self.connect_timeout);
+        self.url_given = true;
+        self
+    }
+
+    /// Sets the number of pipelined (shared) connections.
+    pub fn connections(mut self, n: usize) -> PoolConfig {
+        self.connections = Some(n);
+        self
+    }
+
+    /// Sets the most exclusive connections (transactions, pinned sessions) open at
+    /// once. `0` forbids them.
+    pub fn max_exclusive(mut self, n: usize) -> PoolConfig {
+        self.max_exclusive = n;
+        self
+    }
+
+    /// Sets the most requests queued or in flight on one pipelined connection.
+    pub fn max_in_flight(mut self, n: usize) -> PoolConfig {
+        self.max_in_flight = n;
+        self
+    }
+
+    /// Sets how long a caller waits for capacity.
+    pub fn acquire_timeout(mut self, timeout: Duration) -> PoolConfig {
+        self.acquire_timeout = timeout;
+        self
+    }
+
+    /// Sets the bound on one connection attempt, here and on the server
+    /// configuration [`PoolConfig::pg`]. It wins over the URL's `connect_timeout`, also
+    /// over that of a URL given later.
+    pub fn connect_timeout(mut self, timeout: Duration) -> PoolConfig {
+        self.connect_timeout = timeout;
+        self.connect_timeout_given = true;
+        self.pg.connect_timeout(timeout);
+        self
+    }
+
+    /// Sets the server-side bound on each statement; `None` turns it off.
+    pub fn statement_timeout(mut self, timeout: Option<Duration>) -> PoolConfig {
+        self.statement_timeout = timeout;
+        self
+    }
+
+    /// Sets the age after which a connection is replaced; `None` keeps connections
+    /// for as long as they work.
+    pub fn max_lifetime(mut self, lifetime: Option<Duration>) -> PoolConfig {
+        self.max_lifetime = lifetime;
+        self
+    }
+
+    /// Sets the most random extra lifetime a connection gets; zero gives none.
+    pub fn lifetime_jitter(mut self, jitter: Duration) -> PoolConfig {
+        self.lifetime_jitter = jitter;
+        self
+    }
+
+    /// Sets the silence after which an idle connection is checked.
+    pub fn liveness_interval(mut self, interval: Duration) -> PoolConfig {
+        self.liveness_interval = interval;
+        self
+    }
+
+    /// Sets the first reconnect delay and the cap on later ones.
+    pub fn backoff(mut self, min: Duration, max: Duration) -> PoolConfig {
+        self.backoff_min = min;
+        self.backoff_max = max;
+        self
+    }
+
+    /// The server configuration, with its `connect_timeout` set to
+    /// [`PoolConfig::get_connect_timeout`].
+    pub fn pg(&self) -> &lifeguard_pg::Config {
+        &self.pg
+    }
+
+    /// The number of pipelined connections: as set, or else the number of `may`
+    /// workers now (so a `may::config().set_workers(n)` made before the pool starts
+    /// counts).
+    pub fn get_connections(&self) -> usize {
+        self.connections
+            .unwrap_or_else(|| may::config().get_workers().max(1))
+    }
+
+    /// The most exclusive connections open at once.
+    pub fn get_max_exclusive(&self) -> usize {
+        self.max_exclusive
+    }
+
+    /// The most requests queued or in flight on one pipelined connection.
+    pub fn get_max_in_flight(&self) -> usize {
+        self.max_in_flight
+    }
+
+    /// How long a caller waits for capacity.
+    pub fn get_acquire_timeout(&self) -> Duration {
+        self.acquire_timeout
+    }
+
+    /// The bound on one connection attempt.
+    pub fn get_connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
+    /// The server-side bound on each statement, if any.
+    pub fn get_statement_timeout(&self) -> Option<Duration> {
+        self.statement_timeout
+    }
+
+    /// The age after which a connection is replaced, if any.
+    pub fn get_max_lifetime(&self) -> Option<Duration> {
+        self.max_lifetime
+    }
+
+    /// The most random extra lifetime a connection gets.
+    pub fn get_lifetime_jitter(&self) -> Duration {
+        self.lifetime_jitter
+    }
+
+    /// The silence after which an idle connection is checked.
+    pub fn get_liveness_interval(&self) -> Duration {
+        self.liveness_interval
+    }
+
+    /// The first reconnect delay.
+    pub fn get_backoff_min(&self) -> Duration {
+        self.backoff_min
+    }
+
+    /// The cap on the reconnect delay.
+    pub fn get_backoff_max(&self) -> Duration {
+        self.backoff_max
+    }
+
+    /// Checks the rules no single value shows: a server is given, counts and
+    /// durations are in range, `backoff_max` is at least `backoff_min`. The values
+    /// read from TOML or the environment were checked one by one already; this also
+    /// covers those given to the builder. The pool calls it on start.
+    ///
+    /// The error is a [`lifeguard_pg::Error::Config`] naming the setting, e.g.
+    /// `connections must be at least 1` or `backoff_max (5ms) is below backoff_min
+    /// (10ms)`.
+    pub fn validate(&self) -> Result<(), Error> {
+        let fail = |what: String| Err(Error::Config(what));
+        if !self.url_given {
+            return fail(
+                "no server given: set url in the [database] table or DATABASE_URL".to_owned(),
+            );
+        }
+        if self.get_connections() == 0 {
+            return fail("connections must be at least 1".to_owned());
+        }
+        if self.max_in_flight == 0 {
+            return fail("max_in_flight must be at least 1".to_owned());
+        }
+        let positive = [
+            ("acquire_timeout", self.acquire_timeout),
+            ("connect_timeout", self.connect_timeout),
+            ("liveness_interval", self.liveness_interval),
+            ("backoff_min", self.backoff_min),
+        ];
+        for (name, value) in positive {
+            if value.is_zero() {
+                return fail(format!("{name} must be greater than zero"));
+            }
+        }
+        if let Some(timeout) = self
+            .statement_timeout
+            .filter(|&timeout| timeout < STATEMENT_TIMEOUT_RESOLUTION)
+        {
+            return fail(format!(
+                "statement_timeout ({timeout:?}) is below 1ms, the server's resolution; \
+                 use None to turn it off"
+            ));
+        }
+        if self.max_lifetime.is_some_and(|lifetime| lifetime.is_zero()) {
+            return fail(
+                "max_lifetime must be greater than zero; use None for no limit".to_owned(),
+            );
+        }
+        if self.backoff_max < self.backoff_min {
+            return fail(format!(
+                "backoff_max ({:?}) is below backoff_min ({:?})",
+                self.backoff_max, self.backoff_min
+            ));
+        }
+        Ok(())
+    }
+
+    /// The delay before reconnect attempt `attempt + 1`, after `attempt + 1`
+    /// consecutive failures: `backoff_min` doubled `attempt` times, capped at
+    /// `backoff_max`, then varied by ±20% with `rand01` (a uniform random number in
+    /// `0.0..=1.0`; `0.5` gives the midpoint) and capped at `backoff_max` again.
+    ///
+    /// So attempt 0 waits `backoff_min` ±20%, and no delay exceeds `backoff_max`.
+    /// Pure: the caller brings the randomness.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lifeguard::PoolConfig;
+    ///
+    /// let config = PoolConfig::new("host=db")?;
+    /// assert_eq!(config.backoff_delay(0, 0.5), Duration::from_millis(10));
+    /// assert_eq!(config.backoff_delay(3, 0.5), Duration::from_millis(80));
+    /// assert_eq!(config.backoff_delay(50, 1.0), Duration::from_secs(1));
+    /// # Ok::<(), lifeguard_pg::Error>(())
+    /// ```
+    pub fn backoff_delay(&self, attempt: u32, rand01: f64) -> Duration {
+        let base = 1u32
+            .checked_shl(attempt)
+            .and_then(|factor| self.backoff_min.checked_mul(factor))
+            .map_or(self.backoff_max, |base| base.min(self.backoff_max));
+        scale(base, 0.8 + 0.4 * unit(rand01)).min(self.backoff_max)
+    }
+
+    /// The lifetime of a new connection: `max_lifetime` plus `rand01` (a uniform
+    /// random number in `0.0..=1.0`) times `lifetime_jitter`; `None` when
+    /// `max_lifetime` is off.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lifeguard::PoolConfig;
+    ///
+    /// let config = PoolConfig::new("host=db")?;
+    /// assert_eq!(config.lifetime_for(0.5), Some(Duration::from_secs(30 * 60 + 30)));
+    /// assert_eq!(config.max_lifetime(None).lifetime_for(0.5), None);
+    /// # Ok::<(), lifeguard_pg::Error>(())
+    /// ```
+    pub fn lifetime_for(&self, rand01: f64) -> Option<Duration> {
+        let jitter = scale(self.lifetime_jitter, unit(rand01));
+        self.max_lifetime
+            .map(|lifetime| lifetime.saturating_add(jitter))
+    }
+}
+
+/// `x` clamped to `0.0..=1.0`; NaN counts as the midpoint.
+fn unit(x: f64) -> f64 {
+    if x.is_nan() { 0.5 } else { x.clamp(0.0, 1.0) }
+}
+
+/// `d * factor` for a `factor` in `0.0..=1.2`, saturating instead of panicking.
+fn scale(d: Duration, factor: f64) -> Duration {
+    Duration::try_from_secs_f64(d.as_secs_f64() * factor).unwrap_or(Duration::MAX)
+}
+
+/// Shows every setting as it is in force; the server configuration hides the
+/// password.
+impl fmt::Debug for PoolConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolConfig")
+            .field("pg", &self.url_given.then_some(&self.pg))
+            .field("connections", &self.get_connections())
+            .field("max_exclusive", &self.max_exclusive)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("statement_timeout", &self.statement_timeout)
+            .field("max_lifetime", &self.max_lifetime)
+            .field("lifetime_jitter", &self.lifetime_jitter)
+            .field("liveness_interval", &self.liveness_interval)
+            .field("backoff_min", &self.backoff_min)
+            .field("backoff_max", &self.backoff_max)
+            .finish()
+    }
+}

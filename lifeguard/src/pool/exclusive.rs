@@ -1,0 +1,233 @@
+//! The exclusive side of the pool: connections lent whole to one caller, for a
+//! transaction or a pinned session, up to `max_exclusive` at a time.
+
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Instant;
+
+use lifeguard_pg::{Connection, Error, Runtime, TransactionStatus};
+use may::sync::Mutex;
+
+use super::Inner;
+use crate::fair::Fair;
+
+/// An idle exclusive connection and when it must be retired.
+struct Idle {
+    conn: Connection,
+    retire_at: Option<Instant>,
+    idle_since: Instant,
+}
+
+/// The idle exclusive connections and the permits to hold one.
+pub(crate) struct Exclusive {
+    idle: Mutex<Vec<Idle>>,
+    pub(crate) in_use: AtomicUsize,
+    pub(crate) open: AtomicUsize,
+    pub(crate) fair: Fair,
+    max: usize,
+    pub(crate) discarded: AtomicU64,
+}
+
+impl Exclusive {
+    pub(crate) fn new(max: usize) -> Exclusive {
+        Exclusive {
+            idle: Mutex::new(Vec::new()),
+            in_use: AtomicUsize::new(0),
+            open: AtomicUsize::new(0),
+            fair: Fair::new(),
+            max,
+            discarded: AtomicU64::new(0),
+        }
+    }
+
+    /// Takes a permit to hold a connection, if one is free.
+    pub(crate) fn try_take(&self) -> Option<usize> {
+        let mut used = self.in_use.load(Ordering::SeqCst);
+        while used < self.max {
+            match self
+                .in_use
+                .compare_exchange(used, used + 1, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => return Some(0),
+                Err(now) => used = now,
+            }
+        }
+        None
+    }
+
+    fn release_permit(&self) {
+        self.in_use.fetch_sub(1, Ordering::SeqCst);
+        self.fair.wake(&|| self.try_take());
+    }
+
+    /// Closes the idle connections.
+    pub(crate) fn close_idle(&self) {
+        let idle = std::mem::take(&mut *self.lock_idle());
+        for entry in idle {
+            self.open.fetch_sub(1, Ordering::SeqCst);
+            let _ = entry.conn.close();
+        }
+    }
+
+    fn lock_idle(&self) -> may::sync::MutexGuard<'_, Vec<Idle>> {
+        // Pushes and pops only: a poisoned list is still a list.
+        self.idle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A connection lent by the pool. It dereferences to [`Connection`]; dropped, it goes
+/// back to the pool, or is closed when it broke, is still inside a transaction, or is
+/// dropped during a panic (the server then rolls back whatever was open).
+pub struct PooledConnection {
+    conn: Option<Connection>,
+    retire_at: Option<Instant>,
+    pool: Arc<Inner>,
+}
+
+impl PooledConnection {
+    /// Closes the connection instead of returning it to the pool.
+    pub fn discard(mut self) {
+        self.drop_connection();
+    }
+
+    fn drop_connection(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            let exclusive = &self.pool.exclusive;
+            exclusive.open.fetch_sub(1, Ordering::SeqCst);
+            exclusive.discarded.fetch_add(1, Ordering::Relaxed);
+            // Closing sends Terminate; an error only means the socket is already gone.
+            let _ = conn.close();
+        }
+    }
+}
+
+impl Deref for PooledConnection {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        self.conn
+            .as_ref()
+            .expect("a PooledConnection holds its connection until dropped")
+    }
+}
+
+impl DerefMut for PooledConnection {
+    fn deref_mut(&mut self) -> &mut Connection {
+        self.conn
+            .as_mut()
+            .expect("a PooledConnection holds its connection until dropped")
+    }
+}
+
+impl Drop for PooledConnection {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            // Nothing that can park runs during a panic (a coroutine parked halfway
+            // through unwinding may resume on another thread): a fresh coroutine closes
+            // the connection, so the server rolls back, and returns the permit.
+            let conn = self.conn.take();
+            let pool = self.pool.clone();
+            may::go!(move || {
+                if let Some(conn) = conn {
+                    pool.exclusive.open.fetch_sub(1, Ordering::SeqCst);
+                    pool.exclusive.discarded.fetch_add(1, Ordering::Relaxed);
+                    let _ = conn.close();
+                }
+                pool.exclusive.release_permit();
+            });
+            return;
+        }
+        let reusable = self.conn.as_ref().is_some_and(|c| {
+            !c.is_closed()
+                && c.transaction_status() == TransactionStatus::Idle
+                && self.retire_at.is_none_or(|at| Instant::now() < at)
+                && !self.pool.is_closing()
+        });
+        if reusable {
+            if let Some(conn) = self.conn.take() {
+                self.pool.exclusive.lock_idle().push(Idle {
+                    conn,
+                    retire_at: self.retire_at,
+                    idle_since: Instant::now(),
+                });
+            }
+        } else {
+            self.drop_connection();
+        }
+        self.pool.exclusive.release_permit();
+    }
+}
+
+/// Lends an exclusive connection: waits in line for a permit (bounded by the acquire
+/// timeout), then reuses an idle connection that is still good or opens a new one.
+pub(crate) fn acquire(pool: &Arc<Inner>) -> Result<PooledConnection, Error> {
+    pool.check_open()?;
+    let exclusive = &pool.exclusive;
+    let deadline = Instant::now() + pool.config.get_acquire_timeout();
+    if exclusive
+        .fair
+        .acquire(&|| exclusive.try_take(), deadline)
+        .is_none()
+    {
+        pool.acquire_timeouts.fetch_add(1, Ordering::Relaxed);
+        return Err(Error::Timeout(lifeguard_pg::Timeout::Acquire));
+    }
+    // From here the permit is ours: every path gives it back (the PooledConnection on
+    // drop, or explicitly on failure).
+    match reuse_or_open(pool) {
+        Ok((conn, retire_at)) => Ok(PooledConnection {
+            conn: Some(conn),
+            retire_at,
+            pool: pool.clone(),
+        }),
+        Err(e) => {
+            exclusive.release_permit();
+            Err(e)
+        }
+    }
+}
+
+fn reuse_or_open(pool: &Inner) -> Result<(Connection, Option<Instant>), Error> {
+    let exclusive = &pool.exclusive;
+    loop {
+        let Some(entry) = exclusive.lock_idle().pop() else {
+            break;
+        };
+        if let Some(conn) = check_idle(pool, entry) {
+            return Ok(conn);
+        }
+        exclusive.open.fetch_sub(1, Ordering::SeqCst);
+        exclusive.discarded.fetch_add(1, Ordering::Relaxed);
+    }
+    let conn = Connection::connect_with(&pool.pg, Runtime::May)?;
+    exclusive.open.fetch_add(1, Ordering::SeqCst);
+    let retire_at = pool
+        .config
+        .lifetime_for(fastrand::f64())
+        .map(|l| Instant::now() + l);
+    Ok((conn, retire_at))
+}
+
+/// An idle connection fit to lend: not broken, not past its lifetime, and answering a
+/// trivial query when it has been idle longer than the liveness interval.
+fn check_idle(pool: &Inner, entry: Idle) -> Option<(Connection, Option<Instant>)> {
+    let Idle {
+        mut conn,
+        retire_at,
+        idle_since,
+    } = entry;
+    if conn.is_closed() || retire_at.is_some_and(|at| Instant::now() >= at) {
+        let _ = conn.close();
+        return None;
+    }
+    if idle_since.elapsed() >= pool.config.get_liveness_interval() {
+        conn.set_statement_timeout(Some(pool.config.get_connect_timeout()));
+        let alive = conn.batch_execute("").is_ok();
+        conn.set_statement_timeout(None);
+        if !alive {
+            return None;
+        }
+    }
+    Some((conn, retire_at))
+}

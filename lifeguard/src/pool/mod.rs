@@ -1,0 +1,249 @@
+//! The pool: pipelined shared connections for autocommit statements, exclusive
+//! connections for transactions and pinned sessions.
+//!
+//! An autocommit statement goes to the healthy shared connection with the fewest
+//! requests in flight. When every one is at `max_in_flight`, callers wait in arrival
+//! order, up to the acquire timeout. A transaction takes an exclusive connection, also
+//! in arrival order and with the same bound. Healer coroutines keep the shared
+//! connections up: a pool can be built while the server is down and serves as soon as
+//! it is back.
+
+mod exclusive;
+mod shared;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use lifeguard_pg::{Config, Error, Row, Timeout};
+
+pub use exclusive::PooledConnection;
+
+use crate::config::PoolConfig;
+use crate::query::Query;
+use crate::stats::PoolStats;
+use crate::transaction::Transaction;
+use exclusive::Exclusive;
+use shared::Shared;
+
+/// Stack of each healer coroutine, in words (may's unit): 64 Ki words = 512 KiB; it
+/// connects, and SCRAM needs room in debug builds.
+const HEALER_STACK_WORDS: usize = 64 * 1024;
+
+/// A pool of connections to one PostgreSQL server. Cheap to clone; clones share it.
+///
+/// ```no_run
+/// use lifeguard::{Pool, PoolConfig, query};
+///
+/// let pool = Pool::new(PoolConfig::new("postgres://postgres@127.0.0.1/postgres")?)?;
+/// let row = query("SELECT $1::int4 + 1").bind(&41i32).fetch_one(&pool)?;
+/// assert_eq!(row.get::<i32>(0)?, 42);
+///
+/// pool.transaction(|tx| {
+///     query("CREATE TEMP TABLE t (id int)").execute(&mut *tx)?;
+///     query("INSERT INTO t VALUES (1)").execute(&mut *tx)
+/// })?;
+/// # Ok::<(), lifeguard::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Pool {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: PoolConfig,
+    pub(crate) pg: Config,
+    shared: Arc<Shared>,
+    pub(crate) exclusive: Exclusive,
+    closing: Arc<AtomicBool>,
+    pub(crate) acquire_timeouts: AtomicU64,
+}
+
+impl Inner {
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn check_open(&self) -> Result<(), Error> {
+        if self.is_closing() {
+            return Err(Error::Closed {
+                reason: "the pool is closed".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Pool {
+    /// Builds the pool and starts connecting in the background; it does not wait for
+    /// the server, so it can be built while the server is down. Only an invalid
+    /// configuration fails here.
+    pub fn new(config: PoolConfig) -> Result<Pool, Error> {
+        config.validate()?;
+        let pg = server_config(&config);
+        let shared = Arc::new(Shared::new(
+            config.get_connections(),
+            config.get_max_in_flight(),
+        ));
+        let closing = Arc::new(AtomicBool::new(false));
+        for index in 0..config.get_connections() {
+            let (shared, config, pg, closing) =
+                (shared.clone(), config.clone(), pg.clone(), closing.clone());
+            let builder = may::coroutine::Builder::new()
+                .name(format!("lifeguard healer {index}"))
+                .stack_size(HEALER_STACK_WORDS);
+            // SAFETY: the healer uses no thread-locals and blocks only on may
+            // primitives (may sockets, may sleep, may locks).
+            unsafe { builder.spawn(move || shared::heal(shared, index, config, pg, closing)) }?;
+        }
+        Ok(Pool {
+            inner: Arc::new(Inner {
+                exclusive: Exclusive::new(config.get_max_exclusive()),
+                config,
+                pg,
+                shared,
+                closing,
+                acquire_timeouts: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// Starts a transaction on an exclusive connection (`BEGIN`).
+    pub fn begin(&self) -> Result<Transaction, Error> {
+        Transaction::begin(self.acquire()?)
+    }
+
+    /// Runs `f` in a transaction: commits when it returns `Ok`, rolls back when it
+    /// returns `Err`. When `f` panics the connection is closed, so the server rolls
+    /// back, and the panic goes on.
+    pub fn transaction<T, E: From<Error>>(
+        &self,
+        f: impl FnOnce(&mut Transaction) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut tx = self.begin()?;
+        match f(&mut tx) {
+            Ok(value) => {
+                tx.commit()?;
+                Ok(value)
+            }
+            Err(e) => {
+                tx.rollback()?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Lends an exclusive connection (a pinned session) until it is dropped.
+    pub fn acquire(&self) -> Result<PooledConnection, Error> {
+        exclusive::acquire(&self.inner)
+    }
+
+    /// The pool's counters now.
+    pub fn stats(&self) -> PoolStats {
+        let inner = &self.inner;
+        let cache = inner.shared.client_stats();
+        PoolStats {
+            open: inner.shared.open() + inner.exclusive.open.load(Ordering::Relaxed),
+            shared_open: inner.shared.open(),
+            exclusive_open: inner.exclusive.open.load(Ordering::Relaxed),
+            exclusive_in_use: inner.exclusive.in_use.load(Ordering::Relaxed),
+            in_flight: inner.shared.in_flight(),
+            waiting: inner.shared.fair.waiting() + inner.exclusive.fair.waiting(),
+            acquire_timeouts: inner.acquire_timeouts.load(Ordering::Relaxed),
+            reconnects: inner.shared.reconnects.load(Ordering::Relaxed),
+            discarded: inner.exclusive.discarded.load(Ordering::Relaxed),
+            cache_hits: cache.cache_hits,
+            cache_misses: cache.cache_misses,
+        }
+    }
+
+    /// Refuses new work, waits up to `grace` for the work in flight (statements and
+    /// lent connections), then closes every connection.
+    pub fn close(&self, grace: Duration) {
+        let inner = &self.inner;
+        inner.closing.store(true, Ordering::SeqCst);
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline
+            && (inner.shared.in_flight() > 0 || inner.exclusive.in_use.load(Ordering::SeqCst) > 0)
+        {
+            may::coroutine::sleep(Duration::from_millis(2));
+        }
+        inner.shared.close_all();
+        inner.exclusive.close_idle();
+    }
+
+    /// True once [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.inner.is_closing()
+    }
+
+    /// Runs an autocommit statement on a shared connection.
+    pub(crate) fn run(
+        &self,
+        query: &Query<'_>,
+        on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
+    ) -> Result<u64, Error> {
+        let inner = &self.inner;
+        inner.check_open()?;
+        let shared = &inner.shared;
+        let deadline = Instant::now() + inner.config.get_acquire_timeout();
+        let Some(index) = shared.fair.acquire(&|| shared.try_take(), deadline) else {
+            inner.acquire_timeouts.fetch_add(1, Ordering::Relaxed);
+            return Err(Error::Timeout(Timeout::Acquire));
+        };
+        let reservation = Reservation {
+            shared,
+            index,
+            broken: false,
+        };
+        reservation.run(query, on_row)
+    }
+}
+
+/// A reserved place on a shared connection, given back when dropped (also on panic).
+struct Reservation<'a> {
+    shared: &'a Shared,
+    index: usize,
+    broken: bool,
+}
+
+impl Reservation<'_> {
+    fn run(
+        mut self,
+        query: &Query<'_>,
+        on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
+    ) -> Result<u64, Error> {
+        let Some(client) = self.shared.client(self.index) else {
+            self.broken = true;
+            return Err(Error::Closed {
+                reason: "the pooled connection died before the statement was sent".into(),
+            });
+        };
+        let result = query.run_on_client(&client, on_row);
+        self.broken = client.is_closed();
+        result
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        self.shared.release(self.index, self.broken);
+    }
+}
+
+/// The server config the pool connects with: the statement timeout is enforced by the
+/// server (`-c statement_timeout`), which cancels the statement and keeps the
+/// connection.
+fn server_config(config: &PoolConfig) -> Config {
+    let mut pg = config.pg().clone();
+    pg.connect_timeout(config.get_connect_timeout());
+    if let Some(timeout) = config.get_statement_timeout() {
+        let setting = format!("-c statement_timeout={}", timeout.as_millis());
+        let options = match pg.get_options() {
+            Some(existing) => format!("{existing} {setting}"),
+            None => setting,
+        };
+        pg.options(&options);
+    }
+    pg
+}

@@ -1,0 +1,481 @@
+//! The pool against a real server: pipelining, fair bounded waiting, transactions,
+//! panics, and recovery from real faults (terminated backends, a restarted server).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use lifeguard::pg::Timeout;
+use lifeguard::{Error, Pool, PoolConfig, query};
+use lifeguard_harness::{Cluster, StopMode};
+
+fn fresh_pool(prefix: &str, tune: impl FnOnce(PoolConfig) -> PoolConfig) -> Pool {
+    let url = lifeguard_harness::test_server().fresh_database(prefix);
+    Pool::new(tune(PoolConfig::new(&url).unwrap())).unwrap()
+}
+
+/// Polls `condition` until it holds or `limit` passes.
+fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    condition()
+}
+
+fn world(pool: &Pool) {
+    query("CREATE TABLE IF NOT EXISTS world (id int PRIMARY KEY, randomnumber int NOT NULL)")
+        .execute(pool)
+        .unwrap();
+    query(
+        "INSERT INTO world SELECT g, g * 3 FROM generate_series(1, 10000) g ON CONFLICT DO NOTHING",
+    )
+    .execute(pool)
+    .unwrap();
+}
+
+#[test]
+fn ten_thousand_coroutines_on_four_connections_all_get_their_own_results() {
+    let pool = fresh_pool("pool_10k", |c| {
+        c.connections(4).acquire_timeout(Duration::from_secs(60))
+    });
+    world(&pool);
+    let handles: Vec<_> = (0..10_000)
+        .map(|i: i32| {
+            let pool = pool.clone();
+            may::go!(move || {
+                let id = i % 10_000 + 1;
+                let row = query("SELECT id, randomnumber FROM world WHERE id = $1")
+                    .bind(&id)
+                    .fetch_one(&pool)
+                    .unwrap();
+                assert_eq!(row.get::<i32>(0).unwrap(), id);
+                assert_eq!(row.get::<i32>(1).unwrap(), id * 3);
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("a caller failed");
+    }
+    let stats = pool.stats();
+    assert_eq!(stats.in_flight, 0);
+    assert_eq!(stats.shared_open, 4);
+}
+
+#[test]
+fn executor_runs_the_same_query_on_pool_transaction_and_connection() {
+    let pool = fresh_pool("pool_exec", |c| c);
+    query("CREATE TABLE t (id int)").execute(&pool).unwrap();
+    let insert = query("INSERT INTO t VALUES ($1)");
+    let one = 1i32;
+    assert_eq!(insert.clone().bind(&one).execute(&pool).unwrap(), 1);
+    let mut tx = pool.begin().unwrap();
+    let two = 2i32;
+    insert.clone().bind(&two).execute(&mut tx).unwrap();
+    tx.commit().unwrap();
+    let mut conn = pool.acquire().unwrap();
+    let three = 3i32;
+    insert.clone().bind(&three).execute(&mut conn).unwrap();
+    drop(conn);
+    let ids: Vec<i32> = query("SELECT id FROM t ORDER BY id")
+        .fetch_all(&pool)
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0).unwrap())
+        .collect();
+    assert_eq!(ids, vec![1, 2, 3]);
+    assert!(
+        query("SELECT 1 WHERE false")
+            .fetch_optional(&pool)
+            .unwrap()
+            .is_none()
+    );
+    assert!(matches!(
+        query("SELECT * FROM t").fetch_one(&pool),
+        Err(Error::RowCount { found: 3, .. })
+    ));
+    let mut sum = 0;
+    query("SELECT id FROM t")
+        .for_each(&pool, |row| {
+            sum += row.get::<i32>(0)?;
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(sum, 6);
+}
+
+#[test]
+fn transaction_closure_commits_on_ok_and_rolls_back_on_err_with_savepoints() {
+    let pool = fresh_pool("pool_tx", |c| c);
+    query("CREATE TABLE t (id int PRIMARY KEY)")
+        .execute(&pool)
+        .unwrap();
+    pool.transaction(|tx| {
+        query("INSERT INTO t VALUES (1)").execute(&mut *tx)?;
+        let dup = tx.savepoint(|tx| query("INSERT INTO t VALUES (1)").execute(tx));
+        assert_eq!(dup.unwrap_err().code(), Some("23505"));
+        query("INSERT INTO t VALUES (2)").execute(&mut *tx)
+    })
+    .unwrap();
+    let failed: Result<(), Error> = pool.transaction(|tx| {
+        query("INSERT INTO t VALUES (3)").execute(&mut *tx)?;
+        Err(Error::Config("the caller changed its mind".into()))
+    });
+    assert!(failed.is_err());
+    {
+        let mut tx = pool.begin().unwrap();
+        query("INSERT INTO t VALUES (4)").execute(&mut tx).unwrap();
+        // dropped unfinished: rolled back
+    }
+    let ids: Vec<i32> = query("SELECT id FROM t ORDER BY id")
+        .fetch_all(&pool)
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0).unwrap())
+        .collect();
+    assert_eq!(ids, vec![1, 2]);
+    assert_eq!(pool.stats().exclusive_in_use, 0);
+}
+
+#[test]
+fn exhausted_exclusive_connections_fail_begin_with_an_acquire_timeout() {
+    let bound = Duration::from_millis(300);
+    let pool = fresh_pool("pool_exhaust", |c| {
+        c.max_exclusive(2).acquire_timeout(bound)
+    });
+    let _a = pool.begin().unwrap();
+    let _b = pool.begin().unwrap();
+    let started = Instant::now();
+    let err = pool.begin().map(drop).unwrap_err();
+    let took = started.elapsed();
+    assert!(matches!(err, Error::Timeout(Timeout::Acquire)), "{err}");
+    assert!(
+        took >= bound && took < bound + Duration::from_secs(1),
+        "{took:?}"
+    );
+    assert_eq!(pool.stats().acquire_timeouts, 1);
+    // Autocommit statements still run on the shared connections meanwhile.
+    assert_eq!(
+        query("SELECT 1")
+            .fetch_one(&pool)
+            .unwrap()
+            .get::<i32>(0)
+            .unwrap(),
+        1
+    );
+}
+
+#[test]
+fn waiters_for_exclusive_connections_are_served_in_arrival_order() {
+    let pool = fresh_pool("pool_fifo_x", |c| {
+        c.max_exclusive(1).acquire_timeout(Duration::from_secs(30))
+    });
+    let held = pool.acquire().unwrap();
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let mut handles = Vec::new();
+    for i in 0..20 {
+        let (p, o) = (pool.clone(), order.clone());
+        handles.push(may::go!(move || {
+            let conn = p.acquire().unwrap();
+            o.lock().unwrap().push(i);
+            drop(conn);
+        }));
+        assert!(
+            eventually(Duration::from_secs(10), || pool.stats().waiting == i + 1),
+            "waiter {i} did not queue"
+        );
+    }
+    drop(held);
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_eq!(*order.lock().unwrap(), (0..20).collect::<Vec<_>>());
+}
+
+#[test]
+fn waiters_for_pipelining_room_are_served_in_arrival_order() {
+    let pool = fresh_pool("pool_fifo_s", |c| {
+        c.connections(1)
+            .max_in_flight(1)
+            .acquire_timeout(Duration::from_secs(30))
+    });
+    assert_eq!(
+        query("SELECT 1")
+            .fetch_one(&pool)
+            .unwrap()
+            .get::<i32>(0)
+            .unwrap(),
+        1
+    );
+    let blocker = {
+        let p = pool.clone();
+        may::go!(move || query("SELECT pg_sleep(0.3)").execute(&p).map(drop))
+    };
+    assert!(eventually(Duration::from_secs(10), || pool
+        .stats()
+        .in_flight
+        == 1));
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let mut handles = Vec::new();
+    for i in 0..20i32 {
+        let (p, o) = (pool.clone(), order.clone());
+        handles.push(may::go!(move || {
+            let row = query("SELECT $1::int4").bind(&i).fetch_one(&p).unwrap();
+            assert_eq!(row.get::<i32>(0).unwrap(), i);
+            o.lock().unwrap().push(i);
+        }));
+        assert!(
+            eventually(Duration::from_secs(10), || pool.stats().waiting
+                == i as usize + 1),
+            "waiter {i} did not queue"
+        );
+    }
+    blocker.join().unwrap().unwrap();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_eq!(*order.lock().unwrap(), (0..20).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_hundred_coroutines_panicking_in_transactions_leave_nothing_behind() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if info.payload().downcast_ref::<&str>() != Some(&"deliberate panic") {
+            previous(info);
+        }
+    }));
+    let pool = fresh_pool("pool_panic", |c| {
+        c.max_exclusive(8).acquire_timeout(Duration::from_secs(30))
+    });
+    query("CREATE TABLE t (id int)").execute(&pool).unwrap();
+    let handles: Vec<_> = (0..100)
+        .map(|i: i32| {
+            let pool = pool.clone();
+            may::go!(move || {
+                if i % 2 == 0 {
+                    let mut tx = pool.begin().unwrap();
+                    query("INSERT INTO t VALUES ($1)")
+                        .bind(&i)
+                        .execute(&mut tx)
+                        .unwrap();
+                    panic!("deliberate panic");
+                } else {
+                    let _: Result<(), Error> = pool.transaction(|tx| {
+                        query("INSERT INTO t VALUES ($1)")
+                            .bind(&i)
+                            .execute(&mut *tx)?;
+                        panic!("deliberate panic");
+                    });
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        assert!(h.join().is_err(), "every coroutine panicked");
+    }
+    // Connections dropped during a panic are closed by a cleanup coroutine, soon after.
+    assert!(
+        eventually(Duration::from_secs(10), || pool.stats().exclusive_in_use
+            == 0),
+        "connections still lent: {:?}",
+        pool.stats()
+    );
+    assert_eq!(pool.stats().waiting, 0);
+    let open_transactions = || {
+        query(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND state LIKE 'idle in transaction%'",
+        )
+        .fetch_one(&pool)
+        .unwrap()
+        .get::<i64>(0)
+        .unwrap()
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || open_transactions() == 0),
+        "transactions left open on the server"
+    );
+    let rows = query("SELECT count(*) FROM t").fetch_one(&pool).unwrap();
+    assert_eq!(rows.get::<i64>(0).unwrap(), 0, "nothing committed");
+    // The pool still lends connections.
+    pool.transaction(|tx| query("INSERT INTO t VALUES (1)").execute(&mut *tx))
+        .unwrap();
+}
+
+#[test]
+fn close_waits_for_work_in_flight_then_refuses_new_work() {
+    let pool = fresh_pool("pool_close", |c| c);
+    assert_eq!(query("SELECT 1").execute(&pool).unwrap(), 1);
+    let slow = {
+        let p = pool.clone();
+        may::go!(move || query("SELECT pg_sleep(0.3)").execute(&p))
+    };
+    assert!(eventually(Duration::from_secs(10), || pool
+        .stats()
+        .in_flight
+        == 1));
+    let started = Instant::now();
+    pool.close(Duration::from_secs(10));
+    assert!(
+        started.elapsed() >= Duration::from_millis(100),
+        "close waited"
+    );
+    assert!(
+        slow.join().unwrap().is_ok(),
+        "the statement in flight finished"
+    );
+    let err = query("SELECT 1").execute(&pool).unwrap_err();
+    assert!(
+        matches!(&err, Error::Closed { reason } if reason.contains("pool is closed")),
+        "{err}"
+    );
+    assert!(pool.begin().is_err());
+}
+
+/// Load from 256 coroutines until `stop`; counts successes, records failures.
+struct Load {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    ok: Arc<AtomicUsize>,
+    failures: Arc<Mutex<Vec<String>>>,
+    handles: Vec<may::coroutine::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(pool: &Pool) -> Load {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let ok = Arc::new(AtomicUsize::new(0));
+        let failures = Arc::new(Mutex::new(Vec::new()));
+        let handles = (0..256)
+            .map(|c: i32| {
+                let (pool, stop, ok, failures) =
+                    (pool.clone(), stop.clone(), ok.clone(), failures.clone());
+                may::go!(move || {
+                    let mut n = 0;
+                    while !stop.load(Ordering::SeqCst) {
+                        let id = (c * 37 + n) % 10_000 + 1;
+                        n += 1;
+                        match query("SELECT id FROM world WHERE id = $1")
+                            .bind(&id)
+                            .fetch_one(&pool)
+                        {
+                            Ok(row) => {
+                                assert_eq!(row.get::<i32>(0).unwrap(), id);
+                                ok.fetch_add(1, Ordering::SeqCst);
+                            }
+                            Err(e) => {
+                                assert!(e.is_connection_error(), "not a connection error: {e}");
+                                failures.lock().unwrap().push(e.to_string());
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        Load {
+            stop,
+            ok,
+            failures,
+            handles,
+        }
+    }
+
+    fn ok(&self) -> usize {
+        self.ok.load(Ordering::SeqCst)
+    }
+
+    fn failures(&self) -> usize {
+        self.failures.lock().unwrap().len()
+    }
+
+    fn finish(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for h in self.handles {
+            h.join().expect("a load coroutine failed");
+        }
+    }
+}
+
+/// Waits until a query succeeds again; the time it took.
+fn recovery(pool: &Pool) -> Duration {
+    let started = Instant::now();
+    assert!(
+        eventually(Duration::from_secs(20), || query("SELECT 1")
+            .execute(pool)
+            .is_ok()),
+        "the pool did not recover"
+    );
+    started.elapsed()
+}
+
+fn fault_pool(cluster: &Cluster) -> Pool {
+    let config = PoolConfig::new(&cluster.url())
+        .unwrap()
+        .connections(2)
+        .acquire_timeout(Duration::from_secs(30));
+    let pool = Pool::new(config).unwrap();
+    world(&pool);
+    pool
+}
+
+#[test]
+fn terminated_backends_fail_only_requests_in_flight_and_the_pool_recovers() {
+    let cluster = Cluster::start().unwrap();
+    let pool = fault_pool(&cluster);
+    let load = Load::start(&pool);
+    assert!(eventually(Duration::from_secs(20), || load.ok() > 2_000));
+    assert_eq!(load.failures(), 0);
+    let terminated = cluster.terminate_backends("postgres").unwrap();
+    assert!(terminated >= 2, "terminated {terminated} backends");
+    let took = recovery(&pool);
+    eprintln!("recovery after pg_terminate_backend: {took:?}");
+    let failed = load.failures();
+    assert!(failed <= 256, "only the requests in flight fail: {failed}");
+    let ok = load.ok();
+    assert!(eventually(Duration::from_secs(20), || load.ok() > ok + 2_000));
+    assert_eq!(load.failures(), failed, "no failure after recovery");
+    load.finish();
+    assert!(pool.stats().reconnects >= 2);
+}
+
+#[test]
+fn a_server_restarted_under_load_fails_only_requests_in_flight_and_the_pool_recovers() {
+    let cluster = Cluster::start().unwrap();
+    let pool = fault_pool(&cluster);
+    let load = Load::start(&pool);
+    assert!(eventually(Duration::from_secs(20), || load.ok() > 2_000));
+    cluster.stop(StopMode::Fast).unwrap();
+    let ok_while_down = load.ok();
+    cluster.start_again().unwrap();
+    let took = recovery(&pool);
+    eprintln!("recovery after the server accepted connections again: {took:?}");
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    let failed = load.failures();
+    assert!(failed <= 256, "only the requests in flight fail: {failed}");
+    assert!(eventually(Duration::from_secs(20), || load.ok()
+        > ok_while_down + 2_000));
+    assert_eq!(load.failures(), failed, "no failure after recovery");
+    load.finish();
+}
+
+#[test]
+fn a_pool_built_while_the_server_is_down_serves_once_it_is_up() {
+    let cluster = Cluster::start().unwrap();
+    cluster.stop(StopMode::Fast).unwrap();
+    let config = PoolConfig::new(&cluster.url())
+        .unwrap()
+        .acquire_timeout(Duration::from_secs(30));
+    let pool = Pool::new(config).unwrap();
+    let waiting = {
+        let p = pool.clone();
+        may::go!(move || query("SELECT 42")
+            .fetch_one(&p)
+            .and_then(|r| r.get::<i32>(0)))
+    };
+    assert!(eventually(Duration::from_secs(10), || pool.stats().waiting == 1));
+    cluster.start_again().unwrap();
+    assert_eq!(waiting.join().unwrap().unwrap(), 42);
+}
