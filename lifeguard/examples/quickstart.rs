@@ -1,5 +1,6 @@
-//! The quickstart: a pipelined client shared by coroutines, plus an exclusive
-//! connection for a transaction and a COPY.
+//! The quickstart: a pool shared by coroutines, autocommit statements pipelined over
+//! its shared connections, and a transaction (with a savepoint and a COPY) on a
+//! connection of its own.
 //!
 //! ```sh
 //! cargo run -p lifeguard --example quickstart
@@ -10,7 +11,7 @@
 
 use std::io::Write;
 
-use lifeguard::pg::{Client, Config, Connection, Error};
+use lifeguard::{Error, Pool, PoolConfig, query};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = match std::env::var("DATABASE_URL") {
@@ -20,45 +21,42 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             lifeguard_harness::test_server().fresh_database("quickstart")
         }
     };
-    let config: Config = url.parse()?;
+    let pool = Pool::new(PoolConfig::new(&url)?.connections(2))?;
 
-    // Schema and data through an exclusive connection.
-    let mut conn = Connection::connect(&config)?;
-    conn.batch_execute(
-        "DROP TABLE IF EXISTS quickstart_users;
-         CREATE TABLE quickstart_users (id serial PRIMARY KEY, name text NOT NULL, email text)",
-    )?;
-    let mut copy = conn.copy_in("COPY quickstart_users (name, email) FROM STDIN")?;
-    copy.write_all(b"ada\tada@example.com\ngrace\t\\N\n")?;
-    println!("copied {} users", copy.finish()?);
-
-    // A transaction with a savepoint that is rolled back.
-    let mut tx = conn.transaction()?;
-    let id: i32 = tx
-        .query_one(
-            "INSERT INTO quickstart_users (name) VALUES ($1) RETURNING id",
-            &[&"linus"],
-        )?
+    // Autocommit statements: each goes to the least busy shared connection.
+    query("DROP TABLE IF EXISTS quickstart_users").execute(&pool)?;
+    query("CREATE TABLE quickstart_users (id serial PRIMARY KEY, name text NOT NULL, email text)")
+        .execute(&pool)?;
+    let id: i32 = query("INSERT INTO quickstart_users (name, email) VALUES ($1, $2) RETURNING id")
+        .bind(&"ada")
+        .bind(&"ada@example.com")
+        .fetch_one(&pool)?
         .get(0)?;
-    {
-        let mut savepoint = tx.transaction()?;
-        savepoint.execute("DELETE FROM quickstart_users", &[])?;
-        // dropped without commit: the delete is rolled back
-    }
-    tx.commit()?;
-    println!("inserted user {id} in a transaction");
+    println!("inserted ada as user {id}");
 
-    // The pipelined client: 100 coroutines share one connection.
-    let client = Client::connect(&config)?;
+    // A transaction on an exclusive connection: COPY, a failed savepoint, commit.
+    pool.transaction(|tx| -> Result<(), Error> {
+        let mut copy = tx
+            .connection()
+            .copy_in("COPY quickstart_users (name) FROM STDIN")?;
+        copy.write_all(b"grace\nlinus\n").map_err(Error::Io)?;
+        println!("copied {} users", copy.finish()?);
+        let duplicate = tx.savepoint(|tx| {
+            query("INSERT INTO quickstart_users (id, name) VALUES (1, 'again')").execute(tx)
+        });
+        println!("savepoint rolled back: {}", duplicate.unwrap_err());
+        Ok(())
+    })?;
+
+    // 100 coroutines share the pool; their statements are pipelined.
     let workers: Vec<_> = (1..=100)
         .map(|i: i32| {
-            let client = client.clone();
+            let pool = pool.clone();
             may::go!(move || -> Result<i64, Error> {
-                let row = client.query_one(
-                    "SELECT count(*) FROM quickstart_users WHERE id <= $1",
-                    &[&i],
-                )?;
-                row.get(0)
+                query("SELECT count(*) FROM quickstart_users WHERE id <= $1")
+                    .bind(&i)
+                    .fetch_one(&pool)?
+                    .get(0)
             })
         })
         .collect();
@@ -68,10 +66,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("100 coroutines counted {total} rows in all");
 
-    for row in client.query(
-        "SELECT id, name, email FROM quickstart_users ORDER BY id",
-        &[],
-    )? {
+    for row in query("SELECT id, name, email FROM quickstart_users ORDER BY id").fetch_all(&pool)? {
         let id: i32 = row.get("id")?;
         let name: String = row.get("name")?;
         let email: Option<String> = row.get("email")?;
@@ -80,6 +75,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             email.as_deref().unwrap_or("(no email)")
         );
     }
-    println!("client stats: {:?}", client.stats());
+    println!("{:?}", pool.stats());
+    pool.close(std::time::Duration::from_secs(5));
     Ok(())
 }

@@ -10,7 +10,7 @@
 //! Modules: `config` (settings), `pool` (the pool, its shared and exclusive sides),
 //! `fair` (FIFO waiting), `query` (query values, `Executor`), `transaction`, `stats`.
 
-mod config;
+pub mod config;
 mod fair;
 mod pool;
 mod query;
