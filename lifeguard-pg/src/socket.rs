@@ -2,7 +2,7 @@
 //!
 //! A [`Connection`](crate::Connection) is generic over any [`Stream`]: std sockets serve
 //! plain threads (the compile-time describe path), `may` sockets serve coroutines, and a
-//! test can wrap either to watch the bytes. [`Socket`] is the stream [`connect`] opens:
+//! test can wrap either to watch the bytes. [`Socket`] is the stream a connection opens:
 //! TCP or Unix, std or may.
 
 use std::io::{self, Read, Write};
@@ -50,7 +50,7 @@ impl Runtime {
     }
 }
 
-/// A socket opened by [`connect`].
+/// A socket opened by [`Connection::connect`](crate::Connection::connect).
 #[derive(Debug)]
 pub enum Socket {
     /// std TCP.

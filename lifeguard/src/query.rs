@@ -122,15 +122,6 @@ impl<'a> Query<'a> {
             None => client.for_each(self.sql, &self.params, on_row),
         }
     }
-
-    pub(crate) fn run_on_connection(
-        &self,
-        conn: &mut Connection<Socket>,
-        on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
-    ) -> Result<u64, Error> {
-        let statement = conn.prepare_typed(self.sql, self.types.unwrap_or(&[]))?;
-        conn.for_each(&statement, &self.params, on_row)
-    }
 }
 
 /// Something a [`Query`] runs on: `&Pool` (autocommit, pipelined), `&mut Transaction`,
@@ -160,7 +151,8 @@ impl Executor for &mut Connection<Socket> {
         query: &Query<'_>,
         on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
     ) -> Result<u64, Error> {
-        query.run_on_connection(self, on_row)
+        let statement = self.prepare_typed(query.sql, query.types.unwrap_or(&[]))?;
+        self.for_each(&statement, &query.params, on_row)
     }
 }
 
@@ -170,7 +162,7 @@ impl Executor for &mut PooledConnection {
         query: &Query<'_>,
         on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
     ) -> Result<u64, Error> {
-        query.run_on_connection(self, on_row)
+        (&mut **self).run(query, on_row)
     }
 }
 
@@ -180,6 +172,6 @@ impl Executor for &mut Transaction {
         query: &Query<'_>,
         on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
     ) -> Result<u64, Error> {
-        query.run_on_connection(self.connection(), on_row)
+        self.connection().run(query, on_row)
     }
 }
