@@ -76,9 +76,19 @@ struct Handle {
 
 impl Drop for Handle {
     fn drop(&mut self) {
-        let mut goodbye = BytesMut::new();
-        frontend::terminate(&mut goodbye);
-        self.shared.shutdown(&goodbye);
+        let shared = self.shared.clone();
+        let close = move || {
+            let mut goodbye = BytesMut::new();
+            frontend::terminate(&mut goodbye);
+            shared.shutdown(&goodbye);
+        };
+        if std::thread::panicking() {
+            // Closing may park (a lock, a socket write), and a coroutine parked halfway
+            // through unwinding can resume on another thread: close from a fresh one.
+            may::go!(close);
+        } else {
+            close();
+        }
     }
 }
 

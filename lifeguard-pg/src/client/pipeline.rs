@@ -213,16 +213,16 @@ impl Shared {
     /// Closes the connection for good: every waiter, queued or in flight, gets an error
     /// now, and later calls fail fast.
     pub(crate) fn fail(&self, reason: &str) {
-        let waiters = {
+        let (waiters, reason) = {
             let mut state = self.lock();
-            if state.closed.is_none() {
-                state.closed = Some(reason.to_owned());
-            }
+            let reason = state
+                .closed
+                .get_or_insert_with(|| reason.to_owned())
+                .clone();
             state.pending.clear();
-            std::mem::take(&mut state.waiters)
+            (std::mem::take(&mut state.waiters), reason)
         };
         self.closed.store(true, Ordering::Release);
-        let reason = self.lock().closed.clone().unwrap_or_default();
         for slot in waiters {
             slot.fill(Err(Error::closed(reason.clone())));
         }
