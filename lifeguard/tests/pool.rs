@@ -479,3 +479,31 @@ fn a_pool_built_while_the_server_is_down_serves_once_it_is_up() {
     cluster.start_again().unwrap();
     assert_eq!(waiting.join().unwrap().unwrap(), 42);
 }
+
+#[test]
+fn dropping_the_last_pool_handle_closes_its_connections() {
+    let url = lifeguard_harness::test_server().fresh_database("pool_drop");
+    let pool = Pool::new(PoolConfig::new(&url).unwrap().connections(3)).unwrap();
+    assert!(eventually(Duration::from_secs(10), || pool
+        .stats()
+        .shared_open
+        == 3));
+    drop(pool.acquire().unwrap());
+    let dbname = url.rsplit('/').next().unwrap().to_owned();
+    let sessions = || {
+        lifeguard_harness::psql(
+            &url,
+            &format!(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = '{dbname}' AND pid <> pg_backend_pid()"
+            ),
+        )
+        .unwrap()
+    };
+    assert_eq!(sessions(), "4");
+    drop(pool);
+    assert!(
+        eventually(Duration::from_secs(10), || sessions() == "0"),
+        "sessions left: {}",
+        sessions()
+    );
+}

@@ -74,6 +74,14 @@ impl Inner {
     }
 }
 
+impl Drop for Inner {
+    /// The last handle is gone: the healers see the flag and end, and with them the
+    /// shared connections; idle exclusive connections close with `Inner`.
+    fn drop(&mut self) {
+        self.closing.store(true, Ordering::SeqCst);
+    }
+}
+
 impl Pool {
     /// Builds the pool and starts connecting in the background; it does not wait for
     /// the server, so it can be built while the server is down. Only an invalid
