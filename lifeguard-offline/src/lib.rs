@@ -1,8 +1,13 @@
 //! Query metadata for Lifeguard.
 //!
-//! This crate will hold everything about a statement's metadata: describing it on a
-//! server, inferring column nullability, classifying it as a read or a write, and the
-//! `.lifeguard/` offline file format (issues #4 and #5). Today it only re-exports the
-//! client it will describe statements with.
+//! Module map:
+//! - [`describe`]: describes a statement on a live server (parameter and column types,
+//!   column origins, the generic plan) and classifies it as a read or a write.
+//! - [`nullability`]: infers, from the plan, whether each result column can be NULL.
+//!
+//! The `.lifeguard/` offline file format (issue #5) is not here yet.
+
+pub mod describe;
+pub mod nullability;
 
 pub use lifeguard_pg as pg;
