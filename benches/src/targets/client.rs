@@ -1,14 +1,13 @@
 //! Target `client`: lifeguard-pg's pipelined [`Client`] on may coroutines.
 
 use std::error::Error as StdError;
-use std::time::Instant;
 
 use lifeguard_pg::types::Type;
 use lifeguard_pg::{Client, Config};
 
 use super::{Load, REQUEST_DEADLINE, check_row};
 use crate::stats::Recorder;
-use crate::workload::{Ids, SINGLE_QUERY, Window};
+use crate::workload::{SINGLE_QUERY, Window};
 
 /// Default stack of each request coroutine, in words (may's unit): 16 Ki words =
 /// 128 KiB.
@@ -33,7 +32,7 @@ pub fn run(load: &Load) -> Result<(Window, Vec<Recorder>), Box<dyn StdError>> {
     let handles: Vec<_> = (0..load.concurrency)
         .map(|i| {
             let client = clients[i % clients.len()].clone();
-            may::go!(move || worker(&client, i, window))
+            may::go!(move || super::request_loop(i, window, |id| single_query(&client, id)))
         })
         .collect();
     let mut recorders = Vec::with_capacity(handles.len());
@@ -54,27 +53,6 @@ pub fn run(load: &Load) -> Result<(Window, Vec<Recorder>), Box<dyn StdError>> {
         );
     }
     Ok((window, recorders))
-}
-
-/// One request loop. Stops at the end of the window, or at its first error.
-fn worker(client: &Client, index: usize, window: Window) -> Recorder {
-    let mut recorder = Recorder::new();
-    let mut ids = Ids::for_worker(index);
-    loop {
-        let begin = Instant::now();
-        if begin >= window.until {
-            break;
-        }
-        let id = ids.next_id();
-        if let Err(e) = single_query(client, id) {
-            recorder.error(e);
-            break;
-        }
-        if begin >= window.measure_from {
-            recorder.record(begin, Instant::now());
-        }
-    }
-    recorder
 }
 
 fn single_query(client: &Client, id: i32) -> Result<(), Box<dyn StdError>> {

@@ -3,21 +3,17 @@
 //! statement from that connection's cache (`prepare_cached`) and runs it.
 
 use std::error::Error as StdError;
-use std::time::Instant;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
 use super::{Load, REQUEST_DEADLINE, check_row};
 use crate::stats::Recorder;
-use crate::workload::{Ids, SINGLE_QUERY, Window};
+use crate::workload::{SINGLE_QUERY, Window};
 
 /// Runs the load on a runtime of its own.
 pub fn run(load: &Load) -> Result<(Window, Vec<Recorder>), Box<dyn StdError>> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(load.workers)
-        .enable_all()
-        .build()?;
+    let runtime = super::tokio_runtime(load.workers)?;
     runtime.block_on(drive(load))
 }
 
@@ -42,7 +38,9 @@ async fn drive(load: &Load) -> Result<(Window, Vec<Recorder>), Box<dyn StdError>
     let tasks: Vec<_> = (0..load.concurrency)
         .map(|i| {
             let pool = pool.clone();
-            tokio::spawn(async move { worker(&pool, i, window).await })
+            tokio::spawn(async move {
+                super::request_loop_async(i, window, |id| single_query(&pool, id)).await
+            })
         })
         .collect();
     let mut recorders = Vec::with_capacity(tasks.len());
@@ -59,27 +57,6 @@ async fn drive(load: &Load) -> Result<(Window, Vec<Recorder>), Box<dyn StdError>
     );
     pool.close();
     Ok((window, recorders))
-}
-
-/// One request loop. Stops at the end of the window, or at its first error.
-async fn worker(pool: &Pool, index: usize, window: Window) -> Recorder {
-    let mut recorder = Recorder::new();
-    let mut ids = Ids::for_worker(index);
-    loop {
-        let begin = Instant::now();
-        if begin >= window.until {
-            break;
-        }
-        let id = ids.next_id();
-        if let Err(e) = single_query(pool, id).await {
-            recorder.error(e);
-            break;
-        }
-        if begin >= window.measure_from {
-            recorder.record(begin, Instant::now());
-        }
-    }
-    recorder
 }
 
 /// One request, bounded as a whole (waiting for a connection included).

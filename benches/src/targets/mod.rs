@@ -46,3 +46,60 @@ pub(crate) fn check_row(asked: i32, id: i32, randomnumber: i32) -> Result<(), St
     }
     Ok(())
 }
+
+/// One request loop, the same for every synchronous target: runs `request` with a fresh
+/// random id until the window ends or a request fails; records what it saw.
+pub(crate) fn request_loop<E: std::fmt::Display>(
+    index: usize,
+    window: crate::workload::Window,
+    mut request: impl FnMut(i32) -> Result<(), E>,
+) -> crate::stats::Recorder {
+    let mut recorder = crate::stats::Recorder::new();
+    let mut ids = crate::workload::Ids::for_worker(index);
+    loop {
+        let begin = std::time::Instant::now();
+        if begin >= window.until {
+            break;
+        }
+        if let Err(e) = request(ids.next_id()) {
+            recorder.error(e);
+            break;
+        }
+        if begin >= window.measure_from {
+            recorder.record(begin, std::time::Instant::now());
+        }
+    }
+    recorder
+}
+
+/// [`request_loop`] for the async peers.
+pub(crate) async fn request_loop_async<E: std::fmt::Display, F: Future<Output = Result<(), E>>>(
+    index: usize,
+    window: crate::workload::Window,
+    mut request: impl FnMut(i32) -> F,
+) -> crate::stats::Recorder {
+    let mut recorder = crate::stats::Recorder::new();
+    let mut ids = crate::workload::Ids::for_worker(index);
+    loop {
+        let begin = std::time::Instant::now();
+        if begin >= window.until {
+            break;
+        }
+        if let Err(e) = request(ids.next_id()).await {
+            recorder.error(e);
+            break;
+        }
+        if begin >= window.measure_from {
+            recorder.record(begin, std::time::Instant::now());
+        }
+    }
+    recorder
+}
+
+/// The multi-thread tokio runtime every async peer runs on.
+pub(crate) fn tokio_runtime(workers: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+}

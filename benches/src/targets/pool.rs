@@ -10,7 +10,7 @@ use lifeguard::{Pool, PoolConfig, query_typed};
 
 use super::{Load, REQUEST_DEADLINE, check_row};
 use crate::stats::Recorder;
-use crate::workload::{Ids, SINGLE_QUERY, Window};
+use crate::workload::{SINGLE_QUERY, Window};
 
 /// How long the pool may take to open all its connections before the run gives up.
 const OPEN_DEADLINE: Duration = Duration::from_secs(10);
@@ -35,7 +35,11 @@ pub fn run(load: &Load) -> Result<(Window, Vec<Recorder>), Box<dyn StdError>> {
     let handles: Vec<_> = (0..load.concurrency)
         .map(|i| {
             let pool = pool.clone();
-            may::go!(move || worker(&pool, i, window))
+            may::go!(move || super::request_loop(i, window, |id| single_query(
+                &pool,
+                id,
+                Instant::now()
+            )))
         })
         .collect();
     let mut recorders = Vec::with_capacity(handles.len());
@@ -77,27 +81,6 @@ fn wait_until_open(pool: &Pool, connections: usize) -> Result<(), Box<dyn StdErr
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-}
-
-/// One request loop. Stops at the end of the window, or at its first error.
-fn worker(pool: &Pool, index: usize, window: Window) -> Recorder {
-    let mut recorder = Recorder::new();
-    let mut ids = Ids::for_worker(index);
-    loop {
-        let begin = Instant::now();
-        if begin >= window.until {
-            break;
-        }
-        let id = ids.next_id();
-        if let Err(e) = single_query(pool, id, begin) {
-            recorder.error(e);
-            break;
-        }
-        if begin >= window.measure_from {
-            recorder.record(begin, Instant::now());
-        }
-    }
-    recorder
 }
 
 fn single_query(pool: &Pool, id: i32, begin: Instant) -> Result<(), Box<dyn StdError>> {

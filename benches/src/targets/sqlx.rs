@@ -2,21 +2,17 @@
 //! runs `query_as` on the pool; sqlx keeps a prepared-statement cache per connection.
 
 use std::error::Error as StdError;
-use std::time::Instant;
 
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
 use super::{Load, REQUEST_DEADLINE, check_row};
 use crate::stats::Recorder;
-use crate::workload::{Ids, SINGLE_QUERY, Window};
+use crate::workload::{SINGLE_QUERY, Window};
 
 /// Runs the load on a runtime of its own.
 pub fn run(load: &Load) -> Result<(Window, Vec<Recorder>), Box<dyn StdError>> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(load.workers)
-        .enable_all()
-        .build()?;
+    let runtime = super::tokio_runtime(load.workers)?;
     runtime.block_on(drive(load))
 }
 
@@ -37,7 +33,9 @@ async fn drive(load: &Load) -> Result<(Window, Vec<Recorder>), Box<dyn StdError>
     let tasks: Vec<_> = (0..load.concurrency)
         .map(|i| {
             let pool = pool.clone();
-            tokio::spawn(async move { worker(&pool, i, window).await })
+            tokio::spawn(async move {
+                super::request_loop_async(i, window, |id| single_query(&pool, id)).await
+            })
         })
         .collect();
     let mut recorders = Vec::with_capacity(tasks.len());
@@ -50,27 +48,6 @@ async fn drive(load: &Load) -> Result<(Window, Vec<Recorder>), Box<dyn StdError>
     eprintln!("sqlx: size={} idle={}", pool.size(), pool.num_idle());
     pool.close().await;
     Ok((window, recorders))
-}
-
-/// One request loop. Stops at the end of the window, or at its first error.
-async fn worker(pool: &PgPool, index: usize, window: Window) -> Recorder {
-    let mut recorder = Recorder::new();
-    let mut ids = Ids::for_worker(index);
-    loop {
-        let begin = Instant::now();
-        if begin >= window.until {
-            break;
-        }
-        let id = ids.next_id();
-        if let Err(e) = single_query(pool, id).await {
-            recorder.error(e);
-            break;
-        }
-        if begin >= window.measure_from {
-            recorder.record(begin, Instant::now());
-        }
-    }
-    recorder
 }
 
 /// One request, bounded as a whole (waiting for a connection included).

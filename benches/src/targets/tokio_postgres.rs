@@ -2,21 +2,17 @@
 
 use std::error::Error as StdError;
 use std::sync::Arc;
-use std::time::Instant;
 
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, NoTls, Statement};
 
 use super::{Load, REQUEST_DEADLINE, check_row};
 use crate::stats::Recorder;
-use crate::workload::{Ids, SINGLE_QUERY, Window};
+use crate::workload::{SINGLE_QUERY, Window};
 
 /// Runs the load on a runtime of its own.
 pub fn run(load: &Load) -> Result<(Window, Vec<Recorder>), Box<dyn StdError>> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(load.workers)
-        .enable_all()
-        .build()?;
+    let runtime = super::tokio_runtime(load.workers)?;
     runtime.block_on(drive(load))
 }
 
@@ -40,7 +36,7 @@ async fn drive(load: &Load) -> Result<(Window, Vec<Recorder>), Box<dyn StdError>
             let shared = clients[i % clients.len()].clone();
             tokio::spawn(async move {
                 let (client, statement) = &*shared;
-                worker(client, statement, i, window).await
+                super::request_loop_async(i, window, |id| single_query(client, statement, id)).await
             })
         })
         .collect();
@@ -52,27 +48,6 @@ async fn drive(load: &Load) -> Result<(Window, Vec<Recorder>), Box<dyn StdError>
         recorders.push(recorder);
     }
     Ok((window, recorders))
-}
-
-/// One request loop. Stops at the end of the window, or at its first error.
-async fn worker(client: &Client, statement: &Statement, index: usize, window: Window) -> Recorder {
-    let mut recorder = Recorder::new();
-    let mut ids = Ids::for_worker(index);
-    loop {
-        let begin = Instant::now();
-        if begin >= window.until {
-            break;
-        }
-        let id = ids.next_id();
-        if let Err(e) = single_query(client, statement, id).await {
-            recorder.error(e);
-            break;
-        }
-        if begin >= window.measure_from {
-            recorder.record(begin, Instant::now());
-        }
-    }
-    recorder
 }
 
 async fn single_query(
