@@ -1,10 +1,14 @@
 //! Describing a statement on a live server: types, column origins, nullability and the
 //! read/write class.
+//!
+//! A [`Describer`] owns one connection and answers each statement in two round trips:
+//! Parse + Describe, then one batch with the generic-plan `EXPLAIN`, the column origins
+//! from `pg_attribute` and the names of types the client does not know.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use lifeguard_pg::types::Type;
-use lifeguard_pg::{Connection, Error, SimpleQueryMessage, Stream};
+use lifeguard_pg::{Config, Connection, Error, Runtime, SimpleQueryMessage, SimpleRow, Stream};
 use serde_json::Value;
 
 use crate::nullability::{self, TableColumn};
@@ -18,13 +22,49 @@ pub enum Nullability {
     Nullable,
 }
 
+/// A PostgreSQL type as a statement uses it: its OID and name.
+///
+/// Domains are replaced by their base type. Built-in types (those
+/// [`Type::from_oid`] knows) have stable OIDs; other types (extensions such as `citext`,
+/// user enums) are matched by name, because their OIDs differ between databases.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PgType {
+    /// The type's OID on the server it was described on.
+    pub oid: u32,
+    /// The type's name (`int4`, `_text` for `text[]`, `citext`).
+    pub name: String,
+}
+
+impl PgType {
+    /// The built-in type, if this is one.
+    pub fn builtin(&self) -> Option<Type> {
+        Type::from_oid(self.oid)
+    }
+
+    /// A built-in type's [`PgType`].
+    pub fn from_type(ty: &Type) -> PgType {
+        PgType {
+            oid: ty.oid(),
+            name: ty.name().to_string(),
+        }
+    }
+
+    /// The name as SQL writes it: `int4[]` for the array type `_int4`.
+    pub fn display_name(&self) -> String {
+        match self.name.strip_prefix('_') {
+            Some(element) => format!("{element}[]"),
+            None => self.name.clone(),
+        }
+    }
+}
+
 /// One result column of a described statement.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ColumnInfo {
     /// The column's name as the server reports it.
     pub name: String,
     /// The column's type.
-    pub type_: Type,
+    pub type_: PgType,
     /// Whether the column can be NULL.
     pub nullable: Nullability,
     /// The table and column it comes from, when it is a plain table column.
@@ -41,85 +81,326 @@ pub enum StatementKind {
 }
 
 /// Everything known about a statement after describing it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Description {
     /// Parameter types, `$1` first.
-    pub params: Vec<Type>,
+    pub params: Vec<PgType>,
     /// Result columns in order.
     pub columns: Vec<ColumnInfo>,
     /// The read/write class.
     pub kind: StatementKind,
 }
 
-/// Describes `sql` on `conn`: Parse + Describe, `pg_attribute` for table columns, and the
-/// generic plan (`EXPLAIN (VERBOSE, FORMAT JSON) EXECUTE`) for nullability and the class.
+/// Describes statements on one connection, remembering what does not change between
+/// statements (the volatile functions, type names).
+///
+/// ```no_run
+/// use lifeguard_offline::describe::Describer;
+///
+/// let mut describer = Describer::connect("postgres://postgres@localhost/app")?;
+/// let desc = describer.describe("SELECT id, email FROM users WHERE id = $1")?;
+/// println!("{:?} -> {:?}", desc.params, desc.columns);
+/// # Ok::<(), lifeguard_offline::pg::Error>(())
+/// ```
+pub struct Describer<S: Stream = lifeguard_pg::Socket> {
+    conn: Connection<S>,
+    known: Known,
+}
+
+/// What a describer looked up once and keeps: volatile function names and the names of
+/// types the client does not know.
+#[derive(Default)]
+struct Known {
+    volatile: Option<HashSet<String>>,
+    types: HashMap<u32, PgType>,
+}
+
+impl Describer {
+    /// Connects with std sockets (no coroutine runtime needed) to the database at `url`.
+    pub fn connect(url: &str) -> Result<Describer, Error> {
+        let config: Config = url.parse()?;
+        Ok(Describer::new(Connection::connect_with(
+            &config,
+            Runtime::Std,
+        )?))
+    }
+}
+
+impl<S: Stream> Describer<S> {
+    /// Describes on an open connection.
+    pub fn new(conn: Connection<S>) -> Describer<S> {
+        Describer {
+            conn,
+            known: Known::default(),
+        }
+    }
+
+    /// The connection underneath.
+    pub fn connection(&mut self) -> &mut Connection<S> {
+        &mut self.conn
+    }
+
+    /// The server's version (`server_version`).
+    pub fn server_version(&self) -> &str {
+        self.conn.parameter("server_version").unwrap_or("")
+    }
+
+    /// Describes `sql`: Parse + Describe, `pg_attribute` for table columns, and the
+    /// generic plan (`EXPLAIN (VERBOSE, FORMAT JSON) EXECUTE`) for nullability and the
+    /// read/write class. Nothing is executed and the statement is dropped afterwards.
+    pub fn describe(&mut self, sql: &str) -> Result<Description, Error> {
+        describe_with(&mut self.conn, &mut self.known, sql)
+    }
+}
+
+/// Describes `sql` on `conn` (see [`Describer::describe`]); for many statements keep a
+/// [`Describer`], which remembers what it looked up.
 pub fn describe<S: Stream>(conn: &mut Connection<S>, sql: &str) -> Result<Description, Error> {
-    let stmt = conn.describe(sql, &[])?;
-    let result = describe_prepared(conn, sql, &stmt);
-    // The named statement is not cached by the client: always drop it on the server.
-    let dealloc = conn.batch_execute(&format!("DEALLOCATE {}", quote_ident(stmt.name())));
-    let desc = result?;
-    dealloc?;
-    Ok(desc)
+    describe_with(conn, &mut Known::default(), sql)
 }
 
-fn describe_prepared<S: Stream>(
+fn describe_with<S: Stream>(
     conn: &mut Connection<S>,
+    known: &mut Known,
     sql: &str,
-    stmt: &lifeguard_pg::Statement,
 ) -> Result<Description, Error> {
-    let table_cols = table_columns(conn, stmt)?;
-    let plan = if explainable(sql) {
-        Some(explain(conn, stmt.name(), stmt.params().len())?)
-    } else {
-        None
-    };
-
-    let kind = match &plan {
-        None => StatementKind::Write,
-        Some(plan) => classify(conn, plan)?,
-    };
-
-    let root = plan
-        .as_ref()
-        .and_then(|p| p.get(0))
-        .and_then(|p| p.get("Plan"));
-    let columns = stmt
-        .columns()
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let tc = match (c.table_oid(), c.column_id()) {
-                (Some(oid), Some(id)) if oid != 0 && id > 0 => table_cols.get(&(oid, id)),
-                _ => None,
-            };
-            let nullable = match root {
-                Some(root) => nullability::infer(root, i, tc),
-                // No plan (DDL and the like): only the table's NOT NULL can be trusted.
-                None if tc.is_some_and(|t| t.not_null) => Nullability::NotNull,
-                None => Nullability::Nullable,
-            };
-            ColumnInfo {
-                name: c.name().to_string(),
-                type_: c.type_().clone(),
-                nullable,
-                origin: tc.map(|t| (t.table.clone(), t.column.clone())),
-            }
-        })
-        .collect();
-
-    Ok(Description {
-        params: stmt.params().to_vec(),
-        columns,
-        kind,
-    })
+    let stmt = conn.describe(sql, &[])?;
+    let result = known.describe_prepared(conn, sql, &stmt);
+    if result.is_err() {
+        // The batch that deallocates it did not run: the named statement must go.
+        conn.batch_execute(&format!("DEALLOCATE {}", quote_ident(stmt.name())))?;
+    }
+    result
 }
 
-/// Looks up all table-column origins of the statement's columns in one query.
-fn table_columns<S: Stream>(
-    conn: &mut Connection<S>,
-    stmt: &lifeguard_pg::Statement,
-) -> Result<HashMap<(u32, i16), TableColumn>, Error> {
+impl Known {
+    fn describe_prepared<S: Stream>(
+        &mut self,
+        conn: &mut Connection<S>,
+        sql: &str,
+        stmt: &lifeguard_pg::Statement,
+    ) -> Result<Description, Error> {
+        let explain = explainable(sql).then(|| explain_sql(stmt.name(), stmt.params().len()));
+        let unknown: Vec<u32> = stmt
+            .params()
+            .iter()
+            .chain(stmt.columns().iter().map(|c| c.type_()))
+            .map(Type::oid)
+            .filter(|oid| Type::from_oid(*oid).is_none() && !self.types.contains_key(oid))
+            .collect();
+        let lookups = Batch::run(
+            conn,
+            explain.as_deref(),
+            &table_columns_sql(stmt),
+            &types_sql(&unknown),
+            stmt.name(),
+        )?;
+        for (oid, ty) in lookups.types {
+            self.types.insert(oid, ty);
+        }
+        let kind = match &lookups.plan {
+            None => StatementKind::Write,
+            Some(plan) => self.classify(conn, plan)?,
+        };
+
+        let root = lookups
+            .plan
+            .as_ref()
+            .and_then(|p| p.get(0))
+            .and_then(|p| p.get("Plan"));
+        let columns = stmt
+            .columns()
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let tc = match (c.table_oid(), c.column_id()) {
+                    (Some(oid), Some(id)) if oid != 0 && id > 0 => lookups.columns.get(&(oid, id)),
+                    _ => None,
+                };
+                let nullable = match root {
+                    Some(root) => nullability::infer(root, i, tc),
+                    // No plan (DDL and the like): only the table's NOT NULL can be trusted.
+                    None if tc.is_some_and(|t| t.not_null) => Nullability::NotNull,
+                    None => Nullability::Nullable,
+                };
+                ColumnInfo {
+                    name: c.name().to_string(),
+                    type_: self.pg_type(c.type_()),
+                    nullable,
+                    origin: tc.map(|t| (t.table.clone(), t.column.clone())),
+                }
+            })
+            .collect();
+
+        Ok(Description {
+            params: stmt.params().iter().map(|t| self.pg_type(t)).collect(),
+            columns,
+            kind,
+        })
+    }
+
+    fn pg_type(&self, ty: &Type) -> PgType {
+        match Type::from_oid(ty.oid()) {
+            Some(known) => PgType::from_type(&known),
+            None => self.types.get(&ty.oid()).cloned().unwrap_or(PgType {
+                oid: ty.oid(),
+                name: ty.name().to_string(),
+            }),
+        }
+    }
+
+    /// Read/write class from the plan.
+    ///
+    /// Write if the plan has a `ModifyTable` or `LockRows` node. Volatile functions are
+    /// found by a heuristic: the plan JSON is searched for `name(` for every function
+    /// name with `pg_proc.provolatile = 'v'`. A user function that shares its name with
+    /// a volatile one (in any schema) makes the statement a write; that errs on the safe
+    /// side (a write runs on the primary). A volatile function only reached through a
+    /// view body or another function's body is not seen.
+    fn classify<S: Stream>(
+        &mut self,
+        conn: &mut Connection<S>,
+        plan: &Value,
+    ) -> Result<StatementKind, Error> {
+        if nullability::has_node(plan, &["ModifyTable", "LockRows"]) {
+            return Ok(StatementKind::Write);
+        }
+        let volatile = match &mut self.volatile {
+            Some(names) => names,
+            empty => {
+                let mut names = HashSet::new();
+                for m in conn
+                    .simple_query("SELECT DISTINCT proname FROM pg_proc WHERE provolatile = 'v'")?
+                {
+                    if let SimpleQueryMessage::Row(r) = m
+                        && let Some(name) = r.get(0)
+                    {
+                        names.insert(name.to_string());
+                    }
+                }
+                empty.insert(names)
+            }
+        };
+        let text = plan.to_string();
+        Ok(if called_names(&text).any(|n| volatile.contains(n)) {
+            StatementKind::Write
+        } else {
+            StatementKind::Read
+        })
+    }
+}
+
+/// What the one batch after Describe found.
+struct Batch {
+    plan: Option<Value>,
+    columns: HashMap<(u32, i16), TableColumn>,
+    types: Vec<(u32, PgType)>,
+}
+
+impl Batch {
+    /// Runs, as one simple query (one implicit transaction, so the `SET` is undone if
+    /// anything fails): the generic-plan EXPLAIN, `DEALLOCATE`, and the catalog lookups.
+    fn run<S: Stream>(
+        conn: &mut Connection<S>,
+        explain: Option<&str>,
+        columns_sql: &str,
+        types_sql: &str,
+        name: &str,
+    ) -> Result<Batch, Error> {
+        let mut sql = String::new();
+        if let Some(explain) = explain {
+            sql.push_str("SET LOCAL plan_cache_mode = force_generic_plan;");
+            sql.push_str(explain);
+            sql.push(';');
+        }
+        sql.push_str(&format!("DEALLOCATE {};", quote_ident(name)));
+        sql.push_str(columns_sql);
+        sql.push(';');
+        sql.push_str(types_sql);
+        let mut results = split_results(conn.simple_query(&sql)?).into_iter();
+        let plan = match explain {
+            Some(_) => {
+                results.next(); // SET
+                let text: String = results
+                    .next()
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|r| r.get(0))
+                    .collect();
+                Some(serde_json::from_str(&text).map_err(|e| {
+                    Error::Protocol(format!("EXPLAIN returned a plan that is not JSON: {e}"))
+                })?)
+            }
+            None => None,
+        };
+        results.next(); // DEALLOCATE
+        let columns = results
+            .next()
+            .unwrap_or_default()
+            .iter()
+            .map(|row| {
+                let oid: u32 = row.get(0).and_then(|s| s.parse().ok()).unwrap_or(0);
+                let id: i16 = row.get(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+                let column = TableColumn {
+                    not_null: row.get(2) == Some("t"),
+                    table: row.get(3).unwrap_or_default().to_string(),
+                    column: row.get(4).unwrap_or_default().to_string(),
+                };
+                ((oid, id), column)
+            })
+            .collect();
+        let types = results
+            .next()
+            .unwrap_or_default()
+            .iter()
+            .map(|row| {
+                let oid: u32 = row.get(0).and_then(|s| s.parse().ok()).unwrap_or(0);
+                let base: u32 = row.get(2).and_then(|s| s.parse().ok()).unwrap_or(0);
+                let ty = match Type::from_oid(base) {
+                    Some(base) => PgType::from_type(&base),
+                    None => PgType {
+                        oid: base,
+                        name: row.get(1).unwrap_or_default().to_string(),
+                    },
+                };
+                (oid, ty)
+            })
+            .collect();
+        Ok(Batch {
+            plan,
+            columns,
+            types,
+        })
+    }
+}
+
+/// The rows of each statement of a simple query, in order.
+fn split_results(msgs: Vec<SimpleQueryMessage>) -> Vec<Vec<SimpleRow>> {
+    let mut out = vec![Vec::new()];
+    for m in msgs {
+        match m {
+            SimpleQueryMessage::Row(r) => out.last_mut().expect("never empty").push(r),
+            SimpleQueryMessage::CommandComplete(_) => out.push(Vec::new()),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn explain_sql(name: &str, nparams: usize) -> String {
+    let args = if nparams == 0 {
+        String::new()
+    } else {
+        format!("({})", vec!["NULL"; nparams].join(", "))
+    };
+    format!(
+        "EXPLAIN (VERBOSE, FORMAT JSON) EXECUTE {}{args}",
+        quote_ident(name)
+    )
+}
+
+/// The catalog query for the table origins of the statement's columns.
+fn table_columns_sql(stmt: &lifeguard_pg::Statement) -> String {
     let pairs: Vec<String> = stmt
         .columns()
         .iter()
@@ -128,103 +409,48 @@ fn table_columns<S: Stream>(
             _ => None,
         })
         .collect();
-    let mut out = HashMap::new();
-    if pairs.is_empty() {
-        return Ok(out);
-    }
-    let sql = format!(
-        "SELECT a.attrelid::int8, a.attnum, a.attnotnull, c.relname, a.attname \
-         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
-         WHERE (a.attrelid, a.attnum) IN ({})",
-        pairs.join(",")
-    );
-    for msg in conn.simple_query(&sql)? {
-        if let SimpleQueryMessage::Row(row) = msg {
-            let oid: u32 = row.get(0).and_then(|s| s.parse().ok()).unwrap_or(0);
-            let id: i16 = row.get(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-            out.insert(
-                (oid, id),
-                TableColumn {
-                    not_null: row.get(2) == Some("t"),
-                    table: row.get(3).unwrap_or_default().to_string(),
-                    column: row.get(4).unwrap_or_default().to_string(),
-                },
-            );
-        }
-    }
-    Ok(out)
-}
-
-/// Runs the generic-plan EXPLAIN of the named statement and parses its JSON.
-fn explain<S: Stream>(
-    conn: &mut Connection<S>,
-    name: &str,
-    nparams: usize,
-) -> Result<Value, Error> {
-    conn.batch_execute("SET plan_cache_mode = force_generic_plan")?;
-    let args = if nparams == 0 {
-        String::new()
+    let filter = if pairs.is_empty() {
+        "false".to_string()
     } else {
-        format!("({})", vec!["NULL"; nparams].join(", "))
+        format!("(a.attrelid, a.attnum) IN ({})", pairs.join(","))
     };
-    let res = conn.simple_query(&format!(
-        "EXPLAIN (VERBOSE, FORMAT JSON) EXECUTE {}{args}",
-        quote_ident(name)
-    ));
-    let reset = conn.batch_execute("RESET plan_cache_mode");
-    let msgs = res?;
-    reset?;
-    let text: String = msgs
-        .iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
-            _ => None,
-        })
-        .collect();
-    Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    format!(
+        "SELECT a.attrelid::int8, a.attnum, a.attnotnull, c.relname, a.attname \
+         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid WHERE {filter}"
+    )
 }
 
-/// Read/write class from the plan.
-///
-/// Write if the plan has a `ModifyTable` or `LockRows` node. Volatile functions are found
-/// by a heuristic: the whole plan JSON is searched for `name(` for every function name
-/// with `pg_proc.provolatile = 'v'`. A user function that shares its name with a volatile
-/// one (in any schema) makes the statement a write; that errs on the safe side (a write
-/// runs on the primary). A volatile function only reached through a view body or another
-/// function's body is not seen.
-fn classify<S: Stream>(conn: &mut Connection<S>, plan: &Value) -> Result<StatementKind, Error> {
-    if nullability::has_node(plan, &["ModifyTable", "LockRows"]) {
-        return Ok(StatementKind::Write);
-    }
-    let text = plan.to_string();
-    let msgs = conn.simple_query("SELECT DISTINCT proname FROM pg_proc WHERE provolatile = 'v'")?;
-    for m in msgs {
-        if let SimpleQueryMessage::Row(r) = m
-            && let Some(name) = r.get(0)
-            && mentions_call(&text, name)
-        {
-            return Ok(StatementKind::Write);
-        }
-    }
-    Ok(StatementKind::Read)
+/// The catalog query for types the client does not know: the name, and for a domain
+/// (followed down to its base) the base type.
+fn types_sql(oids: &[u32]) -> String {
+    let list = if oids.is_empty() {
+        "NULL".to_string()
+    } else {
+        oids.iter()
+            .map(|o| o.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    format!(
+        "WITH RECURSIVE d(start, oid) AS ( \
+           SELECT oid, oid FROM pg_type WHERE oid IN ({list}) \
+           UNION ALL SELECT d.start, t.typbasetype FROM d JOIN pg_type t ON t.oid = d.oid \
+           WHERE t.typtype = 'd') \
+         SELECT d.start::int8, t.typname, t.oid::int8 FROM d JOIN pg_type t ON t.oid = d.oid \
+         WHERE t.typtype <> 'd'"
+    )
 }
 
-fn mentions_call(text: &str, name: &str) -> bool {
-    let pat = format!("{name}(");
+/// Every identifier directly followed by `(` in `text`.
+fn called_names(text: &str) -> impl Iterator<Item = &str> {
     let bytes = text.as_bytes();
-    let mut start = 0;
-    while let Some(pos) = text[start..].find(&pat) {
-        let at = start + pos;
-        let boundary = at == 0 || {
-            let b = bytes[at - 1];
-            !(b.is_ascii_alphanumeric() || b == b'_')
-        };
-        if boundary {
-            return true;
-        }
-        start = at + 1;
-    }
-    false
+    text.match_indices('(').filter_map(move |(at, _)| {
+        let start = bytes[..at]
+            .iter()
+            .rposition(|b| !(b.is_ascii_alphanumeric() || *b == b'_'))
+            .map_or(0, |p| p + 1);
+        (start < at).then(|| &text[start..at])
+    })
 }
 
 /// Whether EXPLAIN accepts this statement (by its first keyword).
@@ -258,4 +484,22 @@ fn first_keyword(sql: &str) -> &str {
 
 fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn called_names_finds_identifiers_before_parens() {
+        let names: Vec<_> = called_names("nextval('s'::regclass), (1), x.pg_notify(a)").collect();
+        assert_eq!(names, ["nextval", "pg_notify"]);
+    }
+
+    #[test]
+    fn display_names() {
+        let arr = PgType::from_type(&Type::INT4_ARRAY);
+        assert_eq!(arr.display_name(), "int4[]");
+        assert_eq!(PgType::from_type(&Type::TEXT).display_name(), "text");
+    }
 }

@@ -331,11 +331,12 @@ fn description_fields() {
         "SELECT u.id, u.email, 1 AS one FROM users u WHERE u.id = $1 AND u.name = $2",
     )
     .unwrap();
-    assert_eq!(desc.params, vec![Type::INT4, Type::TEXT]);
+    let params: Vec<_> = desc.params.iter().map(|p| p.builtin().unwrap()).collect();
+    assert_eq!(params, vec![Type::INT4, Type::TEXT]);
     assert_eq!(desc.kind, StatementKind::Read);
     let names: Vec<_> = desc.columns.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["id", "email", "one"]);
-    assert_eq!(desc.columns[0].type_, Type::INT4);
+    assert_eq!(desc.columns[0].type_.builtin(), Some(Type::INT4));
     assert_eq!(desc.columns[0].origin, Some(("users".into(), "id".into())));
     assert_eq!(
         desc.columns[1].origin,
