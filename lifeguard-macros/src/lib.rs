@@ -1,4 +1,77 @@
-//! The `query!` family of macros for Lifeguard.
+//! The `query!` family for Lifeguard. Use them through the `lifeguard` crate, which
+//! re-exports them with their documentation.
 //!
-//! The macros are built in issue #4; this crate exists now so that the workspace has its
-//! final shape and the runtime crate can already depend on it.
+//! Module map:
+//! - `input`: parsing a call (`[Type,] "sql" [, args]`);
+//! - `metadata`: describing the SQL on `DATABASE_URL` (one connection per URL for the
+//!   compiler process) or reading `.lifeguard/`;
+//! - `columns`: alias overrides (`"col!"`, `"col?"`, `"col: Type"`) and field names;
+//! - `types`: PostgreSQL type → Rust type and check marker;
+//! - `sql_error`: server errors with a caret under the position;
+//! - `expand`: the generated code;
+//! - `from_row`: `#[derive(FromRow)]`.
+
+use proc_macro::TokenStream;
+
+mod columns;
+mod expand;
+mod from_row;
+mod input;
+mod metadata;
+mod sql_error;
+mod types;
+
+use input::Input;
+
+fn run(
+    tokens: TokenStream,
+    output: fn(syn::parse::ParseStream) -> syn::Result<input::Output>,
+    from_file: bool,
+) -> TokenStream {
+    Input::parse(tokens, output)
+        .and_then(|input| expand::expand(input, from_file))
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// See `lifeguard::query!`.
+#[proc_macro]
+pub fn query(tokens: TokenStream) -> TokenStream {
+    run(tokens, input::record, false)
+}
+
+/// See `lifeguard::query_as!`.
+#[proc_macro]
+pub fn query_as(tokens: TokenStream) -> TokenStream {
+    run(tokens, input::as_type, false)
+}
+
+/// See `lifeguard::query_scalar!`.
+#[proc_macro]
+pub fn query_scalar(tokens: TokenStream) -> TokenStream {
+    run(tokens, input::scalar, false)
+}
+
+/// See `lifeguard::query_file!`.
+#[proc_macro]
+pub fn query_file(tokens: TokenStream) -> TokenStream {
+    run(tokens, input::record, true)
+}
+
+/// See `lifeguard::query_file_as!`.
+#[proc_macro]
+pub fn query_file_as(tokens: TokenStream) -> TokenStream {
+    run(tokens, input::as_type, true)
+}
+
+/// See `lifeguard::query_file_scalar!`.
+#[proc_macro]
+pub fn query_file_scalar(tokens: TokenStream) -> TokenStream {
+    run(tokens, input::scalar, true)
+}
+
+/// See `lifeguard::FromRow`.
+#[proc_macro_derive(FromRow, attributes(lifeguard))]
+pub fn derive_from_row(tokens: TokenStream) -> TokenStream {
+    from_row::derive(tokens)
+}

@@ -26,6 +26,7 @@
 //! | `transaction`, `copy` | [`Transaction`], [`CopyIn`], [`CopyOut`] |
 //! | `client` | [`Client`], the pipelined connection and its reader coroutine |
 //! | `statement`, `row`, `notify`, `cancel`, `error` | the values the calls return |
+//! | `interval` | [`Interval`], the one common type `postgres-types` does not map |
 
 mod cancel;
 mod client;
@@ -35,6 +36,7 @@ mod connection;
 mod copy;
 mod encode;
 mod error;
+mod interval;
 mod notify;
 mod response;
 mod row;
@@ -51,6 +53,7 @@ pub use connection::{Connection, Query, ToStatement, TransactionStatus};
 pub use copy::{CopyIn, CopyOut};
 pub use encode::Param;
 pub use error::{BoxError, DbError, Error, Timeout};
+pub use interval::Interval;
 pub use notify::Notification;
 pub use row::{Row, RowIndex, SimpleIndex, SimpleQueryMessage, SimpleRow};
 pub use socket::{Runtime, Socket, Stream};

@@ -81,6 +81,8 @@ impl Row {
     ///
     /// A NULL where `T` cannot hold one is [`Error::UnexpectedNull`]; a type that does
     /// not fit is [`Error::Decode`]; an unknown column is [`Error::ColumnNotFound`].
+    /// A column of a type the client does not know by OID (an extension type such as
+    /// `citext`, a user enum) is handed to `T`'s decoder without the type check.
     ///
     /// ```no_run
     /// # fn demo(conn: &mut lifeguard_pg::Connection) -> Result<(), lifeguard_pg::Error> {
@@ -94,7 +96,10 @@ impl Row {
         let i = self.position(&index)?;
         let column = &self.columns[i];
         let ty = column.type_();
-        if !T::accepts(ty) {
+        // Types the client does not know (extensions, enums) carry a placeholder no
+        // decoder accepts by name: the decoder itself decides (citext into String, a
+        // derived enum into its Rust enum).
+        if !T::accepts(ty) && crate::statement::is_known(ty) {
             return Err(Error::Decode {
                 column: column.name().to_owned(),
                 source: format!(

@@ -99,3 +99,8 @@ pub(crate) fn type_for_oid(oid: Oid) -> Type {
         )
     })
 }
+
+/// Whether `ty` is a type the client knows by OID (not a [`type_for_oid`] placeholder).
+pub(crate) fn is_known(ty: &Type) -> bool {
+    Type::from_oid(ty.oid()).is_some()
+}

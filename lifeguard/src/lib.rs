@@ -10,14 +10,26 @@
 //! Modules: `config` (settings), `pool` (the pool, its shared and exclusive sides),
 //! `fair` (FIFO waiting), `query` (query values, `Executor`), `transaction`, `stats`.
 
+mod checked;
 pub mod config;
 mod fair;
+mod from_row;
+mod macros;
 mod pool;
 mod query;
 mod stats;
 mod transaction;
 
+#[doc(hidden)]
+#[path = "private/mod.rs"]
+pub mod __private;
+
+pub use checked::{CheckedQuery, ColumnInfo, StatementInfo, StatementKind, TypeInfo};
 pub use config::PoolConfig;
+pub use from_row::{FromRow, QueryAs, query_as};
+/// Derives [`FromRow`]: each field from the column of its name, or the one
+/// `#[lifeguard(rename = "col")]` names.
+pub use lifeguard_macros::FromRow;
 pub use lifeguard_pg as pg;
 pub use lifeguard_pg::{Error, Row};
 pub use pool::{Pool, PooledConnection};

@@ -1,0 +1,89 @@
+//! Getting a statement's metadata at compile time: described on the database at
+//! `DATABASE_URL` (one connection per URL for the whole compiler process), or read from
+//! `.lifeguard/` when offline.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use lifeguard_offline::describe::{Describer, Description};
+use lifeguard_offline::pg::{Config, Connection, Error, Runtime};
+
+use crate::sql_error;
+
+/// Connection attempts that hang give up after this long, unless the URL says otherwise.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A describe that waits on a lock (say, a migration running) gives up after this long.
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One describer per database URL, kept for the life of the compiler process.
+static DESCRIBERS: Mutex<Option<HashMap<String, Describer>>> = Mutex::new(None);
+
+/// Where the metadata comes from.
+pub enum Mode {
+    /// Describe on this database.
+    Online(String),
+    /// Read `.lifeguard/`.
+    Offline,
+}
+
+impl Mode {
+    /// Online when `DATABASE_URL` is set and `LIFEGUARD_OFFLINE` is not true.
+    pub fn from_env() -> Mode {
+        let offline = std::env::var("LIFEGUARD_OFFLINE")
+            .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"));
+        match std::env::var("DATABASE_URL") {
+            Ok(url) if !offline && !url.is_empty() => Mode::Online(url),
+            _ => Mode::Offline,
+        }
+    }
+}
+
+/// Describes `sql` on the database at `url`; the error is the compile error's text.
+pub fn describe_online(url: &str, sql: &str) -> Result<Description, String> {
+    let mut guard = DESCRIBERS.lock().unwrap_or_else(PoisonError::into_inner);
+    let describers = guard.get_or_insert_with(HashMap::new);
+    if !describers.contains_key(url) {
+        let describer = connect(url).map_err(|e| {
+            format!(
+                "could not connect to DATABASE_URL to check this statement: {e}\n\
+                 (set LIFEGUARD_OFFLINE=true to build from the committed .lifeguard/ files)"
+            )
+        })?;
+        describers.insert(url.to_string(), describer);
+    }
+    let describer = describers.get_mut(url).expect("inserted above");
+    match describer.describe(sql) {
+        Ok(desc) => Ok(desc),
+        Err(e) => {
+            if !matches!(e, Error::Db(_)) || describer.connection().is_closed() {
+                // The connection may be unusable: the next statement opens a new one.
+                describers.remove(url);
+            }
+            Err(sql_error::describe_error(sql, &e))
+        }
+    }
+}
+
+fn connect(url: &str) -> Result<Describer, Error> {
+    let mut config: Config = url.parse()?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("lifeguard-macros");
+    }
+    let mut conn = Connection::connect_with(&config, Runtime::Std)?;
+    conn.set_statement_timeout(Some(STATEMENT_TIMEOUT));
+    Ok(Describer::new(conn))
+}
+
+/// Reads the statement's metadata from `.lifeguard/`.
+pub fn describe_offline(sql: &str) -> Result<Description, String> {
+    let _ = sql;
+    Err(
+        "DATABASE_URL is not set (or LIFEGUARD_OFFLINE is true) and offline metadata is not \
+         read yet: set DATABASE_URL to a database with the schema"
+            .into(),
+    )
+}

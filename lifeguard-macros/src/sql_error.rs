@@ -1,0 +1,76 @@
+//! A server error on a statement, as a compile error a person can act on: the message,
+//! SQLSTATE, detail and hint, and the SQL line with a caret under the position.
+
+use lifeguard_offline::pg::{DbError, Error};
+
+/// The compile error text for a failure to describe `sql`.
+pub fn describe_error(sql: &str, error: &Error) -> String {
+    match error {
+        Error::Db(db) => db_error(sql, db),
+        other => format!("could not check the statement against the database: {other}"),
+    }
+}
+
+fn db_error(sql: &str, db: &DbError) -> String {
+    let mut out = format!(
+        "PostgreSQL rejected the statement: {} (SQLSTATE {})",
+        db.message, db.code
+    );
+    if let Some(position) = db.position {
+        out.push_str(&caret(sql, position as usize));
+    }
+    if let Some(detail) = &db.detail {
+        out.push_str(&format!("\ndetail: {detail}"));
+    }
+    if let Some(hint) = &db.hint {
+        out.push_str(&format!("\nhint: {hint}"));
+    }
+    out
+}
+
+/// The line holding character `position` (1-based, as the server counts) with a caret
+/// under it, each line indented.
+fn caret(sql: &str, position: usize) -> String {
+    let mut start = 0;
+    let target = sql
+        .char_indices()
+        .nth(position.saturating_sub(1))
+        .map_or(sql.len(), |(i, _)| i);
+    for line in sql.split_inclusive('\n') {
+        let end = start + line.len();
+        if target < end || end == sql.len() {
+            let text = line.trim_end_matches(['\n', '\r']);
+            // Keep tabs so the caret lines up under the same characters.
+            let pad: String = text[..(target - start).min(text.len())]
+                .chars()
+                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .collect();
+            return format!("\n    {text}\n    {pad}^");
+        }
+        start = end;
+    }
+    String::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caret_under_the_position_on_its_line() {
+        let sql = "SELECT id\nFROM nosuch\nWHERE id = 1";
+        // Character 16 is the `n` of `nosuch`.
+        assert_eq!(caret(sql, 16), "\n    FROM nosuch\n         ^");
+        assert_eq!(caret("SELEC 1", 1), "\n    SELEC 1\n    ^");
+        // Past the end (the server's position for "syntax error at end of input").
+        assert_eq!(caret("SELECT 1 +", 11), "\n    SELECT 1 +\n              ^");
+    }
+
+    #[test]
+    fn counts_characters_not_bytes() {
+        assert_eq!(
+            caret("SELECT 'é', x", 13),
+            "\n    SELECT 'é', x\n                ^"
+        );
+    }
+}

@@ -1,0 +1,224 @@
+//! What the `query!` family expands to: a [`CheckedQuery`] (parameters already encoded,
+//! rows decoded into typed values) and its [`StatementInfo`], the statement descriptor
+//! the macro checked at compile time.
+
+use std::fmt;
+
+use lifeguard_pg::types::{Format, IsNull, ToSql, Type};
+use lifeguard_pg::{Error, Row};
+
+use crate::query::{Executor, query_typed};
+
+/// Whether a statement only reads (replica-safe) or may write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StatementKind {
+    /// No ModifyTable or LockRows in the plan and no volatile function.
+    Read,
+    /// Writes, locks rows or calls a volatile function.
+    Write,
+}
+
+/// A PostgreSQL type as a checked statement saw it at compile time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TypeInfo {
+    /// The OID on the server it was described on (stable for built-in types only).
+    pub oid: u32,
+    /// The type's name (`int4`, `_text` for `text[]`, `citext`).
+    pub name: &'static str,
+}
+
+/// One result column of a checked statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ColumnInfo {
+    /// The column's name, overrides removed.
+    pub name: &'static str,
+    /// Its type.
+    pub type_: TypeInfo,
+    /// Whether the generated code accepts NULL in it (after overrides).
+    pub nullable: bool,
+}
+
+/// The descriptor a `query!` call embeds as a `static`: everything the compile-time
+/// check found, for the router and for start-up verification.
+#[derive(Debug)]
+pub struct StatementInfo {
+    /// The SQL text.
+    pub sql: &'static str,
+    /// Parameter types, `$1` first.
+    pub params: &'static [TypeInfo],
+    /// The types sent with Parse (`unknown` for types whose OID is not stable).
+    pub parse_types: &'static [Type],
+    /// Result columns.
+    pub columns: &'static [ColumnInfo],
+    /// Read or write.
+    pub kind: StatementKind,
+    /// `file:line` of the macro call.
+    pub location: &'static str,
+}
+
+/// One parameter, encoded when the query value was built.
+pub struct Encoded {
+    value: Result<Option<Vec<u8>>, lifeguard_pg::BoxError>,
+    format: Format,
+}
+
+impl Encoded {
+    /// Encodes `value` as PostgreSQL type `ty`. An encoding error is kept and returned
+    /// when the query runs.
+    pub fn new<T: ToSql>(value: &T, ty: &Type) -> Encoded {
+        let format = value.encode_format(ty);
+        let mut buf = bytes::BytesMut::new();
+        let value = match value.to_sql(ty, &mut buf) {
+            Ok(IsNull::No) => Ok(Some(buf.to_vec())),
+            Ok(IsNull::Yes) => Ok(None),
+            Err(e) => Err(e),
+        };
+        Encoded { value, format }
+    }
+}
+
+impl fmt::Debug for Encoded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.value {
+            Ok(Some(bytes)) => write!(f, "Encoded({} bytes)", bytes.len()),
+            Ok(None) => f.write_str("Encoded(NULL)"),
+            Err(e) => write!(f, "Encoded(error: {e})"),
+        }
+    }
+}
+
+impl ToSql for Encoded {
+    fn to_sql(
+        &self,
+        _: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<IsNull, lifeguard_pg::BoxError> {
+        match &self.value {
+            Ok(Some(bytes)) => {
+                out.extend_from_slice(bytes);
+                Ok(IsNull::No)
+            }
+            Ok(None) => Ok(IsNull::Yes),
+            Err(e) => Err(e.to_string().into()),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    fn encode_format(&self, _: &Type) -> Format {
+        self.format
+    }
+
+    lifeguard_pg::types::to_sql_checked!();
+}
+
+/// A statement checked at compile time, its parameters encoded, its rows decoded into
+/// `R` (the row struct `query!` generated, the type `query_as!` named, or the single
+/// column of `query_scalar!`). Run it on any [`Executor`].
+///
+/// ```no_run
+/// # fn demo(pool: &lifeguard::Pool) -> Result<(), lifeguard::Error> {
+/// let user = lifeguard::query!("SELECT id, name FROM users WHERE id = $1", 7i32)
+///     .fetch_one(pool)?;
+/// println!("{} is {}", user.id, user.name);
+/// # Ok(()) }
+/// ```
+#[must_use = "a query does nothing until it is run with fetch_*, execute or for_each"]
+pub struct CheckedQuery<R> {
+    statement: &'static StatementInfo,
+    params: Vec<Encoded>,
+    decode: fn(&Row) -> Result<R, Error>,
+}
+
+impl<R> CheckedQuery<R> {
+    #[doc(hidden)]
+    pub fn new(
+        statement: &'static StatementInfo,
+        params: Vec<Encoded>,
+        decode: fn(&Row) -> Result<R, Error>,
+    ) -> CheckedQuery<R> {
+        CheckedQuery {
+            statement,
+            params,
+            decode,
+        }
+    }
+
+    /// What the compile-time check found.
+    pub fn statement(&self) -> &'static StatementInfo {
+        self.statement
+    }
+
+    /// Runs it and returns every row.
+    pub fn fetch_all(&self, executor: impl Executor) -> Result<Vec<R>, Error> {
+        let mut rows = Vec::new();
+        self.for_each(executor, |row| {
+            rows.push(row);
+            Ok(())
+        })?;
+        Ok(rows)
+    }
+
+    /// Runs it; exactly one row must come back ([`Error::RowCount`] otherwise).
+    pub fn fetch_one(&self, executor: impl Executor) -> Result<R, Error> {
+        let mut rows = self.fetch_all(executor)?;
+        match rows.len() {
+            1 => Ok(rows.remove(0)),
+            found => Err(Error::RowCount {
+                expected: "exactly one",
+                found,
+            }),
+        }
+    }
+
+    /// Runs it; at most one row may come back.
+    pub fn fetch_optional(&self, executor: impl Executor) -> Result<Option<R>, Error> {
+        let mut rows = self.fetch_all(executor)?;
+        match rows.len() {
+            0 => Ok(None),
+            1 => Ok(Some(rows.remove(0))),
+            found => Err(Error::RowCount {
+                expected: "at most one",
+                found,
+            }),
+        }
+    }
+
+    /// Runs it and returns the number of rows affected (or returned).
+    pub fn execute(&self, executor: impl Executor) -> Result<u64, Error> {
+        self.run(executor, &mut |_| Ok(()))
+    }
+
+    /// Runs it and hands each row to `f` as it is decoded; returns the row count.
+    pub fn for_each(
+        &self,
+        executor: impl Executor,
+        mut f: impl FnMut(R) -> Result<(), Error>,
+    ) -> Result<u64, Error> {
+        let decode = self.decode;
+        self.run(executor, &mut |row| f(decode(&row)?))
+    }
+
+    fn run(
+        &self,
+        executor: impl Executor,
+        on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
+    ) -> Result<u64, Error> {
+        let mut query = query_typed(self.statement.sql, self.statement.parse_types);
+        for param in &self.params {
+            query = query.bind(param);
+        }
+        executor.run(&query, on_row)
+    }
+}
+
+impl<R> fmt::Debug for CheckedQuery<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CheckedQuery")
+            .field("sql", &self.statement.sql)
+            .field("params", &self.params)
+            .finish()
+    }
+}

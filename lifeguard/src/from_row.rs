@@ -1,0 +1,109 @@
+//! Rows decoded into types at run time: [`FromRow`] (derivable with
+//! `#[derive(FromRow)]`) and [`query_as`] for SQL that is only known at run time.
+
+use std::marker::PhantomData;
+
+use lifeguard_pg::types::{FromSqlOwned, ToSql};
+use lifeguard_pg::{Error, Row};
+
+use crate::query::{Executor, Query, query};
+
+/// A type built from a row. `#[derive(FromRow)]` reads each field from the column of
+/// the same name (`#[lifeguard(rename = "col")]` names another); tuples read by
+/// position.
+///
+/// ```no_run
+/// # fn demo(pool: &lifeguard::Pool) -> Result<(), lifeguard::Error> {
+/// #[derive(lifeguard::FromRow)]
+/// struct User {
+///     id: i32,
+///     #[lifeguard(rename = "email")]
+///     address: Option<String>,
+/// }
+///
+/// let users: Vec<User> = lifeguard::query_as("SELECT id, email FROM users").fetch_all(pool)?;
+/// let pairs: Vec<(i32, String)> = lifeguard::query_as("SELECT id, name FROM users")
+///     .fetch_all(pool)?;
+/// # Ok(()) }
+/// ```
+pub trait FromRow: Sized {
+    /// Decodes one row; errors name the column.
+    fn from_row(row: &Row) -> Result<Self, Error>;
+}
+
+macro_rules! tuple_from_row {
+    ($($t:ident $i:tt),+) => {
+        impl<$($t: FromSqlOwned),+> FromRow for ($($t,)+) {
+            fn from_row(row: &Row) -> Result<Self, Error> {
+                Ok(($(row.get::<$t>($i)?,)+))
+            }
+        }
+    };
+}
+
+tuple_from_row!(A 0);
+tuple_from_row!(A 0, B 1);
+tuple_from_row!(A 0, B 1, C 2);
+tuple_from_row!(A 0, B 1, C 2, D 3);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
+
+/// A run-time query whose rows decode into `T`; see [`query_as`].
+#[must_use = "a query does nothing until it is run with fetch_*, execute or for_each"]
+pub struct QueryAs<'a, T> {
+    query: Query<'a>,
+    row: PhantomData<fn() -> T>,
+}
+
+/// A query checked only at run time, its rows decoded with [`FromRow`]: the escape hatch
+/// for SQL built at run time. Prefer `query_as!`, which the compiler checks.
+pub fn query_as<T: FromRow>(sql: &str) -> QueryAs<'_, T> {
+    QueryAs {
+        query: query(sql),
+        row: PhantomData,
+    }
+}
+
+impl<'a, T: FromRow> QueryAs<'a, T> {
+    /// Binds the next parameter (`$1`, then `$2`, ...).
+    pub fn bind(self, value: &'a (dyn ToSql + Sync)) -> Self {
+        QueryAs {
+            query: self.query.bind(value),
+            row: PhantomData,
+        }
+    }
+
+    /// Runs it and returns every row.
+    pub fn fetch_all(&self, executor: impl Executor) -> Result<Vec<T>, Error> {
+        let mut rows = Vec::new();
+        self.for_each(executor, |row| {
+            rows.push(row);
+            Ok(())
+        })?;
+        Ok(rows)
+    }
+
+    /// Runs it; exactly one row must come back.
+    pub fn fetch_one(&self, executor: impl Executor) -> Result<T, Error> {
+        T::from_row(&self.query.fetch_one(executor)?)
+    }
+
+    /// Runs it; at most one row may come back.
+    pub fn fetch_optional(&self, executor: impl Executor) -> Result<Option<T>, Error> {
+        self.query
+            .fetch_optional(executor)?
+            .map(|row| T::from_row(&row))
+            .transpose()
+    }
+
+    /// Runs it and hands each decoded row to `f`; returns the row count.
+    pub fn for_each(
+        &self,
+        executor: impl Executor,
+        mut f: impl FnMut(T) -> Result<(), Error>,
+    ) -> Result<u64, Error> {
+        self.query.for_each(executor, |row| f(T::from_row(&row)?))
+    }
+}

@@ -1,0 +1,127 @@
+//! The `query!` family: SQL checked at compile time against a live database (when
+//! `DATABASE_URL` is set and `LIFEGUARD_OFFLINE` is not true) or against the committed
+//! `.lifeguard/` metadata. Each expands to a [`CheckedQuery`](crate::CheckedQuery) that
+//! runs on any [`Executor`](crate::Executor).
+//!
+//! The examples use a table `users (id int4 PRIMARY KEY, name text NOT NULL, email text)`.
+
+/// A statement checked at compile time whose rows decode into a generated struct with
+/// one field per column: `Option<T>` exactly where the column can be NULL.
+///
+/// Arguments bind to `$1`, `$2`, ... and are checked against the parameter types:
+/// `T`, `&T`, `Option<T>` and `Option<&T>` of a Rust type that fits, `&str`/`String`
+/// for text, `&[u8]`/`Vec<u8>` for bytea, slices and `Vec`s for arrays. `expr as Type`
+/// skips the check (for a user type that implements `ToSql`).
+///
+/// Column aliases override what the check found: `"col!"` (never NULL), `"col?"` (may
+/// be NULL), `"col: Type"`, `"col!: Type"`, `"col?: Type"`. A NULL that reaches a
+/// non-`Option` field at run time is [`Error::UnexpectedNull`](crate::Error::UnexpectedNull).
+///
+/// ```no_run
+/// # fn demo(pool: &lifeguard::Pool) -> Result<(), lifeguard::Error> {
+/// let user = lifeguard::query!("SELECT id, name, email FROM users WHERE id = $1", 1)
+///     .fetch_one(pool)?;
+/// let email: Option<String> = user.email;
+/// println!("{} {} {email:?}", user.id, user.name);
+///
+/// let inserted = lifeguard::query!(
+///     "INSERT INTO users (id, name) VALUES ($1, $2)",
+///     2,
+///     "grace"
+/// )
+/// .execute(pool)?;
+/// assert_eq!(inserted, 1);
+/// # Ok(()) }
+/// ```
+#[macro_export]
+macro_rules! query {
+    ($($args:tt)*) => { $crate::__private::macros::query!($($args)*) };
+}
+
+/// Like [`query!`], with rows decoded into a struct you name: each column sets the field
+/// of the same name, whose type must fit the column's type and nullability.
+///
+/// ```no_run
+/// # fn demo(pool: &lifeguard::Pool) -> Result<(), lifeguard::Error> {
+/// struct User {
+///     id: i32,
+///     name: String,
+///     email: Option<String>,
+/// }
+///
+/// let users: Vec<User> = lifeguard::query_as!(User, "SELECT id, name, email FROM users")
+///     .fetch_all(pool)?;
+/// # Ok(()) }
+/// ```
+#[macro_export]
+macro_rules! query_as {
+    ($($args:tt)*) => { $crate::__private::macros::query_as!($($args)*) };
+}
+
+/// Like [`query!`], for a statement with exactly one column: rows decode into its value.
+///
+/// ```no_run
+/// # fn demo(pool: &lifeguard::Pool) -> Result<(), lifeguard::Error> {
+/// let count: i64 = lifeguard::query_scalar!("SELECT count(*) FROM users").fetch_one(pool)?;
+/// # Ok(()) }
+/// ```
+#[macro_export]
+macro_rules! query_scalar {
+    ($($args:tt)*) => { $crate::__private::macros::query_scalar!($($args)*) };
+}
+
+/// [`query!`] with the SQL in a file, its path relative to the crate root. Editing the
+/// file rebuilds the caller.
+///
+/// ```ignore
+/// let user = lifeguard::query_file!("queries/user_by_id.sql", 1).fetch_one(&pool)?;
+/// ```
+#[macro_export]
+macro_rules! query_file {
+    ($($args:tt)*) => { $crate::__private::macros::query_file!($($args)*) };
+}
+
+/// [`query_as!`] with the SQL in a file: `query_file_as!(User, "queries/x.sql", args..)`.
+#[macro_export]
+macro_rules! query_file_as {
+    ($($args:tt)*) => { $crate::__private::macros::query_file_as!($($args)*) };
+}
+
+/// [`query_scalar!`] with the SQL in a file.
+#[macro_export]
+macro_rules! query_file_scalar {
+    ($($args:tt)*) => { $crate::__private::macros::query_file_scalar!($($args)*) };
+}
+
+/// The unchecked form of [`query!`] for SQL only known at run time: a
+/// [`Query`](crate::Query) with the arguments bound, rows as [`Row`](crate::Row)s.
+///
+/// ```no_run
+/// # fn demo(pool: &lifeguard::Pool, table: &str) -> Result<(), lifeguard::Error> {
+/// let sql = format!("SELECT count(*) FROM {table} WHERE id > $1");
+/// let (id, count) = (10, lifeguard::query_unchecked!(&sql, &10).fetch_one(pool)?);
+/// let n: i64 = count.get(0)?;
+/// # Ok(()) }
+/// ```
+#[macro_export]
+macro_rules! query_unchecked {
+    ($sql:expr $(, $arg:expr)* $(,)?) => { $crate::query($sql)$(.bind($arg))* };
+}
+
+/// The unchecked form of [`query_as!`]: rows decode through [`FromRow`](crate::FromRow).
+///
+/// ```no_run
+/// # fn demo(pool: &lifeguard::Pool) -> Result<(), lifeguard::Error> {
+/// #[derive(lifeguard::FromRow)]
+/// struct User {
+///     id: i32,
+///     name: String,
+/// }
+/// let sql = String::from("SELECT id, name FROM users WHERE id = $1");
+/// let user = lifeguard::query_as_unchecked!(User, &sql, &1).fetch_one(pool)?;
+/// # Ok(()) }
+/// ```
+#[macro_export]
+macro_rules! query_as_unchecked {
+    ($ty:ty, $sql:expr $(, $arg:expr)* $(,)?) => { $crate::query_as::<$ty>($sql)$(.bind($arg))* };
+}
