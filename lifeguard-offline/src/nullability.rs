@@ -142,6 +142,13 @@ fn subplan_refs(name: &str) -> Vec<String> {
 
 fn expr_not_null(expr: &str, table: Option<&TableColumn>, sides: &NullSides) -> bool {
     let expr = expr.trim();
+    // A node above an Aggregate or a Result shows the expression in parentheses:
+    // `(count(p.id))`.
+    if let Some(inner) = wrapped(expr)
+        && !inner.starts_with("NOT ")
+    {
+        return expr_not_null(inner, table, sides);
+    }
     if is_literal(expr) || sides.exists_refs.contains(expr) {
         return true;
     }
@@ -326,6 +333,25 @@ fn call_args<'a>(expr: &'a str, name: &str) -> Option<Vec<&'a str>> {
     None
 }
 
+/// The inside of `expr` when one pair of parentheses encloses all of it.
+fn wrapped(expr: &str) -> Option<&str> {
+    let inner = expr.strip_prefix('(')?.strip_suffix(')')?;
+    let mut depth = 0i32;
+    for c in inner.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth < 0 {
+                    return None;
+                }
+            }
+            _ => {}
+        }
+    }
+    (depth == 0).then_some(inner)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,6 +368,8 @@ mod tests {
     #[test]
     fn calls() {
         assert_eq!(call_args("count(*)", "count"), Some(vec!["*"]));
+        assert_eq!(wrapped("(count(p.id))"), Some("count(p.id)"));
+        assert_eq!(wrapped("(a) + (b)"), None);
         assert_eq!(call_args("count(*) + 1", "count"), None);
         assert_eq!(
             call_args("COALESCE(u.email, 'x'::text)", "COALESCE"),
