@@ -4,10 +4,22 @@
 //! - [`describe`]: describes a statement on a live server (parameter and column types,
 //!   column origins, the generic plan) and classifies it as a read or a write.
 //! - [`nullability`]: infers, from the plan, whether each result column can be NULL.
+//! - [`store`]: the `.lifeguard/` offline files (one JSON file per statement): format,
+//!   where they are looked for and written, load and save.
+//! - `scan` (feature `cli`): finds every `query!`-family statement of a workspace in its
+//!   source text, without compiling.
+//! - `prepare` (feature `cli`): `cargo lifeguard prepare [--check]`, which makes
+//!   `.lifeguard/` complete and fresh; the binary is `src/bin/cargo-lifeguard.rs`.
 //!
-//! The `.lifeguard/` offline file format (issue #5) is not here yet.
+//! Without the default `cli` feature only `describe`, `nullability` and `store` are built
+//! (what the macros and the runtime need).
 
 pub mod describe;
 pub mod nullability;
+#[cfg(feature = "cli")]
+pub mod prepare;
+#[cfg(feature = "cli")]
+pub mod scan;
+pub mod store;
 
 pub use lifeguard_pg as pg;
