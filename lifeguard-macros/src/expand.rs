@@ -23,9 +23,9 @@ pub fn expand(input: Input, from_file: bool) -> syn::Result<TokenStream> {
     } else {
         (input.literal.value(), None)
     };
-    let desc = match Mode::from_env() {
-        Mode::Online(url) => metadata::describe_online(&url, &sql),
-        Mode::Offline => metadata::describe_offline(&sql),
+    let (desc, entry_file) = match Mode::from_env() {
+        Mode::Online(url) => metadata::describe_online(&url, &sql).map(|d| (d, None)),
+        Mode::Offline => metadata::describe_offline(&sql).map(|(d, path)| (d, Some(path))),
     }
     .map_err(|e| syn::Error::new(span, e))?;
 
@@ -33,16 +33,24 @@ pub fn expand(input: Input, from_file: bool) -> syn::Result<TokenStream> {
     let columns = columns(&desc, span)?;
     let (row_type, decode, row_def) = row(&input.output, &columns, span)?;
     let info = statement_info(&sql, &desc, &columns);
+    // Rebuild when the SQL file or the offline entry changes.
     let include = file.map(|path| {
         let path = path.to_string_lossy().into_owned();
         quote!(
             const _: &str = ::core::include_str!(#path);
         )
     });
+    let include_entry = entry_file.map(|path| {
+        let path = path.to_string_lossy().into_owned();
+        quote!(
+            const _: &[u8] = ::core::include_bytes!(#path);
+        )
+    });
 
     Ok(quote! {{
         #row_def
         #include
+        #include_entry
         // Rebuild when the database or the mode changes.
         const _: ::core::option::Option<&str> = ::core::option_env!("DATABASE_URL");
         const _: ::core::option::Option<&str> = ::core::option_env!("LIFEGUARD_OFFLINE");
@@ -63,8 +71,7 @@ pub fn expand(input: Input, from_file: bool) -> syn::Result<TokenStream> {
 /// Reads a `query_file!` file, relative to the crate root.
 fn read_file(input: &Input) -> syn::Result<(String, PathBuf)> {
     let rel = input.literal.value();
-    let root = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
-    let path = PathBuf::from(root).join(&rel);
+    let path = metadata::manifest_dir().join(&rel);
     let sql = std::fs::read_to_string(&path).map_err(|e| {
         syn::Error::new(
             input.span(),

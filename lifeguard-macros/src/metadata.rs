@@ -3,11 +3,13 @@
 //! `.lifeguard/` when offline.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use lifeguard_offline::describe::{Describer, Description};
 use lifeguard_offline::pg::{Config, Connection, Error, Runtime};
+use lifeguard_offline::store::{self, Entry};
 
 use crate::sql_error;
 
@@ -54,7 +56,10 @@ pub fn describe_online(url: &str, sql: &str) -> Result<Description, String> {
     }
     let describer = describers.get_mut(url).expect("inserted above");
     match describer.describe(sql) {
-        Ok(desc) => Ok(desc),
+        Ok(desc) => {
+            remember(sql, &desc, describer.server_version());
+            Ok(desc)
+        }
         Err(e) => {
             if !matches!(e, Error::Db(_)) || describer.connection().is_closed() {
                 // The connection may be unusable: the next statement opens a new one.
@@ -78,12 +83,41 @@ fn connect(url: &str) -> Result<Describer, Error> {
     Ok(Describer::new(conn))
 }
 
-/// Reads the statement's metadata from `.lifeguard/`.
-pub fn describe_offline(sql: &str) -> Result<Description, String> {
-    let _ = sql;
-    Err(
-        "DATABASE_URL is not set (or LIFEGUARD_OFFLINE is true) and offline metadata is not \
-         read yet: set DATABASE_URL to a database with the schema"
-            .into(),
-    )
+/// Reads the statement's metadata from `.lifeguard/` (see
+/// [`store::search_dirs`]); returns it with the file it came from.
+pub fn describe_offline(sql: &str) -> Result<(Description, PathBuf), String> {
+    let dirs = store::search_dirs(&manifest_dir());
+    match store::load(&dirs, sql) {
+        Ok((path, entry)) => Ok((entry.description, path)),
+        Err(e) => Err(format!(
+            "{e}\n(building offline because {})",
+            if std::env::var_os("DATABASE_URL").is_some() {
+                "LIFEGUARD_OFFLINE is true"
+            } else {
+                "DATABASE_URL is not set"
+            }
+        )),
+    }
+}
+
+/// Writes what an online build found to `.lifeguard/` (see [`store::write_dir`]) unless
+/// an entry with the same metadata is already there. Failing to write does not fail the
+/// build: `cargo lifeguard prepare --check` reports what is missing or stale.
+fn remember(sql: &str, description: &Description, server_version: &str) {
+    let dir = store::write_dir(&manifest_dir());
+    let entry = Entry {
+        sql: sql.to_string(),
+        description: description.clone(),
+        server_version: server_version.to_string(),
+    };
+    if store::load(std::slice::from_ref(&dir), sql).is_ok_and(|(_, old)| old.same_metadata(&entry))
+    {
+        return;
+    }
+    let _ = store::save_if_changed(&dir, &entry);
+}
+
+/// The root of the crate being compiled.
+pub fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(PathBuf::new, PathBuf::from)
 }

@@ -142,13 +142,6 @@ fn subplan_refs(name: &str) -> Vec<String> {
 
 fn expr_not_null(expr: &str, table: Option<&TableColumn>, sides: &NullSides) -> bool {
     let expr = expr.trim();
-    // A node above an Aggregate or a Result shows the expression in parentheses:
-    // `(count(p.id))`.
-    if let Some(inner) = wrapped(expr)
-        && !inner.starts_with("NOT ")
-    {
-        return expr_not_null(inner, table, sides);
-    }
     if is_literal(expr) || sides.exists_refs.contains(expr) {
         return true;
     }
@@ -156,6 +149,13 @@ fn expr_not_null(expr: &str, table: Option<&TableColumn>, sides: &NullSides) -> 
         && sides.exists_refs.contains(inner.trim())
     {
         return true;
+    }
+    // A node above an Aggregate or a Result shows the expression in parentheses:
+    // `(count(p.id))`.
+    if let Some(inner) = wrapped(expr)
+        && !inner.starts_with("NOT ")
+    {
+        return expr_not_null(inner, table, sides);
     }
     if let Some(args) = call_args(expr, "count") {
         return !args.is_empty();
