@@ -85,10 +85,11 @@ impl Summary {
             }
             last = last.max(r.last_done.unwrap_or(measure_from));
             errors += r.errors;
-            if let Some(e) = r.first_error {
-                if error_samples.len() < 5 && !error_samples.contains(&e) {
-                    error_samples.push(e);
-                }
+            if let Some(e) = r.first_error
+                && error_samples.len() < 5
+                && !error_samples.contains(&e)
+            {
+                error_samples.push(e);
             }
         }
         Summary {

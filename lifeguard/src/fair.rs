@@ -45,19 +45,19 @@ impl Fair {
         try_take: &dyn Fn() -> Option<usize>,
         deadline: Instant,
     ) -> Option<usize> {
-        if self.waiting.load(Ordering::SeqCst) == 0 {
-            if let Some(ticket) = try_take() {
-                return Some(ticket);
-            }
+        if self.waiting.load(Ordering::SeqCst) == 0
+            && let Some(ticket) = try_take()
+        {
+            return Some(ticket);
         }
         let waiter = {
             let mut queue = self.lock();
             self.waiting.fetch_add(1, Ordering::SeqCst);
-            if queue.is_empty() {
-                if let Some(ticket) = try_take() {
-                    self.waiting.fetch_sub(1, Ordering::SeqCst);
-                    return Some(ticket);
-                }
+            if queue.is_empty()
+                && let Some(ticket) = try_take()
+            {
+                self.waiting.fetch_sub(1, Ordering::SeqCst);
+                return Some(ticket);
             }
             let waiter = Arc::new(Waiter {
                 grant: AtomicOption::none(),

@@ -388,17 +388,17 @@ impl Client {
         counter.fetch_add(1, Ordering::Relaxed);
         let answer = answer.ok_or_else(|| Error::protocol("request not queued"))?;
         let result = response::read_extended(&mut Buffered(answer), columns, on_row);
-        if let Err(Error::Db(db)) = &result {
-            if fresh || db.code == NO_SUCH_STATEMENT {
-                // The Parse may have failed, or the server lost the statement
-                // (DISCARD ALL): parse it again next time.
-                self.forget_entry(key, &entry);
-            }
+        if let Err(Error::Db(db)) = &result
+            && (fresh || db.code == NO_SUCH_STATEMENT)
+        {
+            // The Parse may have failed, or the server lost the statement
+            // (DISCARD ALL): parse it again next time.
+            self.forget_entry(key, &entry);
         }
-        if let (Ok(outcome), None) = (&result, entry.columns.get()) {
-            if let Some(columns) = &outcome.columns {
-                let _ = entry.columns.set(columns.clone());
-            }
+        if let (Ok(outcome), None) = (&result, entry.columns.get())
+            && let Some(columns) = &outcome.columns
+        {
+            let _ = entry.columns.set(columns.clone());
         }
         result
     }

@@ -88,13 +88,13 @@ impl Cutter {
 fn closed_reason(buf: &mut BytesMut) -> String {
     let mut reason = "the server closed the connection".to_owned();
     while let Ok(Some(message)) = parse_message(buf) {
-        if let postgres_protocol::message::backend::Message::ErrorResponse(body) = message {
-            if let Ok(db) = DbError::parse(&mut body.fields()) {
-                reason = format!(
-                    "{reason}: {}: {} (SQLSTATE {})",
-                    db.severity, db.message, db.code
-                );
-            }
+        if let postgres_protocol::message::backend::Message::ErrorResponse(body) = message
+            && let Ok(db) = DbError::parse(&mut body.fields())
+        {
+            reason = format!(
+                "{reason}: {}: {} (SQLSTATE {})",
+                db.severity, db.message, db.code
+            );
         }
     }
     reason

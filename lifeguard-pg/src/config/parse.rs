@@ -334,14 +334,14 @@ fn parse_key_value(config: &mut Config, input: &str) -> Result<(), Error> {
         let key_end = pos;
         pos = skip_spaces(bytes, pos);
         let has_equals = bytes.get(pos) == Some(&b'=');
-        if let Some(end) = after_password {
-            if !has_equals || !SUPPORTED.contains(&key) {
-                let msg = format!(
-                    "unexpected text after the password value at byte {key_start}; \
+        if let Some(end) = after_password
+            && (!has_equals || !SUPPORTED.contains(&key))
+        {
+            let msg = format!(
+                "unexpected text after the password value at byte {key_start}; \
                      quote a value that contains spaces: password='...'"
-                );
-                return Err(fail(msg, end, &secrets));
-            }
+            );
+            return Err(fail(msg, end, &secrets));
         }
         if !has_equals {
             let msg = format!("missing \"=\" after \"{key}\" at byte {pos}");
