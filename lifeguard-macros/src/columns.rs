@@ -47,15 +47,21 @@ pub fn field_ident(name: &str) -> Option<proc_macro2::Ident> {
         return None;
     }
     let span = proc_macro2::Span::call_site();
-    match syn::parse_str::<syn::Ident>(name) {
-        Ok(_) => Some(proc_macro2::Ident::new(name, span)),
-        // A keyword: raw, unless it cannot be raw.
-        Err(_) if !matches!(name, "self" | "Self" | "super" | "crate") => {
-            Some(proc_macro2::Ident::new_raw(name, span))
-        }
-        Err(_) => None,
+    match name {
+        "self" | "Self" | "super" | "crate" => None,
+        _ if KEYWORDS.contains(&name) => Some(proc_macro2::Ident::new_raw(name, span)),
+        _ => Some(proc_macro2::Ident::new(name, span)),
     }
 }
+
+/// Rust's keywords (strict and reserved, all editions) that can be raw identifiers.
+const KEYWORDS: &[&str] = &[
+    "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "do", "dyn",
+    "else", "enum", "extern", "false", "final", "fn", "for", "gen", "if", "impl", "in", "let",
+    "loop", "macro", "match", "mod", "move", "mut", "override", "priv", "pub", "ref", "return",
+    "static", "struct", "trait", "true", "try", "type", "typeof", "unsafe", "unsized", "use",
+    "virtual", "where", "while", "yield",
+];
 
 #[cfg(test)]
 mod tests {

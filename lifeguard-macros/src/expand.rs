@@ -1,16 +1,23 @@
 //! The code a `query!` call expands to: a row type, a decoder, a `static`
-//! [`StatementInfo`](../../lifeguard/struct.StatementInfo.html), one checked and encoded
-//! value per argument, and a `CheckedQuery` built from them.
+//! `StatementInfo`, one checked and encoded value per argument, and a `CheckedQuery`
+//! built from them.
+//!
+//! Most of the expansion is written as source text and parsed once: building it token
+//! by token through the compiler's proc-macro bridge costs several times more per call.
+//! Only what errors must point at is built as tokens with spans: each argument (its
+//! check fails at the argument) and `query_as!`'s struct literal (its field errors point
+//! at the SQL).
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use lifeguard_offline::describe::{ColumnInfo, Description, Nullability, StatementKind};
-use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
-use syn::spanned::Spanned;
+use lifeguard_offline::describe::{Description, Nullability, StatementKind};
+use lifeguard_offline::store::Entry;
+use proc_macro2::{Delimiter, Group, Ident, Punct, Spacing, Span, TokenStream, TokenTree};
+use quote::{format_ident, quote_spanned};
 
 use crate::columns::{Column, field_ident};
-use crate::input::{Input, Output};
+use crate::input::{Arg, Input, Output};
 use crate::metadata::{self, Mode};
 use crate::types::{self, Unmapped};
 
@@ -30,42 +37,33 @@ pub fn expand(input: Input, from_file: bool) -> syn::Result<TokenStream> {
     .map_err(|e| syn::Error::new(span, e))?;
 
     let args = arguments(&input, &desc)?;
-    let columns = columns(&desc, span)?;
-    let (row_type, decode, row_def) = row(&input.output, &columns, span)?;
-    let info = statement_info(&sql, &desc, &columns);
-    // Rebuild when the SQL file or the offline entry changes.
-    let include = file.map(|path| {
-        let path = path.to_string_lossy().into_owned();
-        quote!(
-            const _: &str = ::core::include_str!(#path);
-        )
-    });
-    let include_entry = entry_file.map(|path| {
-        let path = path.to_string_lossy().into_owned();
-        quote!(
-            const _: &[u8] = ::core::include_bytes!(#path);
-        )
-    });
+    let fields = columns(&desc, span)?;
 
-    Ok(quote! {{
-        #row_def
-        #include
-        #include_entry
-        // Rebuild when the database or the mode changes.
-        const _: ::core::option::Option<&str> = ::core::option_env!("DATABASE_URL");
-        const _: ::core::option::Option<&str> = ::core::option_env!("LIFEGUARD_OFFLINE");
-        static __LIFEGUARD_STATEMENT: ::lifeguard::__private::StatementInfo = #info;
-        fn __lifeguard_decode(
-            row: &::lifeguard::__private::Row,
-        ) -> ::core::result::Result<#row_type, ::lifeguard::__private::Error> {
-            #decode
-        }
-        ::lifeguard::__private::CheckedQuery::new(
-            &__LIFEGUARD_STATEMENT,
-            ::std::vec![#(#args),*],
-            __lifeguard_decode,
-        )
-    }})
+    let mut code = String::from("use ::lifeguard::__private as __lg;");
+    // Rebuild when the SQL file or the offline entry changes, or the mode.
+    for path in [file, entry_file].into_iter().flatten() {
+        let _ = write!(code, "const _: &[u8] = ::core::include_bytes!({:?});", path);
+    }
+    if metadata::first_in_process() {
+        code.push_str(
+            "const _: ::core::option::Option<&str> = ::core::option_env!(\"DATABASE_URL\");\
+             const _: ::core::option::Option<&str> = ::core::option_env!(\"LIFEGUARD_OFFLINE\");",
+        );
+    }
+    statement_info(&mut code, &sql, &desc, span);
+    let struct_literal = row(&mut code, &input.output, &fields, span)?;
+    let mut block = tokens(&code);
+    if let Some(literal) = struct_literal {
+        // `query_as!`'s decoder: its struct literal carries the SQL's span.
+        block.extend(literal);
+    }
+    // __lg::CheckedQuery::new(&__LIFEGUARD_STATEMENT, [args], __lifeguard_decode)
+    block.extend(tokens("__lg::CheckedQuery::new"));
+    let mut call = tokens("&__LIFEGUARD_STATEMENT,");
+    call.extend([group(Delimiter::Bracket, join(args))]);
+    call.extend(tokens(",__lifeguard_decode"));
+    block.extend([group(Delimiter::Parenthesis, call)]);
+    Ok(TokenStream::from(group(Delimiter::Brace, block)))
 }
 
 /// Reads a `query_file!` file, relative to the crate root.
@@ -84,14 +82,11 @@ fn read_file(input: &Input) -> syn::Result<(String, PathBuf)> {
     Ok((sql, path))
 }
 
-/// One checked, encoded value per argument, spanned at the argument.
+/// One checked, encoded value per argument, its check spanned at the argument.
 fn arguments(input: &Input, desc: &Description) -> syn::Result<Vec<TokenStream>> {
     let expected = desc.params.len();
     if input.args.len() != expected {
-        let span = input
-            .args
-            .get(expected)
-            .map_or(input.span(), |a| a.expr.span());
+        let span = input.args.get(expected).map_or(input.span(), |a| a.span);
         let dollars: Vec<String> = (1..=expected).map(|n| format!("${n}")).collect();
         return Err(syn::Error::new(
             span,
@@ -112,50 +107,85 @@ fn arguments(input: &Input, desc: &Description) -> syn::Result<Vec<TokenStream>>
             ),
         ));
     }
-    let mut out = Vec::new();
-    for (i, (arg, param)) in input.args.iter().zip(&desc.params).enumerate() {
-        let n = i + 1;
-        let expr = &arg.expr;
-        let aspan = expr.span();
-        let code = match (&arg.override_type, types::map(param)) {
-            (Some(ty), mapping) => {
-                let parse_type = mapping
-                    .map_or(quote!(::lifeguard::__private::Type::UNKNOWN), |m| {
-                        m.parse_type
-                    });
-                quote_spanned!(aspan=> ::lifeguard::__private::bind_as::<#ty>(&(#expr), &#parse_type))
-            }
-            (None, Ok(m)) => {
-                let (marker, parse_type) = (m.marker, m.parse_type);
-                quote_spanned!(aspan=> ::lifeguard::__private::pg::#marker::bind::<#n, _>(&(#expr), &#parse_type))
-            }
-            (None, Err(why)) => {
-                return Err(syn::Error::new(
-                    aspan,
+    input
+        .args
+        .iter()
+        .zip(&desc.params)
+        .enumerate()
+        .map(|(i, (arg, param))| {
+            let n = i + 1;
+            match (&arg.override_type, types::map(param)) {
+                (Some(ty), mapping) => {
+                    let parse_type = mapping.map_or(types::UNKNOWN.to_string(), |m| m.parse_type);
+                    let ty = quote_spanned!(arg.span=> #ty);
+                    Ok(bind_call("__lg::bind_as::<", ty, arg, &parse_type))
+                }
+                (None, Ok(m)) => {
+                    // The `_` the bound is checked on carries the argument's span.
+                    let under = TokenStream::from(TokenTree::Ident(Ident::new("_", arg.span)));
+                    let head = format!("__lg::pg::{}::bind::<{n},", m.marker);
+                    Ok(bind_call(&head, under, arg, &m.parse_type))
+                }
+                (None, Err(why)) => Err(syn::Error::new(
+                    arg.span,
                     format!(
                         "${n} has PostgreSQL type {}, which {}; pass the value as a type that \
                          implements ToSql for it: `value as MyType`",
                         param.display_name(),
                         unmapped(&why)
                     ),
-                ));
+                )),
             }
-        };
-        out.push(code);
+        })
+        .collect()
+}
+
+/// `<head><generic>>(&(<expr>), &<parse_type>)`.
+fn bind_call(head: &str, generic: TokenStream, arg: &Arg, parse_type: &str) -> TokenStream {
+    let mut out = tokens(head);
+    out.extend(generic);
+    out.extend([TokenTree::Punct(Punct::new('>', Spacing::Alone))]);
+    let mut inner = TokenStream::from(TokenTree::Punct(Punct::new('&', Spacing::Alone)));
+    inner.extend([group(Delimiter::Parenthesis, arg.expr.clone())]);
+    inner.extend(tokens(&format!(",&{parse_type}")));
+    out.extend([group(Delimiter::Parenthesis, inner)]);
+    out
+}
+
+/// Generated source text as tokens. The compiler lexes it directly: proc-macro2's
+/// `parse` would first validate it with its own lexer, which costs more than the rest of
+/// the expansion, for text that is valid by construction.
+fn tokens(code: &str) -> TokenStream {
+    code.parse::<proc_macro::TokenStream>()
+        .expect("the expansion is valid Rust")
+        .into()
+}
+
+fn group(delimiter: Delimiter, stream: TokenStream) -> TokenTree {
+    TokenTree::Group(Group::new(delimiter, stream))
+}
+
+/// `a, b, c`.
+fn join(items: Vec<TokenStream>) -> TokenStream {
+    let mut out = TokenStream::new();
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.extend([TokenTree::Punct(Punct::new(',', Spacing::Alone))]);
+        }
+        out.extend(item);
     }
-    Ok(out)
+    out
 }
 
 /// A result column as the generated code sees it.
 struct Field {
-    ident: syn::Ident,
+    ident: Ident,
     name: String,
-    info: ColumnInfo,
     nullable: bool,
-    /// The Rust type (`Option<..>` included) for `query!`/`query_scalar!`; `None` when
-    /// the type is unmapped (only `query_as!` can read such a column).
-    rust: Result<TokenStream, String>,
-    marker: Option<proc_macro2::Ident>,
+    /// The Rust type (`Option<..>` included) for `query!`/`query_scalar!`, or the error
+    /// for an unmapped type (only `query_as!` can read such a column).
+    rust: Result<String, String>,
+    marker: Option<String>,
     overridden_type: bool,
 }
 
@@ -183,79 +213,81 @@ fn columns(desc: &Description, span: Span) -> syn::Result<Vec<Field>> {
                 None => info.nullable == Nullability::Nullable,
             };
             let mapping = types::map(&info.type_);
-            let marker = mapping.as_ref().ok().map(|m| m.marker.clone());
-            let base = match &col.rust_type {
-                Some(text) => syn::parse_str::<syn::Type>(text)
-                    .map(|t| quote!(#t))
+            let base = match (&col.rust_type, &mapping) {
+                (Some(text), _) => syn::parse_str::<syn::Type>(text)
+                    .map(|_| text.clone())
                     .map_err(|e| {
                         syn::Error::new(
                             span,
                             format!("column `{}`: bad type `{text}` in the alias: {e}", col.name),
                         )
                     })?,
-                None => match &mapping {
-                    Ok(m) => m.rust.clone(),
-                    Err(why) => {
-                        let ty = info.type_.display_name();
-                        let name = &col.name;
-                        let msg = format!(
+                (None, Ok(m)) => m.rust.clone(),
+                (None, Err(why)) => {
+                    let (name, ty) = (&col.name, info.type_.display_name());
+                    return Ok(Field {
+                        ident,
+                        name: col.name.clone(),
+                        nullable,
+                        rust: Err(format!(
                             "column `{name}` has PostgreSQL type {ty}, which {}; name a Rust type \
                              that implements FromSql for it in the alias: \
                              `SELECT ... AS \"{name}: MyType\"`",
                             unmapped(why)
-                        );
-                        return Ok(Field {
-                            ident,
-                            name: col.name,
-                            info: info.clone(),
-                            nullable,
-                            rust: Err(msg),
-                            marker: None,
-                            overridden_type: false,
-                        });
-                    }
-                },
+                        )),
+                        marker: None,
+                        overridden_type: false,
+                    });
+                }
             };
             Ok(Field {
                 ident,
-                name: col.name,
-                info: info.clone(),
+                name: col.name.clone(),
                 nullable,
                 rust: Ok(if nullable {
-                    quote!(::core::option::Option<#base>)
+                    format!("::core::option::Option<{base}>")
                 } else {
                     base
                 }),
-                marker,
+                marker: mapping.ok().map(|m| m.marker),
                 overridden_type: col.rust_type.is_some(),
             })
         })
         .collect()
 }
 
-/// The row type, the decoder body, and the items that define the row type.
+/// Appends the row type and `fn __lifeguard_decode` to `code`; for `query_as!` returns
+/// the decoder's struct literal as tokens spanned at the SQL, to follow the `code`.
 fn row(
+    code: &mut String,
     output: &Output,
     fields: &[Field],
     span: Span,
-) -> syn::Result<(TokenStream, TokenStream, TokenStream)> {
+) -> syn::Result<Option<TokenStream>> {
     let typed = |f: &Field| f.rust.clone().map_err(|msg| syn::Error::new(span, msg));
+    let signature = |code: &mut String, row_type: &str| {
+        let _ = write!(
+            code,
+            "fn __lifeguard_decode(row: &__lg::Row) \
+             -> ::core::result::Result<{row_type}, __lg::Error>"
+        );
+    };
     match output {
         Output::Record => {
-            let idents: Vec<_> = fields.iter().map(|f| &f.ident).collect();
-            let types = fields.iter().map(typed).collect::<syn::Result<Vec<_>>>()?;
-            let index = 0..fields.len();
-            let def = quote! {
-                #[derive(Debug)]
-                #[allow(non_camel_case_types, dead_code)]
-                struct Record { #(pub #idents: #types,)* }
-            };
-            let decode = quote! {
-                ::core::result::Result::Ok(Record {
-                    #(#idents: ::lifeguard::__private::get(row, #index)?,)*
-                })
-            };
-            Ok((quote!(Record), decode, def))
+            code.push_str(
+                "#[derive(Debug)] #[allow(non_camel_case_types, dead_code)] struct Record {",
+            );
+            for f in fields {
+                let _ = write!(code, "pub {}: {},", f.ident, typed(f)?);
+            }
+            code.push('}');
+            signature(code, "Record");
+            code.push_str("{ ::core::result::Result::Ok(Record {");
+            for (i, f) in fields.iter().enumerate() {
+                let _ = write!(code, "{}: __lg::get(row, {i})?,", f.ident);
+            }
+            code.push_str("}) }");
+            Ok(None)
         }
         Output::Scalar => {
             if fields.len() != 1 {
@@ -273,18 +305,15 @@ fn row(
                     ),
                 ));
             }
-            let ty = typed(&fields[0])?;
-            Ok((
-                ty,
-                quote!(::lifeguard::__private::get(row, 0)),
-                TokenStream::new(),
-            ))
+            signature(code, &typed(&fields[0])?);
+            code.push_str("{ __lg::get(row, 0) }");
+            Ok(None)
         }
         Output::As(path) => {
             // Errors point at the SQL; names resolve where the expansion defines them.
             let span = span.resolved_at(Span::call_site());
             // One empty enum per column, named after it, so that errors name the column.
-            let markers: Vec<_> = fields
+            let markers: Vec<Ident> = fields
                 .iter()
                 .map(|f| {
                     format_ident!(
@@ -294,57 +323,66 @@ fn row(
                     )
                 })
                 .collect();
+            for m in &markers {
+                let _ = write!(
+                    code,
+                    "#[allow(non_camel_case_types, dead_code)] enum {m} {{}}"
+                );
+            }
+            let path_text = quote::quote!(#path).to_string();
+            signature(code, &path_text);
             let values = fields.iter().enumerate().zip(&markers).map(|((i, f), c)| {
                 match (&f.marker, f.overridden_type) {
-                    (Some(p), false) if f.nullable => {
-                        quote_spanned!(span=> ::lifeguard::__private::pg::#p::read_nullable::<#c, _>(row, #i)?)
-                    }
                     (Some(p), false) => {
-                        quote_spanned!(span=> ::lifeguard::__private::pg::#p::read::<#c, _>(row, #i)?)
+                        let p = Ident::new(p, span);
+                        let read =
+                            Ident::new(if f.nullable { "read_nullable" } else { "read" }, span);
+                        quote_spanned!(span=> __lg::pg::#p::#read::<#c, _>(row, #i)?)
                     }
-                    _ => quote_spanned!(span=> ::lifeguard::__private::get(row, #i)?),
+                    _ => quote_spanned!(span=> __lg::get(row, #i)?),
                 }
             });
             let idents = fields.iter().map(|f| &f.ident);
-            let def = quote! {
-                #(#[allow(non_camel_case_types, dead_code)] enum #markers {})*
+            let body = quote_spanned! {span=>
+                { ::core::result::Result::Ok(#path { #(#idents: #values,)* }) }
             };
-            let decode = quote_spanned! {span=>
-                ::core::result::Result::Ok(#path { #(#idents: #values,)* })
-            };
-            Ok((quote!(#path), decode, def))
+            Ok(Some(body))
         }
     }
 }
 
-fn statement_info(sql: &str, desc: &Description, fields: &[Field]) -> TokenStream {
-    let type_info = |t: &lifeguard_offline::describe::PgType| {
-        let (oid, name) = (t.oid, &t.name);
-        quote!(::lifeguard::__private::TypeInfo { oid: #oid, name: #name })
-    };
-    let params = desc.params.iter().map(type_info);
-    let parse_types = desc.params.iter().map(|p| match types::map(p) {
-        Ok(m) => m.parse_type,
-        Err(_) => quote!(::lifeguard::__private::Type::UNKNOWN),
-    });
-    let columns = fields.iter().map(|f| {
-        let (name, ty, nullable) = (&f.name, type_info(&f.info.type_), f.nullable);
-        quote!(::lifeguard::__private::ColumnInfo { name: #name, type_: #ty, nullable: #nullable })
-    });
+/// Appends the `static` descriptor: the metadata as one JSON string literal (far cheaper
+/// for the compiler than nested struct literals).
+fn statement_info(code: &mut String, sql: &str, desc: &Description, span: Span) {
+    let parse_types: Vec<String> = desc
+        .params
+        .iter()
+        .map(|p| types::map(p).map_or(types::UNKNOWN.to_string(), |m| m.parse_type))
+        .collect();
     let kind = match desc.kind {
-        StatementKind::Read => quote!(Read),
-        StatementKind::Write => quote!(Write),
+        StatementKind::Read => "Read",
+        StatementKind::Write => "Write",
     };
-    quote! {
-        ::lifeguard::__private::StatementInfo {
-            sql: #sql,
-            params: &[#(#params),*],
-            parse_types: &[#(#parse_types),*],
-            columns: &[#(#columns),*],
-            kind: ::lifeguard::__private::StatementKind::#kind,
-            location: ::core::concat!(::core::file!(), ":", ::core::line!()),
-        }
+    let metadata = Entry {
+        sql: String::new(),
+        description: desc.clone(),
+        server_version: String::new(),
     }
+    .to_json();
+    let _ = write!(
+        code,
+        "static __LIFEGUARD_STATEMENT: __lg::StatementInfo = __lg::StatementInfo {{ \
+         sql: {sql:?}, kind: __lg::StatementKind::{kind}, location: {:?}, \
+         parse_types: &[{}], metadata: {metadata:?} }};",
+        location(span),
+        parse_types.join(",")
+    );
+}
+
+/// `file:line` of the SQL literal.
+fn location(span: Span) -> String {
+    let span = span.unwrap();
+    format!("{}:{}", span.file(), span.line())
 }
 
 fn unmapped(why: &Unmapped) -> String {

@@ -1,9 +1,13 @@
-//! Parsing the input of the `query!` family.
+//! Parsing the input of the `query!` family: `[Type,] "literal" [, arg]*`.
+//!
+//! Arguments are split at top-level commas and passed through as tokens: they are Rust
+//! expressions the compiler checks, so the macro does not parse them (which keeps each
+//! expansion cheap). An argument whose last top-level `as` is followed by a type is an
+//! override: `expr as Type`.
 
-use proc_macro2::Span;
+use proc_macro2::{Span, TokenStream, TokenTree};
+use syn::LitStr;
 use syn::parse::ParseStream;
-use syn::punctuated::Punctuated;
-use syn::{Expr, LitStr, Token};
 
 /// What the rows decode into.
 pub enum Output {
@@ -15,10 +19,12 @@ pub enum Output {
     Scalar,
 }
 
-/// One argument: the expression, and the type of an `expr as Type` override.
+/// One argument: the expression's tokens, and the type of an `expr as Type` override.
 pub struct Arg {
-    pub expr: Expr,
+    pub expr: TokenStream,
     pub override_type: Option<syn::Type>,
+    /// The argument's first token: where errors about it point.
+    pub span: Span,
 }
 
 /// A parsed macro call.
@@ -45,16 +51,11 @@ impl Input {
                          lifeguard::query or lifeguard::query_as)",
                     )
                 })?;
-                let mut args = Vec::new();
-                if !input.is_empty() {
-                    input.parse::<Token![,]>()?;
-                    let exprs = Punctuated::<Expr, Token![,]>::parse_terminated(input)?;
-                    args = exprs.into_iter().map(Arg::from_expr).collect();
-                }
+                let rest: TokenStream = input.parse()?;
                 Ok(Input {
                     output,
                     literal,
-                    args,
+                    args: split_args(rest)?,
                 })
             },
             tokens,
@@ -67,18 +68,59 @@ impl Input {
     }
 }
 
-impl Arg {
-    fn from_expr(expr: Expr) -> Arg {
-        match expr {
-            Expr::Cast(cast) => Arg {
-                expr: *cast.expr,
-                override_type: Some(*cast.ty),
-            },
-            expr => Arg {
-                expr,
-                override_type: None,
-            },
+/// Splits `, a, b as T, c` into arguments.
+fn split_args(rest: TokenStream) -> syn::Result<Vec<Arg>> {
+    let mut tokens = rest.into_iter().peekable();
+    match tokens.next() {
+        None => return Ok(Vec::new()),
+        Some(TokenTree::Punct(p)) if p.as_char() == ',' => {}
+        Some(other) => {
+            return Err(syn::Error::new(
+                other.span(),
+                "expected `,` before the arguments",
+            ));
         }
+    }
+    let mut args = Vec::new();
+    let mut current: Vec<TokenTree> = Vec::new();
+    for token in tokens {
+        match &token {
+            TokenTree::Punct(p) if p.as_char() == ',' => {
+                if current.is_empty() {
+                    return Err(syn::Error::new(p.span(), "expected an argument before `,`"));
+                }
+                args.push(Arg::from_tokens(std::mem::take(&mut current))?);
+            }
+            _ => current.push(token),
+        }
+    }
+    if !current.is_empty() {
+        args.push(Arg::from_tokens(current)?);
+    }
+    Ok(args)
+}
+
+impl Arg {
+    fn from_tokens(tokens: Vec<TokenTree>) -> syn::Result<Arg> {
+        let span = tokens[0].span();
+        let cast = tokens
+            .iter()
+            .rposition(|t| matches!(t, TokenTree::Ident(i) if i == "as"));
+        Ok(match cast {
+            Some(at) if at > 0 && at + 1 < tokens.len() => {
+                let ty: TokenStream = tokens[at + 1..].iter().cloned().collect();
+                Arg {
+                    expr: tokens[..at].iter().cloned().collect(),
+                    override_type: Some(syn::parse2(ty)?),
+                    span,
+                }
+            }
+            _ => Arg {
+                expr: tokens.into_iter().collect(),
+                override_type: None,
+                span,
+            },
+        })
     }
 }
 
@@ -95,6 +137,36 @@ pub fn scalar(_: ParseStream) -> syn::Result<Output> {
 /// `query_as!(Type, ..)`.
 pub fn as_type(input: ParseStream) -> syn::Result<Output> {
     let path: syn::Path = input.parse()?;
-    input.parse::<Token![,]>()?;
+    input.parse::<syn::Token![,]>()?;
     Ok(Output::As(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(src: &str) -> Vec<(String, Option<String>)> {
+        split_args(src.parse().unwrap())
+            .unwrap()
+            .into_iter()
+            .map(|a| {
+                let ty = a.override_type.map(|t| quote::quote!(#t).to_string());
+                (a.expr.to_string(), ty)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn splits_at_top_level_commas_and_finds_overrides() {
+        assert_eq!(args(""), vec![]);
+        assert_eq!(
+            args(", f(a, b), x as Mood, [1, 2],"),
+            vec![
+                ("f (a , b)".into(), None),
+                ("x".into(), Some("Mood".into())),
+                ("[1 , 2]".into(), None),
+            ]
+        );
+        assert!(split_args(", a,, b".parse().unwrap()).is_err());
+    }
 }

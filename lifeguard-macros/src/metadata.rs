@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use lifeguard_offline::describe::{Describer, Description};
@@ -86,8 +86,10 @@ fn connect(url: &str) -> Result<Describer, Error> {
 /// Reads the statement's metadata from `.lifeguard/` (see
 /// [`store::search_dirs`]); returns it with the file it came from.
 pub fn describe_offline(sql: &str) -> Result<(Description, PathBuf), String> {
-    let dirs = store::search_dirs(&manifest_dir());
-    match store::load(&dirs, sql) {
+    // One crate per compiler process: its directories are looked up once.
+    static DIRS: OnceLock<Vec<PathBuf>> = OnceLock::new();
+    let dirs = DIRS.get_or_init(|| store::search_dirs(&manifest_dir()));
+    match store::load(dirs, sql) {
         Ok((path, entry)) => Ok((entry.description, path)),
         Err(e) => Err(format!(
             "{e}\n(building offline because {})",
@@ -104,20 +106,29 @@ pub fn describe_offline(sql: &str) -> Result<(Description, PathBuf), String> {
 /// an entry with the same metadata is already there. Failing to write does not fail the
 /// build: `cargo lifeguard prepare --check` reports what is missing or stale.
 fn remember(sql: &str, description: &Description, server_version: &str) {
-    let dir = store::write_dir(&manifest_dir());
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    let dir = DIR.get_or_init(|| store::write_dir(&manifest_dir()));
     let entry = Entry {
         sql: sql.to_string(),
         description: description.clone(),
         server_version: server_version.to_string(),
     };
-    if store::load(std::slice::from_ref(&dir), sql).is_ok_and(|(_, old)| old.same_metadata(&entry))
+    if store::load(std::slice::from_ref(dir), sql).is_ok_and(|(_, old)| old.same_metadata(&entry))
     {
         return;
     }
-    let _ = store::save_if_changed(&dir, &entry);
+    let _ = store::save_if_changed(dir, &entry);
 }
 
 /// The root of the crate being compiled.
 pub fn manifest_dir() -> PathBuf {
     std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(PathBuf::new, PathBuf::from)
+}
+
+/// True for the first call in this compiler process (one crate is compiled per process):
+/// what only one expansion per crate needs to emit.
+pub fn first_in_process() -> bool {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static DONE: AtomicBool = AtomicBool::new(false);
+    !DONE.swap(true, Ordering::Relaxed)
 }

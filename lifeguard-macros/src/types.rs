@@ -2,19 +2,23 @@
 //! checks use.
 
 use lifeguard_offline::describe::PgType;
-use proc_macro2::TokenStream;
-use quote::quote;
 
-/// How the generated code handles one PostgreSQL type.
+/// How the generated code handles one PostgreSQL type. Everything is source text: the
+/// expansion is assembled as a string and parsed once, far cheaper than building it
+/// token by token through the compiler's proc-macro bridge.
 pub struct Mapping {
     /// The Rust type of a field or scalar.
-    pub rust: TokenStream,
-    /// The module of the type's checks in `lifeguard::__private::pg` (`int4`).
-    pub marker: proc_macro2::Ident,
+    pub rust: String,
+    /// The module of the type's checks in `lifeguard::__private::pg` (`int4`); the
+    /// expansion reaches `lifeguard::__private` as `__lg`.
+    pub marker: String,
     /// The `Type` sent with Parse and used to encode: a `Type` constant, or `UNKNOWN` for
     /// types whose OID differs between databases (the server infers them).
-    pub parse_type: TokenStream,
+    pub parse_type: String,
 }
+
+/// The `Type` for types whose OID is not stable: the server infers it.
+pub const UNKNOWN: &str = "__lg::Type::UNKNOWN";
 
 /// Why a type has no mapping.
 pub enum Unmapped {
@@ -25,30 +29,29 @@ pub enum Unmapped {
 }
 
 /// The Rust type for a scalar PostgreSQL type name, or why there is none.
-fn scalar(name: &str) -> Result<TokenStream, Unmapped> {
-    let p = quote!(::lifeguard::__private);
+fn scalar(name: &str) -> Result<&'static str, Unmapped> {
     Ok(match name {
-        "bool" => quote!(bool),
-        "int2" => quote!(i16),
-        "int4" => quote!(i32),
-        "int8" => quote!(i64),
-        "float4" => quote!(f32),
-        "float8" => quote!(f64),
-        "oid" => quote!(u32),
-        "text" | "varchar" | "bpchar" | "name" | "citext" => quote!(::std::string::String),
-        "bytea" => quote!(::std::vec::Vec<u8>),
-        "inet" => quote!(::std::net::IpAddr),
-        "interval" => quote!(#p::Interval),
-        "uuid" => feature(cfg!(feature = "uuid"), "uuid", quote!(#p::uuid::Uuid))?,
+        "bool" => "bool",
+        "int2" => "i16",
+        "int4" => "i32",
+        "int8" => "i64",
+        "float4" => "f32",
+        "float8" => "f64",
+        "oid" => "u32",
+        "text" | "varchar" | "bpchar" | "name" | "citext" => "::std::string::String",
+        "bytea" => "::std::vec::Vec<u8>",
+        "inet" => "::std::net::IpAddr",
+        "interval" => "__lg::Interval",
+        "uuid" => feature(cfg!(feature = "uuid"), "uuid", "__lg::uuid::Uuid")?,
         "json" | "jsonb" => feature(
             cfg!(feature = "serde_json"),
             "serde_json",
-            quote!(#p::serde_json::Value),
+            "__lg::serde_json::Value",
         )?,
         "numeric" => feature(
             cfg!(feature = "rust_decimal"),
             "rust_decimal",
-            quote!(#p::rust_decimal::Decimal),
+            "__lg::rust_decimal::Decimal",
         )?,
         "date" | "time" | "timestamp" | "timestamptz" => date_time(name)?,
         _ => return Err(Unmapped::Unsupported),
@@ -56,7 +59,7 @@ fn scalar(name: &str) -> Result<TokenStream, Unmapped> {
 }
 
 /// `rust` when the feature `name` is `on`.
-fn feature(on: bool, name: &'static str, rust: TokenStream) -> Result<TokenStream, Unmapped> {
+fn feature(on: bool, name: &'static str, rust: &'static str) -> Result<&'static str, Unmapped> {
     if on {
         Ok(rust)
     } else {
@@ -65,21 +68,20 @@ fn feature(on: bool, name: &'static str, rust: TokenStream) -> Result<TokenStrea
 }
 
 /// chrono when its feature is on (it wins when both are), else time.
-fn date_time(name: &str) -> Result<TokenStream, Unmapped> {
-    let p = quote!(::lifeguard::__private);
+fn date_time(name: &str) -> Result<&'static str, Unmapped> {
     if cfg!(feature = "chrono") {
         Ok(match name {
-            "date" => quote!(#p::chrono::NaiveDate),
-            "time" => quote!(#p::chrono::NaiveTime),
-            "timestamp" => quote!(#p::chrono::NaiveDateTime),
-            _ => quote!(#p::chrono::DateTime<#p::chrono::Utc>),
+            "date" => "__lg::chrono::NaiveDate",
+            "time" => "__lg::chrono::NaiveTime",
+            "timestamp" => "__lg::chrono::NaiveDateTime",
+            _ => "__lg::chrono::DateTime<__lg::chrono::Utc>",
         })
     } else if cfg!(feature = "time") {
         Ok(match name {
-            "date" => quote!(#p::time::Date),
-            "time" => quote!(#p::time::Time),
-            "timestamp" => quote!(#p::time::PrimitiveDateTime),
-            _ => quote!(#p::time::OffsetDateTime),
+            "date" => "__lg::time::Date",
+            "time" => "__lg::time::Time",
+            "timestamp" => "__lg::time::PrimitiveDateTime",
+            _ => "__lg::time::OffsetDateTime",
         })
     } else {
         Err(Unmapped::NeedsFeature("chrono` or `time"))
@@ -92,34 +94,28 @@ pub fn map(ty: &PgType) -> Result<Mapping, Unmapped> {
         Some(element) => (element, true),
         None => (ty.name.as_str(), false),
     };
-    let builtin = ty.builtin().is_some();
+    let builtin = ty.builtin();
     // Non-built-in types are matched by name; only citext is mapped, and not its array
     // (decoding an array needs the element type the client cannot name).
-    if !builtin && (array || element != "citext") {
+    if builtin.is_none() && (array || element != "citext") {
         return Err(Unmapped::Unsupported);
     }
     let rust = scalar(element)?;
-    let marker_name = if array {
-        format!("{element}_array")
-    } else {
-        element.to_string()
-    };
-    let marker = ident(&marker_name);
-    let parse_type = match ty.builtin() {
-        Some(t) => {
-            let c = ident(&const_name(t.name()));
-            quote!(::lifeguard::__private::Type::#c)
-        }
-        None => quote!(::lifeguard::__private::Type::UNKNOWN),
-    };
     Ok(Mapping {
         rust: if array {
-            quote!(::std::vec::Vec<#rust>)
+            format!("::std::vec::Vec<{rust}>")
         } else {
-            rust
+            rust.to_string()
         },
-        marker,
-        parse_type,
+        marker: if array {
+            format!("{element}_array")
+        } else {
+            element.to_string()
+        },
+        parse_type: match builtin {
+            Some(t) => format!("__lg::Type::{}", const_name(t.name())),
+            None => UNKNOWN.to_string(),
+        },
     })
 }
 
@@ -129,10 +125,6 @@ fn const_name(name: &str) -> String {
         Some(element) => format!("{}_ARRAY", element.to_ascii_uppercase()),
         None => name.to_ascii_uppercase(),
     }
-}
-
-fn ident(s: &str) -> proc_macro2::Ident {
-    proc_macro2::Ident::new(s, proc_macro2::Span::call_site())
 }
 
 #[cfg(test)]
@@ -150,14 +142,14 @@ mod tests {
     #[test]
     fn scalars_arrays_and_unknown_types() {
         let m = mapped(&Type::INT4_ARRAY);
-        assert_eq!(m.rust.to_string(), ":: std :: vec :: Vec < i32 >");
-        assert!(m.parse_type.to_string().ends_with("Type :: INT4_ARRAY"));
-        assert_eq!(m.marker.to_string(), "int4_array");
+        assert_eq!(m.rust, "::std::vec::Vec<i32>");
+        assert_eq!(m.parse_type, "__lg::Type::INT4_ARRAY");
+        assert_eq!(m.marker, "int4_array");
         let citext = PgType {
             oid: 16_500,
             name: "citext".into(),
         };
-        assert!(map(&citext).is_ok_and(|m| m.parse_type.to_string().ends_with("UNKNOWN")));
+        assert!(map(&citext).is_ok_and(|m| m.parse_type == UNKNOWN));
         let mood = PgType {
             oid: 16_501,
             name: "mood".into(),

@@ -6,6 +6,7 @@
 //! from `pg_attribute` and the names of types the client does not know.
 
 use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use lifeguard_pg::types::Type;
 use lifeguard_pg::{Config, Connection, Error, Runtime, SimpleQueryMessage, SimpleRow, Stream};
@@ -113,7 +114,15 @@ pub struct Describer<S: Stream = lifeguard_pg::Socket> {
 struct Known {
     volatile: Option<HashSet<String>>,
     types: HashMap<u32, PgType>,
+    /// Every column of the tables seen lately, by table OID: a burst of statements on the
+    /// same tables (one crate's compilation) looks each table up once.
+    tables: HashMap<u32, (Instant, HashMap<i16, TableColumn>)>,
 }
+
+/// How long looked-up table columns are trusted. Long enough for one crate's burst of
+/// statements, short enough that a long-lived process (an IDE's macro server) sees an
+/// `ALTER TABLE` on its next expansion.
+const TABLE_TTL: Duration = Duration::from_secs(2);
 
 impl Describer {
     /// Connects with std sockets (no coroutine runtime needed) to the database at `url`.
@@ -191,12 +200,23 @@ impl Known {
         let lookups = Batch::run(
             conn,
             explain.as_deref(),
-            &table_columns_sql(stmt),
-            &types_sql(&unknown),
+            self.stale_tables_sql(stmt).as_deref(),
+            (!unknown.is_empty())
+                .then(|| types_sql(&unknown))
+                .as_deref(),
             stmt.name(),
         )?;
         for (oid, ty) in lookups.types {
             self.types.insert(oid, ty);
+        }
+        let now = Instant::now();
+        for ((table, id), column) in lookups.columns {
+            let entry = self
+                .tables
+                .entry(table)
+                .or_insert_with(|| (now, HashMap::new()));
+            entry.0 = now;
+            entry.1.insert(id, column);
         }
         let kind = match &lookups.plan {
             None => StatementKind::Write,
@@ -214,7 +234,9 @@ impl Known {
             .enumerate()
             .map(|(i, c)| {
                 let tc = match (c.table_oid(), c.column_id()) {
-                    (Some(oid), Some(id)) if oid != 0 && id > 0 => lookups.columns.get(&(oid, id)),
+                    (Some(oid), Some(id)) if oid != 0 && id > 0 => {
+                        self.tables.get(&oid).and_then(|(_, cols)| cols.get(&id))
+                    }
                     _ => None,
                 };
                 let nullable = match root {
@@ -237,6 +259,33 @@ impl Known {
             columns,
             kind,
         })
+    }
+
+    /// The catalog query for every column of the tables the statement's columns come
+    /// from, unless they were looked up within [`TABLE_TTL`]. Index probes of
+    /// pg_attribute, no join: planning a join costs more than the lookups.
+    fn stale_tables_sql(&mut self, stmt: &lifeguard_pg::Statement) -> Option<String> {
+        let now = Instant::now();
+        self.tables
+            .retain(|_, (at, _)| now.duration_since(*at) < TABLE_TTL);
+        let mut stale: Vec<u32> = stmt
+            .columns()
+            .iter()
+            .filter_map(|c| c.table_oid().filter(|oid| *oid != 0))
+            .filter(|oid| !self.tables.contains_key(oid))
+            .collect();
+        stale.sort_unstable();
+        stale.dedup();
+        if stale.is_empty() {
+            return None;
+        }
+        let list: Vec<String> = stale.iter().map(u32::to_string).collect();
+        Some(format!(
+            "SELECT attrelid::int8, attnum, attnotnull, \
+             (SELECT relname FROM pg_class WHERE oid = attrelid), attname \
+             FROM pg_attribute WHERE attrelid IN ({}) AND attnum > 0 AND NOT attisdropped",
+            list.join(",")
+        ))
     }
 
     fn pg_type(&self, ty: &Type) -> PgType {
@@ -303,8 +352,8 @@ impl Batch {
     fn run<S: Stream>(
         conn: &mut Connection<S>,
         explain: Option<&str>,
-        columns_sql: &str,
-        types_sql: &str,
+        columns_sql: Option<&str>,
+        types_sql: Option<&str>,
         name: &str,
     ) -> Result<Batch, Error> {
         let mut sql = String::new();
@@ -314,9 +363,10 @@ impl Batch {
             sql.push(';');
         }
         sql.push_str(&format!("DEALLOCATE {};", quote_ident(name)));
-        sql.push_str(columns_sql);
-        sql.push(';');
-        sql.push_str(types_sql);
+        for lookup in [columns_sql, types_sql].into_iter().flatten() {
+            sql.push_str(lookup);
+            sql.push(';');
+        }
         let mut results = split_results(conn.simple_query(&sql)?).into_iter();
         let plan = match explain {
             Some(_) => {
@@ -334,8 +384,8 @@ impl Batch {
             None => None,
         };
         results.next(); // DEALLOCATE
-        let columns = results
-            .next()
+        let columns = columns_sql
+            .and_then(|_| results.next())
             .unwrap_or_default()
             .iter()
             .map(|row| {
@@ -349,8 +399,8 @@ impl Batch {
                 ((oid, id), column)
             })
             .collect();
-        let types = results
-            .next()
+        let types = types_sql
+            .and_then(|_| results.next())
             .unwrap_or_default()
             .iter()
             .map(|row| {
@@ -399,38 +449,14 @@ fn explain_sql(name: &str, nparams: usize) -> String {
     )
 }
 
-/// The catalog query for the table origins of the statement's columns.
-fn table_columns_sql(stmt: &lifeguard_pg::Statement) -> String {
-    let pairs: Vec<String> = stmt
-        .columns()
-        .iter()
-        .filter_map(|c| match (c.table_oid(), c.column_id()) {
-            (Some(oid), Some(id)) if oid != 0 && id > 0 => Some(format!("({oid}::oid,{id}::int2)")),
-            _ => None,
-        })
-        .collect();
-    let filter = if pairs.is_empty() {
-        "false".to_string()
-    } else {
-        format!("(a.attrelid, a.attnum) IN ({})", pairs.join(","))
-    };
-    format!(
-        "SELECT a.attrelid::int8, a.attnum, a.attnotnull, c.relname, a.attname \
-         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid WHERE {filter}"
-    )
-}
-
 /// The catalog query for types the client does not know: the name, and for a domain
 /// (followed down to its base) the base type.
 fn types_sql(oids: &[u32]) -> String {
-    let list = if oids.is_empty() {
-        "NULL".to_string()
-    } else {
-        oids.iter()
-            .map(|o| o.to_string())
-            .collect::<Vec<_>>()
-            .join(",")
-    };
+    let list = oids
+        .iter()
+        .map(|o| o.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
     format!(
         "WITH RECURSIVE d(start, oid) AS ( \
            SELECT oid, oid FROM pg_type WHERE oid IN ({list}) \

@@ -19,41 +19,101 @@ pub enum StatementKind {
 }
 
 /// A PostgreSQL type as a checked statement saw it at compile time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TypeInfo {
     /// The OID on the server it was described on (stable for built-in types only).
     pub oid: u32,
     /// The type's name (`int4`, `_text` for `text[]`, `citext`).
-    pub name: &'static str,
+    pub name: String,
 }
 
 /// One result column of a checked statement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ColumnInfo {
-    /// The column's name, overrides removed.
-    pub name: &'static str,
+    /// The column's name, overrides (`!`, `?`, `: Type`) removed.
+    pub name: String,
     /// Its type.
     pub type_: TypeInfo,
-    /// Whether the generated code accepts NULL in it (after overrides).
+    /// Whether the generated code accepts NULL in it (overrides applied).
     pub nullable: bool,
 }
 
-/// The descriptor a `query!` call embeds as a `static`: everything the compile-time
-/// check found, for the router and for start-up verification.
+/// The descriptor a `query!` call embeds as a `static`: the SQL, its read/write class,
+/// and everything the compile-time check found.
+///
+/// ```no_run
+/// # fn demo(pool: &lifeguard::Pool) -> Result<(), lifeguard::Error> {
+/// let q = lifeguard::query!("SELECT id, email FROM users WHERE id = $1", 1);
+/// let info = q.statement();
+/// assert_eq!(info.kind, lifeguard::StatementKind::Read);
+/// assert!(info.columns()[1].nullable);
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct StatementInfo {
     /// The SQL text.
     pub sql: &'static str,
-    /// Parameter types, `$1` first.
-    pub params: &'static [TypeInfo],
-    /// The types sent with Parse (`unknown` for types whose OID is not stable).
-    pub parse_types: &'static [Type],
-    /// Result columns.
-    pub columns: &'static [ColumnInfo],
-    /// Read or write.
+    /// Read or write: where a router may send it.
     pub kind: StatementKind,
     /// `file:line` of the macro call.
     pub location: &'static str,
+    /// The types sent with Parse (`unknown` for types whose OID is not stable across
+    /// databases: the server infers those).
+    #[doc(hidden)]
+    pub parse_types: &'static [Type],
+    /// The `.lifeguard/` entry (JSON) the check produced: one string literal is far
+    /// cheaper for the compiler than the same data as nested struct literals.
+    #[doc(hidden)]
+    pub metadata: &'static str,
+}
+
+impl StatementInfo {
+    fn entry(&self) -> lifeguard_offline::store::Entry {
+        lifeguard_offline::store::Entry::from_json(self.metadata)
+            .expect("the query! macro of this same build wrote this metadata")
+    }
+
+    /// Parameter types, `$1` first.
+    pub fn params(&self) -> Vec<TypeInfo> {
+        self.entry()
+            .description
+            .params
+            .into_iter()
+            .map(|t| TypeInfo {
+                oid: t.oid,
+                name: t.name,
+            })
+            .collect()
+    }
+
+    /// Result columns, with the overrides of their aliases applied.
+    pub fn columns(&self) -> Vec<ColumnInfo> {
+        use lifeguard_offline::describe::Nullability;
+        self.entry()
+            .description
+            .columns
+            .into_iter()
+            .map(|c| {
+                let (head, _) = c.name.split_once(':').unwrap_or((&c.name, ""));
+                let head = head.trim_end();
+                let (name, nullable) = if let Some(n) = head.strip_suffix('!') {
+                    (n, false)
+                } else if let Some(n) = head.strip_suffix('?') {
+                    (n, true)
+                } else {
+                    (head, c.nullable == Nullability::Nullable)
+                };
+                ColumnInfo {
+                    name: name.to_string(),
+                    type_: TypeInfo {
+                        oid: c.type_.oid,
+                        name: c.type_.name,
+                    },
+                    nullable,
+                }
+            })
+            .collect()
+    }
 }
 
 /// One parameter, encoded when the query value was built.
@@ -128,7 +188,7 @@ impl ToSql for Encoded {
 #[must_use = "a query does nothing until it is run with fetch_*, execute or for_each"]
 pub struct CheckedQuery<R> {
     statement: &'static StatementInfo,
-    params: Vec<Encoded>,
+    params: Box<[Encoded]>,
     decode: fn(&Row) -> Result<R, Error>,
 }
 
@@ -136,12 +196,12 @@ impl<R> CheckedQuery<R> {
     #[doc(hidden)]
     pub fn new(
         statement: &'static StatementInfo,
-        params: Vec<Encoded>,
+        params: impl Into<Box<[Encoded]>>,
         decode: fn(&Row) -> Result<R, Error>,
     ) -> CheckedQuery<R> {
         CheckedQuery {
             statement,
-            params,
+            params: params.into(),
             decode,
         }
     }
@@ -207,7 +267,7 @@ impl<R> CheckedQuery<R> {
         on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
     ) -> Result<u64, Error> {
         let mut query = query_typed(self.statement.sql, self.statement.parse_types);
-        for param in &self.params {
+        for param in self.params.iter() {
             query = query.bind(param);
         }
         executor.run(&query, on_row)
