@@ -347,7 +347,61 @@ pub fn invocations(text: &str) -> Result<Vec<Invocation>, String> {
     let tokens = TokenStream::from_str(text).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     visit(tokens, &mut out);
+    for (first_line, code) in doc_examples(text) {
+        // Prose-like code that does not tokenize is not an example rustdoc compiles.
+        if let Ok(tokens) = TokenStream::from_str(&code) {
+            let start = out.len();
+            visit(tokens, &mut out);
+            for call in &mut out[start..] {
+                call.line += first_line - 1;
+            }
+        }
+    }
     Ok(out)
+}
+
+/// The Rust code blocks of `///` and `//!` doc comments that rustdoc compiles as
+/// doctests (fences without a tag, or tagged `rust`, `no_run`, `should_panic`), each with
+/// the 1-based line of its first code line. Hidden lines (`# ...`) are included, as
+/// rustdoc compiles them.
+fn doc_examples(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut block: Option<(usize, String, bool)> = None;
+    for (n, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        let Some(doc) = trimmed
+            .strip_prefix("///")
+            .or_else(|| trimmed.strip_prefix("//!"))
+        else {
+            if let Some((first, code, true)) = block.take() {
+                out.push((first, code));
+            }
+            continue;
+        };
+        let doc = doc.strip_prefix(' ').unwrap_or(doc);
+        if let Some(tag) = doc.trim_start().strip_prefix("```") {
+            match block.take() {
+                Some((first, code, compiled)) => {
+                    if compiled {
+                        out.push((first, code));
+                    }
+                }
+                None => {
+                    let compiled = tag.split(',').map(str::trim).all(|t| {
+                        matches!(t, "" | "rust" | "no_run" | "should_panic" | "edition2021" | "edition2024")
+                    });
+                    block = Some((n + 2, String::new(), compiled));
+                }
+            }
+            continue;
+        }
+        if let Some((_, code, _)) = &mut block {
+            let hidden = doc.strip_prefix("# ").or_else(|| (doc == "#").then_some(""));
+            code.push_str(hidden.unwrap_or(doc));
+            code.push('\n');
+        }
+    }
+    out
 }
 
 fn visit(tokens: TokenStream, out: &mut Vec<Invocation>) {

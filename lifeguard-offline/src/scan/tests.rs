@@ -217,3 +217,29 @@ fn runs_cargo_metadata() {
         .expect_err("no manifest");
     assert!(err.to_string().contains("`cargo metadata` failed"), "{err}");
 }
+
+#[test]
+fn doc_examples_are_scanned_with_their_hidden_lines() {
+    let text = r#"
+/// Runs it.
+///
+/// ```no_run
+/// # fn demo(pool: &Pool) {
+/// let q = lifeguard::query!(
+///     "SELECT 1 AS one"
+/// );
+/// # }
+/// ```
+///
+/// ```ignore
+/// lifeguard::query!("SELECT 2");
+/// ```
+//! ```
+//! lifeguard::query_scalar!("SELECT 3");
+//! ```
+fn f() {}
+"#;
+    let calls = invocations(text).unwrap();
+    let found: Vec<_> = calls.iter().map(|c| (c.literal.as_str(), c.line)).collect();
+    assert_eq!(found, [("SELECT 1 AS one", 6), ("SELECT 3", 16)]);
+}
