@@ -73,3 +73,11 @@ CREATE TABLE IF NOT EXISTS world (
     id int PRIMARY KEY,
     randomnumber int NOT NULL
 );
+
+-- Start-up verification (tests/verify.rs) alters it to make statements drift.
+CREATE TABLE IF NOT EXISTS verify_items (
+    id int PRIMARY KEY,
+    label text NOT NULL,
+    price int4 NOT NULL,
+    note text
+);

@@ -17,7 +17,7 @@ use proc_macro2::{Delimiter, Group, Ident, Punct, Spacing, Span, TokenStream, To
 use quote::{format_ident, quote_spanned};
 
 use crate::columns::{Column, field_ident};
-use crate::input::{Arg, Input, Output};
+use crate::input::{Input, Output};
 use crate::metadata::{self, Mode};
 use crate::types::{self, Unmapped};
 
@@ -51,6 +51,13 @@ pub fn expand(input: Input, from_file: bool) -> syn::Result<TokenStream> {
         );
     }
     statement_info(&mut code, &sql, &desc, span);
+    // Every statement compiled into a binary is listed for `Pool::verify_statements`: a
+    // pointer to it in a link section (a few tokens; a registration macro would cost
+    // more than the rest of the expansion).
+    code.push_str(
+        "#[used] #[cfg_attr(target_os = \"linux\", unsafe(link_section = \"lifeguard_statements\"))] \
+         static __LIFEGUARD_REGISTERED: &__lg::StatementInfo = &__LIFEGUARD_STATEMENT;",
+    );
     let struct_literal = row(&mut code, &input.output, &fields, span)?;
     let mut block = tokens(&code);
     if let Some(literal) = struct_literal {
@@ -116,15 +123,20 @@ fn arguments(input: &Input, desc: &Description) -> syn::Result<Vec<TokenStream>>
             let n = i + 1;
             match (&arg.override_type, types::map(param)) {
                 (Some(ty), mapping) => {
+                    // `expr as Type` is a Rust cast (`len() as i64` converts), and the
+                    // check is skipped: the value only needs to implement ToSql.
                     let parse_type = mapping.map_or(types::UNKNOWN.to_string(), |m| m.parse_type);
                     let ty = quote_spanned!(arg.span=> #ty);
-                    Ok(bind_call("__lg::bind_as::<", ty, arg, &parse_type))
+                    let mut cast =
+                        TokenStream::from(group(Delimiter::Parenthesis, arg.expr.clone()));
+                    cast.extend(quote_spanned!(arg.span=> as #ty));
+                    Ok(bind_call("__lg::bind_as::<", ty, &cast, &parse_type))
                 }
                 (None, Ok(m)) => {
                     // The `_` the bound is checked on carries the argument's span.
                     let under = TokenStream::from(TokenTree::Ident(Ident::new("_", arg.span)));
                     let head = format!("__lg::pg::{}::bind::<{n},", m.marker);
-                    Ok(bind_call(&head, under, arg, &m.parse_type))
+                    Ok(bind_call(&head, under, &arg.expr, &m.parse_type))
                 }
                 (None, Err(why)) => Err(syn::Error::new(
                     arg.span,
@@ -141,12 +153,17 @@ fn arguments(input: &Input, desc: &Description) -> syn::Result<Vec<TokenStream>>
 }
 
 /// `<head><generic>>(&(<expr>), &<parse_type>)`.
-fn bind_call(head: &str, generic: TokenStream, arg: &Arg, parse_type: &str) -> TokenStream {
+fn bind_call(
+    head: &str,
+    generic: TokenStream,
+    expr: &TokenStream,
+    parse_type: &str,
+) -> TokenStream {
     let mut out = tokens(head);
     out.extend(generic);
     out.extend([TokenTree::Punct(Punct::new('>', Spacing::Alone))]);
     let mut inner = TokenStream::from(TokenTree::Punct(Punct::new('&', Spacing::Alone)));
-    inner.extend([group(Delimiter::Parenthesis, arg.expr.clone())]);
+    inner.extend([group(Delimiter::Parenthesis, expr.clone())]);
     inner.extend(tokens(&format!(",&{parse_type}")));
     out.extend([group(Delimiter::Parenthesis, inner)]);
     out

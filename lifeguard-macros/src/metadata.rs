@@ -113,8 +113,12 @@ fn remember(sql: &str, description: &Description, server_version: &str) {
         description: description.clone(),
         server_version: server_version.to_string(),
     };
-    if store::load(std::slice::from_ref(dir), sql).is_ok_and(|(_, old)| old.same_metadata(&entry))
-    {
+    // The usual case, an identical file, costs one read and no parse.
+    let path = dir.join(store::file_name(sql));
+    if std::fs::read(&path).is_ok_and(|old| old == entry.to_json().as_bytes()) {
+        return;
+    }
+    if store::load(std::slice::from_ref(dir), sql).is_ok_and(|(_, old)| old.same_metadata(&entry)) {
         return;
     }
     let _ = store::save_if_changed(dir, &entry);

@@ -155,7 +155,7 @@ impl<S: Stream> Describer<S> {
     }
 
     /// Describes `sql`: Parse + Describe, `pg_attribute` for table columns, and the
-    /// generic plan (`EXPLAIN (VERBOSE, FORMAT JSON) EXECUTE`) for nullability and the
+    /// generic plan (`EXPLAIN (VERBOSE, COSTS OFF, FORMAT JSON) EXECUTE`) for nullability and the
     /// read/write class. Nothing is executed and the statement is dropped afterwards.
     pub fn describe(&mut self, sql: &str) -> Result<Description, Error> {
         describe_with(&mut self.conn, &mut self.known, sql)
@@ -220,13 +220,13 @@ impl Known {
         }
         let kind = match &lookups.plan {
             None => StatementKind::Write,
-            Some(plan) => self.classify(conn, plan)?,
+            Some((plan, text)) => self.classify(conn, plan, text)?,
         };
 
         let root = lookups
             .plan
             .as_ref()
-            .and_then(|p| p.get(0))
+            .and_then(|(p, _)| p.get(0))
             .and_then(|p| p.get("Plan"));
         let columns = stmt
             .columns()
@@ -310,6 +310,7 @@ impl Known {
         &mut self,
         conn: &mut Connection<S>,
         plan: &Value,
+        text: &str,
     ) -> Result<StatementKind, Error> {
         if nullability::has_node(plan, &["ModifyTable", "LockRows"]) {
             return Ok(StatementKind::Write);
@@ -330,8 +331,7 @@ impl Known {
                 empty.insert(names)
             }
         };
-        let text = plan.to_string();
-        Ok(if called_names(&text).any(|n| volatile.contains(n)) {
+        Ok(if called_names(text).any(|n| volatile.contains(n)) {
             StatementKind::Write
         } else {
             StatementKind::Read
@@ -341,7 +341,8 @@ impl Known {
 
 /// What the one batch after Describe found.
 struct Batch {
-    plan: Option<Value>,
+    /// The plan, parsed, and its JSON text.
+    plan: Option<(Value, String)>,
     columns: HashMap<(u32, i16), TableColumn>,
     types: Vec<(u32, PgType)>,
 }
@@ -377,9 +378,10 @@ impl Batch {
                     .iter()
                     .filter_map(|r| r.get(0))
                     .collect();
-                Some(serde_json::from_str(&text).map_err(|e| {
+                let plan = serde_json::from_str(&text).map_err(|e| {
                     Error::Protocol(format!("EXPLAIN returned a plan that is not JSON: {e}"))
-                })?)
+                })?;
+                Some((plan, text))
             }
             None => None,
         };
@@ -444,7 +446,7 @@ fn explain_sql(name: &str, nparams: usize) -> String {
         format!("({})", vec!["NULL"; nparams].join(", "))
     };
     format!(
-        "EXPLAIN (VERBOSE, FORMAT JSON) EXECUTE {}{args}",
+        "EXPLAIN (VERBOSE, COSTS OFF, FORMAT JSON) EXECUTE {}{args}",
         quote_ident(name)
     )
 }

@@ -49,6 +49,23 @@ pub fn infer(root: &Value, index: usize, table: Option<&TableColumn>) -> Nullabi
     };
     let mut nullable = NullSides::default();
     nullable.walk(root, false);
+    // A parenthesised output refers to an expression computed lower in the plan: by an
+    // Aggregate under a Sort, say, or, for a sub-query pulled up from the nullable side of
+    // an outer join, below that join (where unmatched rows make it NULL). Judge it only
+    // where it is computed above every join.
+    let expr = match wrapped(expr.trim()) {
+        Some(inner)
+            if !nullable.exists_refs.contains(expr.trim())
+                && !inner.starts_with("NOT ")
+                && !inner.starts_with('-') =>
+        {
+            if !computed_above_joins(root, inner) {
+                return Nullability::Nullable;
+            }
+            inner
+        }
+        _ => expr,
+    };
     if expr_not_null(expr, table, &nullable) {
         Nullability::NotNull
     } else {
@@ -149,13 +166,6 @@ fn expr_not_null(expr: &str, table: Option<&TableColumn>, sides: &NullSides) -> 
         && sides.exists_refs.contains(inner.trim())
     {
         return true;
-    }
-    // A node above an Aggregate or a Result shows the expression in parentheses:
-    // `(count(p.id))`.
-    if let Some(inner) = wrapped(expr)
-        && !inner.starts_with("NOT ")
-    {
-        return expr_not_null(inner, table, sides);
     }
     if let Some(args) = call_args(expr, "count") {
         return !args.is_empty();
@@ -278,11 +288,13 @@ fn is_literal(expr: &str) -> bool {
         Some(p) => (&s[..p], &s[p..]),
         None => (s, ""),
     };
+    // PostgreSQL prints a negative number in parentheses: `(-1)`. Any other
+    // parenthesised literal is a reference to one computed below (see `infer`).
     let head = head
-        .strip_prefix('(')
+        .strip_prefix("(-")
         .and_then(|h| h.strip_suffix(')'))
+        .or_else(|| head.strip_prefix('-'))
         .unwrap_or(head);
-    let head = head.strip_prefix('-').unwrap_or(head);
     let numeric = !head.is_empty()
         && head.chars().all(|c| c.is_ascii_digit() || c == '.')
         && head.chars().any(|c| c.is_ascii_digit());
@@ -331,6 +343,41 @@ fn call_args<'a>(expr: &'a str, name: &str) -> Option<Vec<&'a str>> {
         }
     }
     None
+}
+
+/// Whether `expr` is computed by a node reached from `root` through single-input nodes
+/// (Sort, Limit, Unique, Result, an Aggregate's input, ...) without crossing a join: it
+/// appears there as is, not in parentheses.
+fn computed_above_joins(root: &Value, expr: &str) -> bool {
+    let mut node = root;
+    loop {
+        if node.get("Join Type").is_some() {
+            return false;
+        }
+        let outputs = node.get("Output").and_then(Value::as_array);
+        if outputs.is_some_and(|o| o.iter().any(|e| e.as_str() == Some(expr))) {
+            return true;
+        }
+        let children: Vec<&Value> = node
+            .get("Plans")
+            .and_then(Value::as_array)
+            .map(|plans| {
+                plans
+                    .iter()
+                    .filter(|c| {
+                        !matches!(
+                            c.get("Parent Relationship").and_then(Value::as_str),
+                            Some("InitPlan" | "SubPlan")
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        match children.as_slice() {
+            [only] => node = only,
+            _ => return false,
+        }
+    }
 }
 
 /// The inside of `expr` when one pair of parentheses encloses all of it.

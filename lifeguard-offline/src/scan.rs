@@ -388,7 +388,10 @@ fn doc_examples(text: &str) -> Vec<(usize, String)> {
                 }
                 None => {
                     let compiled = tag.split(',').map(str::trim).all(|t| {
-                        matches!(t, "" | "rust" | "no_run" | "should_panic" | "edition2021" | "edition2024")
+                        matches!(
+                            t,
+                            "" | "rust" | "no_run" | "should_panic" | "edition2021" | "edition2024"
+                        )
                     });
                     block = Some((n + 2, String::new(), compiled));
                 }
@@ -396,7 +399,9 @@ fn doc_examples(text: &str) -> Vec<(usize, String)> {
             continue;
         }
         if let Some((_, code, _)) = &mut block {
-            let hidden = doc.strip_prefix("# ").or_else(|| (doc == "#").then_some(""));
+            let hidden = doc
+                .strip_prefix("# ")
+                .or_else(|| (doc == "#").then_some(""));
             code.push_str(hidden.unwrap_or(doc));
             code.push('\n');
         }

@@ -68,15 +68,16 @@ pub struct StatementInfo {
 }
 
 impl StatementInfo {
-    fn entry(&self) -> lifeguard_offline::store::Entry {
+    /// What the compile-time check found, as `lifeguard-offline` describes it.
+    pub(crate) fn description(&self) -> lifeguard_offline::describe::Description {
         lifeguard_offline::store::Entry::from_json(self.metadata)
             .expect("the query! macro of this same build wrote this metadata")
+            .description
     }
 
     /// Parameter types, `$1` first.
     pub fn params(&self) -> Vec<TypeInfo> {
-        self.entry()
-            .description
+        self.description()
             .params
             .into_iter()
             .map(|t| TypeInfo {
@@ -89,20 +90,12 @@ impl StatementInfo {
     /// Result columns, with the overrides of their aliases applied.
     pub fn columns(&self) -> Vec<ColumnInfo> {
         use lifeguard_offline::describe::Nullability;
-        self.entry()
-            .description
+        self.description()
             .columns
             .into_iter()
             .map(|c| {
-                let (head, _) = c.name.split_once(':').unwrap_or((&c.name, ""));
-                let head = head.trim_end();
-                let (name, nullable) = if let Some(n) = head.strip_suffix('!') {
-                    (n, false)
-                } else if let Some(n) = head.strip_suffix('?') {
-                    (n, true)
-                } else {
-                    (head, c.nullable == Nullability::Nullable)
-                };
+                let (name, forced) = parse_override(&c.name);
+                let nullable = forced.unwrap_or(c.nullable == Nullability::Nullable);
                 ColumnInfo {
                     name: name.to_string(),
                     type_: TypeInfo {
@@ -113,6 +106,19 @@ impl StatementInfo {
                 }
             })
             .collect()
+    }
+}
+
+/// A column alias's name without overrides, and the nullability `!` (false) or `?`
+/// (true) forces.
+pub(crate) fn parse_override(alias: &str) -> (&str, Option<bool>) {
+    let head = alias.split_once(':').map_or(alias, |(h, _)| h).trim_end();
+    if let Some(name) = head.strip_suffix('!') {
+        (name, Some(false))
+    } else if let Some(name) = head.strip_suffix('?') {
+        (name, Some(true))
+    } else {
+        (head, None)
     }
 }
 

@@ -19,6 +19,7 @@ mod pool;
 mod query;
 mod stats;
 mod transaction;
+mod verify;
 
 #[doc(hidden)]
 #[path = "private/mod.rs"]
@@ -36,3 +37,4 @@ pub use pool::{Pool, PooledConnection};
 pub use query::{Executor, Query, query, query_typed};
 pub use stats::PoolStats;
 pub use transaction::Transaction;
+pub use verify::{Drift, VerifyReport, registered_statements};

@@ -11,7 +11,9 @@
 /// Arguments bind to `$1`, `$2`, ... and are checked against the parameter types:
 /// `T`, `&T`, `Option<T>` and `Option<&T>` of a Rust type that fits, `&str`/`String`
 /// for text, `&[u8]`/`Vec<u8>` for bytea, slices and `Vec`s for arrays. `expr as Type`
-/// skips the check (for a user type that implements `ToSql`).
+/// is a Rust cast that skips the check: `v.len() as i64`, or a user type that implements
+/// `ToSql` (`status as Mood`; cast a reference, `&status as &Mood`, to keep a value that
+/// is not `Copy`).
 ///
 /// Column aliases override what the check found: `"col!"` (never NULL), `"col?"` (may
 /// be NULL), `"col: Type"`, `"col!: Type"`, `"col?: Type"`. A NULL that reaches a

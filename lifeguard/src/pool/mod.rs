@@ -23,6 +23,7 @@ use crate::config::PoolConfig;
 use crate::query::Query;
 use crate::stats::PoolStats;
 use crate::transaction::Transaction;
+use crate::verify::{self, VerifyReport};
 use exclusive::Exclusive;
 use shared::Shared;
 
@@ -144,6 +145,27 @@ impl Pool {
     /// Lends an exclusive connection (a pinned session) until it is dropped.
     pub fn acquire(&self) -> Result<PooledConnection, Error> {
         exclusive::acquire(&self.inner)
+    }
+
+    /// Describes every statement the `query!` family compiled into this binary on the
+    /// database, on a connection of its own, and reports what drifted since the
+    /// compile-time check: a column gone, a type or nullability changed, a parameter
+    /// type changed, a statement the server now rejects. Run it at start-up, before
+    /// taking traffic, so a deploy against a migrated schema fails there.
+    ///
+    /// ```no_run
+    /// # fn demo(pool: &lifeguard::Pool) -> Result<(), Box<dyn std::error::Error>> {
+    /// let report = pool.verify_statements()?;
+    /// if !report.is_ok() {
+    ///     return Err(report.to_string().into());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn verify_statements(&self) -> Result<VerifyReport, Error> {
+        verify::verify(
+            &server_config(&self.inner.config),
+            &verify::registered_statements(),
+        )
     }
 
     /// The pool's counters now.
