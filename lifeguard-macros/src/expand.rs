@@ -51,13 +51,6 @@ pub fn expand(input: Input, from_file: bool) -> syn::Result<TokenStream> {
         );
     }
     statement_info(&mut code, &sql, &desc, span);
-    // Every statement compiled into a binary is listed for `Pool::verify_statements`: a
-    // pointer to it in a link section (a few tokens; a registration macro would cost
-    // more than the rest of the expansion).
-    code.push_str(
-        "#[used] #[cfg_attr(target_os = \"linux\", unsafe(link_section = \"lifeguard_statements\"))] \
-         static __LIFEGUARD_REGISTERED: &__lg::StatementInfo = &__LIFEGUARD_STATEMENT;",
-    );
     let struct_literal = row(&mut code, &input.output, &fields, span)?;
     let mut block = tokens(&code);
     if let Some(literal) = struct_literal {
@@ -386,9 +379,14 @@ fn statement_info(code: &mut String, sql: &str, desc: &Description, span: Span) 
         server_version: String::new(),
     }
     .to_json();
+    // The descriptor lives in a link section, where `Pool::verify_statements` finds every
+    // statement compiled into the binary (a registration macro would cost more than the
+    // rest of the expansion).
     let _ = write!(
         code,
-        "static __LIFEGUARD_STATEMENT: __lg::StatementInfo = __lg::StatementInfo {{ \
+        "#[used] \
+         #[cfg_attr(target_os = \"linux\", unsafe(link_section = \"lifeguard_statements\"))] \
+         static __LIFEGUARD_STATEMENT: __lg::StatementInfo = __lg::StatementInfo {{ \
          sql: {sql:?}, kind: __lg::StatementKind::{kind}, location: {:?}, \
          parse_types: &[{}], metadata: {metadata:?} }};",
         location(span),

@@ -173,23 +173,116 @@ fn describe_with<S: Stream>(
     known: &mut Known,
     sql: &str,
 ) -> Result<Description, Error> {
-    let stmt = conn.describe(sql, &[])?;
-    let result = known.describe_prepared(conn, sql, &stmt);
-    if result.is_err() {
-        // The batch that deallocates it did not run: the named statement must go.
-        conn.batch_execute(&format!("DEALLOCATE {}", quote_ident(stmt.name())))?;
+    // Parse + Describe and the plan batch go out in one write; the batch needs the
+    // parameter count, counted from the SQL text.
+    let guess = explainable(sql).then(|| parameter_count(sql));
+    let (described, batch) = conn.describe_then(sql, |name| plan_batch(name, guess))?;
+    // When Parse failed, the batch failed too: there is no statement to drop.
+    let stmt = described?;
+    let plan_rows = match (guess, batch) {
+        (None, batch) => {
+            batch?;
+            None
+        }
+        (Some(_), Ok(rows)) => Some(rows),
+        // A wrong count (or any EXPLAIN error) rolled the batch back, DEALLOCATE included:
+        // run it again with the count the server found.
+        (Some(_), Err(_)) => {
+            let batch = plan_batch(stmt.name(), Some(stmt.params().len()));
+            match conn.simple_query(&batch) {
+                Ok(rows) => Some(rows),
+                Err(e) => {
+                    conn.batch_execute(&format!("DEALLOCATE {}", quote_ident(stmt.name())))?;
+                    return Err(e);
+                }
+            }
+        }
+    };
+    known.describe_prepared(conn, &stmt, plan_rows)
+}
+
+/// One simple query (one implicit transaction, so the `SET LOCAL` ends with it): the
+/// generic-plan EXPLAIN of statement `name` with `nparams` NULL arguments, when it has a
+/// plan, and `DEALLOCATE`.
+fn plan_batch(name: &str, nparams: Option<usize>) -> String {
+    let deallocate = format!("DEALLOCATE {}", quote_ident(name));
+    match nparams {
+        Some(n) => format!(
+            "SET LOCAL plan_cache_mode = force_generic_plan;{};{deallocate}",
+            explain_sql(name, n)
+        ),
+        None => deallocate,
     }
-    result
+}
+
+/// The highest `$n` in `sql` outside literals, quoted identifiers and comments: the
+/// parameter count PostgreSQL will find, unless the SQL is unusual enough to fool this
+/// (then the plan batch runs a second time with the server's count).
+fn parameter_count(sql: &str) -> usize {
+    let b = sql.as_bytes();
+    let (mut i, mut max) = (0, 0);
+    let skip_to = |from: usize, end: &[u8]| {
+        b[from..]
+            .windows(end.len())
+            .position(|w| w == end)
+            .map_or(b.len(), |p| from + p + end.len())
+    };
+    while i < b.len() {
+        match b[i] {
+            b'\'' | b'"' => {
+                let quote = b[i];
+                let escapes = quote == b'\'' && i > 0 && matches!(b[i - 1], b'e' | b'E');
+                i += 1;
+                while i < b.len() {
+                    if escapes && b[i] == b'\\' {
+                        i += 2;
+                    } else if b[i] == quote {
+                        i += 1;
+                        if b.get(i) != Some(&quote) {
+                            break;
+                        }
+                        i += 1;
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+            b'-' if b.get(i + 1) == Some(&b'-') => i = skip_to(i, b"\n"),
+            b'/' if b.get(i + 1) == Some(&b'*') => i = skip_to(i + 2, b"*/"),
+            b'$' => {
+                let digits = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+                if digits > 0 {
+                    let n = sql[i + 1..i + 1 + digits].parse().unwrap_or(0);
+                    max = max.max(n);
+                    i += 1 + digits;
+                } else {
+                    // A dollar-quoted string: $tag$ ... $tag$.
+                    let tag_len = b[i + 1..]
+                        .iter()
+                        .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
+                        .count();
+                    if b.get(i + 1 + tag_len) == Some(&b'$') {
+                        let tag = &b[i..i + tag_len + 2];
+                        i = skip_to(i + tag.len(), tag);
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    max
 }
 
 impl Known {
     fn describe_prepared<S: Stream>(
         &mut self,
         conn: &mut Connection<S>,
-        sql: &str,
         stmt: &lifeguard_pg::Statement,
+        plan_rows: Option<Vec<SimpleQueryMessage>>,
     ) -> Result<Description, Error> {
-        let explain = explainable(sql).then(|| explain_sql(stmt.name(), stmt.params().len()));
+        let plan = plan_rows.map(parse_plan).transpose()?;
         let unknown: Vec<u32> = stmt
             .params()
             .iter()
@@ -197,14 +290,12 @@ impl Known {
             .map(Type::oid)
             .filter(|oid| Type::from_oid(*oid).is_none() && !self.types.contains_key(oid))
             .collect();
-        let lookups = Batch::run(
+        let lookups = Lookups::run(
             conn,
-            explain.as_deref(),
             self.stale_tables_sql(stmt).as_deref(),
             (!unknown.is_empty())
                 .then(|| types_sql(&unknown))
                 .as_deref(),
-            stmt.name(),
         )?;
         for (oid, ty) in lookups.types {
             self.types.insert(oid, ty);
@@ -218,13 +309,12 @@ impl Known {
             entry.0 = now;
             entry.1.insert(id, column);
         }
-        let kind = match &lookups.plan {
+        let kind = match &plan {
             None => StatementKind::Write,
             Some((plan, text)) => self.classify(conn, plan, text)?,
         };
 
-        let root = lookups
-            .plan
+        let root = plan
             .as_ref()
             .and_then(|(p, _)| p.get(0))
             .and_then(|p| p.get("Plan"));
@@ -339,53 +429,40 @@ impl Known {
     }
 }
 
-/// What the one batch after Describe found.
-struct Batch {
-    /// The plan, parsed, and its JSON text.
-    plan: Option<(Value, String)>,
+/// The plan batch's EXPLAIN output, parsed, with its JSON text.
+fn parse_plan(rows: Vec<SimpleQueryMessage>) -> Result<(Value, String), Error> {
+    // Results: SET, EXPLAIN, DEALLOCATE.
+    let text: String = split_results(rows)
+        .into_iter()
+        .nth(1)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|r| r.get(0))
+        .collect();
+    let plan = serde_json::from_str(&text)
+        .map_err(|e| Error::Protocol(format!("EXPLAIN returned a plan that is not JSON: {e}")))?;
+    Ok((plan, text))
+}
+
+/// What the catalog lookups found: table columns and the names of unknown types.
+#[derive(Default)]
+struct Lookups {
     columns: HashMap<(u32, i16), TableColumn>,
     types: Vec<(u32, PgType)>,
 }
 
-impl Batch {
-    /// Runs, as one simple query (one implicit transaction, so the `SET` is undone if
-    /// anything fails): the generic-plan EXPLAIN, `DEALLOCATE`, and the catalog lookups.
+impl Lookups {
+    /// Runs the lookups that are needed, as one simple query (none: no round trip).
     fn run<S: Stream>(
         conn: &mut Connection<S>,
-        explain: Option<&str>,
         columns_sql: Option<&str>,
         types_sql: Option<&str>,
-        name: &str,
-    ) -> Result<Batch, Error> {
-        let mut sql = String::new();
-        if let Some(explain) = explain {
-            sql.push_str("SET LOCAL plan_cache_mode = force_generic_plan;");
-            sql.push_str(explain);
-            sql.push(';');
+    ) -> Result<Lookups, Error> {
+        if columns_sql.is_none() && types_sql.is_none() {
+            return Ok(Lookups::default());
         }
-        sql.push_str(&format!("DEALLOCATE {};", quote_ident(name)));
-        for lookup in [columns_sql, types_sql].into_iter().flatten() {
-            sql.push_str(lookup);
-            sql.push(';');
-        }
-        let mut results = split_results(conn.simple_query(&sql)?).into_iter();
-        let plan = match explain {
-            Some(_) => {
-                results.next(); // SET
-                let text: String = results
-                    .next()
-                    .unwrap_or_default()
-                    .iter()
-                    .filter_map(|r| r.get(0))
-                    .collect();
-                let plan = serde_json::from_str(&text).map_err(|e| {
-                    Error::Protocol(format!("EXPLAIN returned a plan that is not JSON: {e}"))
-                })?;
-                Some((plan, text))
-            }
-            None => None,
-        };
-        results.next(); // DEALLOCATE
+        let sql: Vec<&str> = [columns_sql, types_sql].into_iter().flatten().collect();
+        let mut results = split_results(conn.simple_query(&sql.join(";"))?).into_iter();
         let columns = columns_sql
             .and_then(|_| results.next())
             .unwrap_or_default()
@@ -418,11 +495,7 @@ impl Batch {
                 (oid, ty)
             })
             .collect();
-        Ok(Batch {
-            plan,
-            columns,
-            types,
-        })
+        Ok(Lookups { columns, types })
     }
 }
 
@@ -522,6 +595,19 @@ mod tests {
     fn called_names_finds_identifiers_before_parens() {
         let names: Vec<_> = called_names("nextval('s'::regclass), (1), x.pg_notify(a)").collect();
         assert_eq!(names, ["nextval", "pg_notify"]);
+    }
+
+    #[test]
+    fn parameter_counts() {
+        assert_eq!(parameter_count("SELECT 1"), 0);
+        assert_eq!(parameter_count("SELECT $1, $2 WHERE x = $1"), 2);
+        assert_eq!(parameter_count("SELECT '$3', \"$4\", $2 -- $9\n"), 2);
+        assert_eq!(
+            parameter_count("SELECT /* $7 */ $$ $5 $$, $tag$ $6 $tag$, $1"),
+            1
+        );
+        assert_eq!(parameter_count("SELECT E'\\' $8', $3"), 3);
+        assert_eq!(parameter_count("SELECT 'it''s $4', $10"), 10);
     }
 
     #[test]

@@ -348,3 +348,21 @@ fn description_fields() {
     assert!(ddl.columns.is_empty());
     assert_eq!(ddl.kind, StatementKind::Write);
 }
+
+/// SQL that fools the parameter count sent along with Parse (a nested comment hides
+/// `$5` from PostgreSQL, not from the counter): the plan batch runs again with the
+/// server's count, and nothing is left prepared.
+#[test]
+fn a_wrong_parameter_guess_is_retried() {
+    let mut conn = connect();
+    let desc = describe(&mut conn, "SELECT 1 AS one /* outer /* inner */ $5 */").unwrap();
+    assert!(desc.params.is_empty());
+    assert_eq!(desc.columns[0].nullable, N);
+    let msgs = conn
+        .simple_query("SELECT count(*) FROM pg_prepared_statements")
+        .unwrap();
+    let SimpleQueryMessage::Row(r) = &msgs[0] else {
+        panic!()
+    };
+    assert_eq!(r.get(0), Some("0"));
+}

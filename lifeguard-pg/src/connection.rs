@@ -205,6 +205,55 @@ impl<S: Stream> Connection<S> {
         Ok(Statement::new(name, params, columns))
     }
 
+    /// Describes `sql` like [`describe`](Self::describe) and, in the same write, runs the
+    /// simple query `then` builds from the new statement's name: one round trip for
+    /// both. Each outcome comes back on its own (the query runs even when the describe
+    /// failed); the outer error is a connection failure.
+    ///
+    /// ```no_run
+    /// # fn demo(conn: &mut lifeguard_pg::Connection) -> Result<(), lifeguard_pg::Error> {
+    /// let (statement, dealloc) =
+    ///     conn.describe_then("SELECT $1::int4", |name| format!("DEALLOCATE \"{name}\""))?;
+    /// assert_eq!(statement?.params().len(), 1);
+    /// dealloc?;
+    /// # Ok(()) }
+    /// ```
+    #[allow(clippy::type_complexity)]
+    pub fn describe_then(
+        &mut self,
+        sql: &str,
+        then: impl FnOnce(&str) -> String,
+    ) -> Result<
+        (
+            Result<Statement, Error>,
+            Result<Vec<SimpleQueryMessage>, Error>,
+        ),
+        Error,
+    > {
+        self.wire.check_open()?;
+        self.next_statement += 1;
+        let name = format!("lg{}", self.next_statement);
+        encode::parse(&name, sql, &[], &mut self.wire.wbuf)?;
+        encode::describe(b'S', &name, &mut self.wire.wbuf)?;
+        postgres_protocol::message::frontend::sync(&mut self.wire.wbuf);
+        encode::query(&then(&name), &mut self.wire.wbuf)?;
+        self.wire.flush()?;
+        let described = match self.read_response(None, &mut |_| Ok(())) {
+            Ok(outcome) => Ok(Statement::new(
+                name,
+                outcome.params.unwrap_or_default(),
+                outcome.columns.map(|c| c.to_vec()).unwrap_or_default(),
+            )),
+            Err(e @ Error::Db(_)) => Err(e),
+            Err(fatal) => return Err(fatal),
+        };
+        let queried = match self.with_timeout(|wire| response::read_simple(wire)) {
+            Err(fatal) if !matches!(fatal, Error::Db(_)) => return Err(fatal),
+            other => other,
+        };
+        Ok((described, queried))
+    }
+
     /// Runs a statement and returns all its rows.
     pub fn query<T: ToStatement + ?Sized>(
         &mut self,

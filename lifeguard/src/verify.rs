@@ -19,51 +19,51 @@ pub fn registered_statements() -> Vec<&'static StatementInfo> {
     let mut seen = HashSet::new();
     registry::all()
         .iter()
-        .copied()
         .filter(|s| seen.insert(s.sql))
         .collect()
 }
 
-/// Where the expansions put their statements: each `query!` adds a
-/// `&'static StatementInfo` to the ELF section `lifeguard_statements`, and the linker
-/// brackets the section with `__start_`/`__stop_` symbols. Registration costs the
-/// compiler one `static` per call, where `inventory` or `linkme` cost as much as the rest
-/// of the expansion. Other platforms register nothing (`verify_statements` says so).
+/// Where the expansions put their statements: each `query!` places its `static`
+/// [`StatementInfo`] in the ELF section `lifeguard_statements`, and the linker brackets
+/// the section with `__start_`/`__stop_` symbols. Registration costs the compiler one
+/// attribute per call, where `inventory` or `linkme` cost as much as the rest of the
+/// expansion. Other platforms register nothing (`verify_statements` says so).
 mod registry {
     use crate::checked::StatementInfo;
 
     #[cfg(target_os = "linux")]
     unsafe extern "Rust" {
         #[link_name = "__start_lifeguard_statements"]
-        static START: &'static StatementInfo;
+        static START: StatementInfo;
         #[link_name = "__stop_lifeguard_statements"]
-        static STOP: &'static StatementInfo;
+        static STOP: StatementInfo;
     }
 
     /// Keeps the section, and so the two symbols, in a binary with no statement.
     #[cfg(target_os = "linux")]
     #[used]
     #[unsafe(link_section = "lifeguard_statements")]
-    static NONE: [&StatementInfo; 0] = [];
+    static NONE: [StatementInfo; 0] = [];
 
     /// Whether this platform registers statements.
     pub const SUPPORTED: bool = cfg!(target_os = "linux");
 
     #[cfg(target_os = "linux")]
-    pub fn all() -> &'static [&'static StatementInfo] {
+    pub fn all() -> &'static [StatementInfo] {
         // SAFETY: only `query!` expansions (and `NONE`, empty) place items in this
-        // section, each a `&'static StatementInfo`; items of one type are laid out back
-        // to back, and the linker's START and STOP bound exactly them.
+        // section, each a `static StatementInfo`; items of one type, whose size is a
+        // multiple of their alignment, are laid out back to back, and the linker's START
+        // and STOP bound exactly them.
         unsafe {
             let start = &raw const START;
             let stop = &raw const STOP;
-            let len = (stop as usize - start as usize) / size_of::<&StatementInfo>();
+            let len = (stop as usize - start as usize) / size_of::<StatementInfo>();
             std::slice::from_raw_parts(start, len)
         }
     }
 
     #[cfg(not(target_os = "linux"))]
-    pub fn all() -> &'static [&'static StatementInfo] {
+    pub fn all() -> &'static [StatementInfo] {
         &[]
     }
 }
