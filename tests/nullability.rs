@@ -699,65 +699,87 @@ fn expressions_from_the_nullable_side_of_an_outer_join() {
             wrong.push(format!("{sql}\n  nullable: {got:?}, run: {run:?}"));
         }
     };
+    // The query! call is written at each use (not built from a literal inside this
+    // macro) so that `cargo lifeguard prepare` finds its SQL.
     macro_rules! probe {
-        ($sql:literal, $expected:expr) => {{
-            let q = lifeguard::query!($sql);
+        ($q:expr, $expected:expr) => {{
+            let q = $q;
             let run = q.fetch_all(pool()).map(|rows| rows.len());
-            check($sql, &$expected, nullable(&q), run);
+            check(q.statement().sql, &$expected, nullable(&q), run);
         }};
     }
     probe!(
-        "SELECT c.name, x.one FROM customers c
-         LEFT JOIN (SELECT o.customer_id, 1 AS one FROM orders o) x ON x.customer_id = c.id",
+        lifeguard::query!(
+            "SELECT c.name, x.one FROM customers c
+         LEFT JOIN (SELECT o.customer_id, 1 AS one FROM orders o) x ON x.customer_id = c.id"
+        ),
         [false, true]
     );
     probe!(
-        "SELECT c.name, x.one FROM customers c
-         LEFT JOIN (SELECT o.customer_id, -1 AS one FROM orders o) x ON x.customer_id = c.id",
+        lifeguard::query!(
+            "SELECT c.name, x.one FROM customers c
+         LEFT JOIN (SELECT o.customer_id, -1 AS one FROM orders o) x ON x.customer_id = c.id"
+        ),
         [false, true]
     );
     probe!(
-        "SELECT c.name, x.yes FROM customers c
-         LEFT JOIN (SELECT o.customer_id, true AS yes FROM orders o) x ON x.customer_id = c.id",
+        lifeguard::query!(
+            "SELECT c.name, x.yes FROM customers c
+         LEFT JOIN (SELECT o.customer_id, true AS yes FROM orders o) x ON x.customer_id = c.id"
+        ),
         [false, true]
     );
     probe!(
-        "SELECT c.name, x.k FROM customers c
-         LEFT JOIN (SELECT DISTINCT customer_id, 'k' AS k FROM orders) x ON x.customer_id = c.id",
+        lifeguard::query!(
+            "SELECT c.name, x.k FROM customers c
+         LEFT JOIN (SELECT DISTINCT customer_id, 'k' AS k FROM orders) x ON x.customer_id = c.id"
+        ),
         [false, true]
     );
     probe!(
-        "SELECT c.name, x.n FROM customers c
+        lifeguard::query!(
+            "SELECT c.name, x.n FROM customers c
          LEFT JOIN (SELECT o.customer_id, coalesce(o.note, 'none') AS n FROM orders o) x
-             ON x.customer_id = c.id",
+             ON x.customer_id = c.id"
+        ),
         [false, true]
     );
     probe!(
-        "SELECT c.name, x.e FROM customers c
+        lifeguard::query!(
+            "SELECT c.name, x.e FROM customers c
          LEFT JOIN (SELECT o.customer_id, EXISTS (SELECT 1 FROM order_tags) AS e FROM orders o) x
-             ON x.customer_id = c.id",
+             ON x.customer_id = c.id"
+        ),
         [false, true]
     );
     probe!(
-        "SELECT c.name, x.n FROM customers c
+        lifeguard::query!(
+            "SELECT c.name, x.n FROM customers c
          LEFT JOIN LATERAL (SELECT count(*) AS n FROM orders o WHERE o.customer_id = c.id) x
-             ON c.id < 3",
+             ON c.id < 3"
+        ),
         [false, true]
     );
     probe!(
-        "SELECT c.name, v.x FROM customers c LEFT JOIN LATERAL (VALUES (1.5)) v(x) ON c.id < 4",
+        lifeguard::query!(
+            "SELECT c.name, v.x FROM customers c LEFT JOIN LATERAL (VALUES (1.5)) v(x) ON c.id < 4"
+        ),
         [false, true]
     );
     probe!(
-        "SELECT c.name, u.one FROM customers c
+        lifeguard::query!(
+            "SELECT c.name, u.one FROM customers c
          LEFT JOIN (SELECT customer_id, 1 AS one FROM orders
-                    UNION ALL SELECT order_id, 2 FROM order_tags) u ON u.customer_id = c.id + 1000",
+                    UNION ALL SELECT order_id, 2 FROM order_tags) u ON u.customer_id = c.id + 1000"
+        ),
         [false, true]
     );
     probe!(
-        "SELECT x.name, x.k FROM
+        lifeguard::query!(
+            "SELECT x.name, x.k FROM
          (SELECT c.name, 1 AS k FROM customers c ORDER BY c.name LIMIT 3) x
-         RIGHT JOIN orders o ON o.customer_id = x.k",
+         RIGHT JOIN orders o ON o.customer_id = x.k"
+        ),
         [true, true]
     );
     assert!(wrong.is_empty(), "wrong NOT NULL:\n{}", wrong.join("\n"));
