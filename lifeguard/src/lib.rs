@@ -3,12 +3,19 @@
 //! - [`Pool`]: pipelined shared connections for autocommit statements, exclusive
 //!   connections for transactions ([`Pool::begin`], [`Pool::transaction`]) and pinned
 //!   sessions ([`Pool::acquire`]); fair bounded waiting; self-healing.
-//! - [`query`] / [`query_typed`] build a [`Query`] that runs on any [`Executor`].
+//! - [`query!`], [`query_as!`], [`query_scalar!`] and their `query_file*` forms: SQL
+//!   checked at compile time (on `DATABASE_URL`, or offline against `.lifeguard/`),
+//!   typed rows, a [`CheckedQuery`] with its [`StatementInfo`].
+//! - [`Pool::verify_statements`]: every compiled statement against the live schema.
+//! - [`query()`] / [`query_typed`] build a [`Query`] that runs on any [`Executor`];
+//!   [`query_as()`] and [`FromRow`] decode rows of SQL built at run time.
 //! - [`PoolConfig`]: every setting, from code, a URL, TOML or the environment.
 //! - [`pg`]: the coroutine-native client underneath.
 //!
 //! Modules: `config` (settings), `pool` (the pool, its shared and exclusive sides),
-//! `fair` (FIFO waiting), `query` (query values, `Executor`), `transaction`, `stats`.
+//! `fair` (FIFO waiting), `query` (query values, `Executor`), `macros` (the `query!`
+//! family's front), `checked` (what they expand to), `from_row`, `verify` (start-up
+//! verification), `transaction`, `stats`, and `__private` (what generated code uses).
 
 mod checked;
 pub mod config;

@@ -101,8 +101,8 @@ macro_rules! query_file_scalar {
 /// ```no_run
 /// # fn demo(pool: &lifeguard::Pool, table: &str) -> Result<(), lifeguard::Error> {
 /// let sql = format!("SELECT count(*) FROM {table} WHERE id > $1");
-/// let (id, count) = (10, lifeguard::query_unchecked!(&sql, &10).fetch_one(pool)?);
-/// let n: i64 = count.get(0)?;
+/// let row = lifeguard::query_unchecked!(&sql, &10).fetch_one(pool)?;
+/// let n: i64 = row.get(0)?;
 /// # Ok(()) }
 /// ```
 #[macro_export]

@@ -14,7 +14,7 @@ use lifeguard_pg::{Config, Connection, Error};
 use crate::checked::{StatementInfo, parse_override};
 
 /// Every statement the `query!` family compiled into this binary, each once (on Linux;
-/// elsewhere none: see [`registry`]).
+/// elsewhere none: the registry is an ELF link section).
 pub fn registered_statements() -> Vec<&'static StatementInfo> {
     let mut seen = HashSet::new();
     registry::all()
