@@ -156,9 +156,9 @@ fn emit(out: &mut String, name: &str, display: &str, owned: &[String], unsized_:
     writeln!(out, "    /// Checks and encodes the argument for `$N`.").unwrap();
     writeln!(out, "    pub fn bind<const N: usize, T: Bind<N> + ToSql>(value: &T, ty: &Type) -> Encoded {{ Encoded::new(value, ty) }}").unwrap();
     writeln!(out, "    /// Reads a non-null column into a checked field.").unwrap();
-    writeln!(out, "    pub fn read<C, T: Read<C> + FromSqlOwned>(row: &Row, index: usize) -> Result<T, Error> {{ row.get(index) }}").unwrap();
+    writeln!(out, "    pub fn read<C, T: Read<C> + FromSqlOwned>(row: &Row, index: usize) -> Result<T, Error> {{ crate::__private::get(row, index) }}").unwrap();
     writeln!(out, "    /// Reads a nullable column into a checked field.").unwrap();
-    writeln!(out, "    pub fn read_nullable<C, T: ReadNullable<C> + FromSqlOwned>(row: &Row, index: usize) -> Result<T, Error> {{ row.get(index) }}").unwrap();
+    writeln!(out, "    pub fn read_nullable<C, T: ReadNullable<C> + FromSqlOwned>(row: &Row, index: usize) -> Result<T, Error> {{ crate::__private::get(row, index) }}").unwrap();
     writeln!(out, "}}").unwrap();
 }
 

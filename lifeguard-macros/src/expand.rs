@@ -200,6 +200,19 @@ struct Field {
 }
 
 fn columns(desc: &Description, span: Span) -> syn::Result<Vec<Field>> {
+    let mut names = std::collections::HashSet::new();
+    for c in &desc.columns {
+        let name = Column::parse(&c.name).name;
+        if !names.insert(name.clone()) {
+            return Err(syn::Error::new(
+                span,
+                format!(
+                    "two columns are named `{name}`; give one of them another name with an \
+                     alias: `... AS other_{name}`"
+                ),
+            ));
+        }
+    }
     desc.columns
         .iter()
         .enumerate()

@@ -51,7 +51,18 @@ pub fn bind_as<T: ToSql>(value: &T, ty: &Type) -> Encoded {
     Encoded::new(value, ty)
 }
 
-/// Reads column `index`; a NULL into a non-`Option` is [`Error::UnexpectedNull`].
+/// Reads column `index`; a NULL into a non-`Option` is [`Error::UnexpectedNull`]. Errors
+/// name the column as the code does, without the alias's overrides (`email`, not
+/// `email!`).
 pub fn get<T: FromSqlOwned>(row: &Row, index: usize) -> Result<T, Error> {
-    row.get(index)
+    row.get(index).map_err(|e| match e {
+        Error::UnexpectedNull { column } => Error::UnexpectedNull {
+            column: crate::checked::parse_override(&column).0.to_string(),
+        },
+        Error::Decode { column, source } => Error::Decode {
+            column: crate::checked::parse_override(&column).0.to_string(),
+            source,
+        },
+        other => other,
+    })
 }
