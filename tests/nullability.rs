@@ -5,9 +5,8 @@
 //! inferred NOT NULL would fail there with `Error::UnexpectedNull`.
 
 use std::sync::OnceLock;
-use std::time::Duration;
 
-use lifeguard::{CheckedQuery, Pool, PoolConfig};
+use lifeguard::{CheckedQuery, Pool};
 
 /// Five customers (4 and 5 without orders, 2 and 4 without email), 3000 orders for
 /// customers 1..3 (every odd one without a note), tags on orders 1..50 and ten tags on
@@ -31,16 +30,7 @@ const DATA: &str = "
 /// One pool on one fresh database holding [`DATA`], for the whole file.
 fn pool() -> &'static Pool {
     static POOL: OnceLock<Pool> = OnceLock::new();
-    POOL.get_or_init(|| {
-        let url = lifeguard_suite::schema_database("nullability");
-        lifeguard_harness::psql(&url, DATA).expect("load the shapes' data");
-        let config = PoolConfig::new(&url)
-            .unwrap()
-            .connections(2)
-            .acquire_timeout(Duration::from_secs(30))
-            .statement_timeout(Some(Duration::from_secs(30)));
-        Pool::new(config).unwrap()
-    })
+    POOL.get_or_init(|| lifeguard_suite::schema_pool("nullability", DATA))
 }
 
 /// Which columns the macro made `Option` (true) and which plain `T` (false).

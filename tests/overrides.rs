@@ -4,22 +4,10 @@
 //! three executors (pool, transaction, pooled connection), against a real database.
 
 use std::sync::OnceLock;
-use std::time::Duration;
 
-use lifeguard::{CheckedQuery, Error, Pool, PoolConfig, StatementKind};
+use lifeguard::{CheckedQuery, Error, Pool, StatementKind};
+use lifeguard_suite::Mood;
 use postgres_types::{FromSql, ToSql};
-
-/// The `mood` enum of `queries/schema.sql`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ToSql, FromSql)]
-#[postgres(name = "mood")]
-enum Mood {
-    #[postgres(name = "sad")]
-    Sad,
-    #[postgres(name = "ok")]
-    Meh,
-    #[postgres(name = "happy")]
-    Happy,
-}
 
 /// A newtype over `int4`, as a user would write for ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ToSql, FromSql)]
@@ -53,17 +41,7 @@ const SEED: &str = "
 /// One pool on one fresh database for the whole file.
 fn pool() -> &'static Pool {
     static POOL: OnceLock<Pool> = OnceLock::new();
-    POOL.get_or_init(|| {
-        let url = lifeguard_suite::schema_database("overrides");
-        lifeguard_harness::psql(&url, SEED).expect("seed the users");
-        let config = PoolConfig::new(&url)
-            .unwrap()
-            .connections(2)
-            .max_exclusive(4)
-            .acquire_timeout(Duration::from_secs(30))
-            .statement_timeout(Some(Duration::from_secs(30)));
-        Pool::new(config).unwrap()
-    })
+    POOL.get_or_init(|| lifeguard_suite::schema_pool("overrides", SEED))
 }
 
 /// Each result column's name (overrides removed) and whether its field is an `Option`.

@@ -6,27 +6,14 @@
 use std::net::IpAddr;
 use std::str::FromStr;
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use lifeguard::Pool;
 use lifeguard::pg::Interval;
-use lifeguard::{Pool, PoolConfig};
-use postgres_types::{FromSql, ToSql};
+use lifeguard_suite::Mood;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use uuid::Uuid;
-
-/// The `mood` enum of `queries/schema.sql`, read and written through overrides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ToSql, FromSql)]
-#[postgres(name = "mood")]
-enum Mood {
-    #[postgres(name = "sad")]
-    Sad,
-    #[postgres(name = "ok")]
-    Meh,
-    #[postgres(name = "happy")]
-    Happy,
-}
 
 /// One row of `samples` (every column nullable, so every field is an `Option`).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -80,15 +67,7 @@ struct Sample {
 /// One pool on one fresh database for the whole file; each test owns its `samples` ids.
 fn pool() -> &'static Pool {
     static POOL: OnceLock<Pool> = OnceLock::new();
-    POOL.get_or_init(|| {
-        let url = lifeguard_suite::schema_database("types");
-        let config = PoolConfig::new(&url)
-            .unwrap()
-            .connections(2)
-            .acquire_timeout(Duration::from_secs(30))
-            .statement_timeout(Some(Duration::from_secs(30)));
-        Pool::new(config).unwrap()
-    })
+    POOL.get_or_init(|| lifeguard_suite::schema_pool("types", ""))
 }
 
 fn date(y: i32, m: u32, d: u32) -> NaiveDate {

@@ -7,7 +7,7 @@ use std::fmt;
 use lifeguard_pg::types::{Format, IsNull, ToSql, Type};
 use lifeguard_pg::{Error, Row};
 
-use crate::query::{Executor, query_typed};
+use crate::query::{Executor, at_most_one, exactly_one, query_typed};
 
 /// Whether a statement only reads (replica-safe) or may write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -229,27 +229,12 @@ impl<R> CheckedQuery<R> {
 
     /// Runs it; exactly one row must come back ([`Error::RowCount`] otherwise).
     pub fn fetch_one(&self, executor: impl Executor) -> Result<R, Error> {
-        let mut rows = self.fetch_all(executor)?;
-        match rows.len() {
-            1 => Ok(rows.remove(0)),
-            found => Err(Error::RowCount {
-                expected: "exactly one",
-                found,
-            }),
-        }
+        exactly_one(self.fetch_all(executor)?)
     }
 
     /// Runs it; at most one row may come back.
     pub fn fetch_optional(&self, executor: impl Executor) -> Result<Option<R>, Error> {
-        let mut rows = self.fetch_all(executor)?;
-        match rows.len() {
-            0 => Ok(None),
-            1 => Ok(Some(rows.remove(0))),
-            found => Err(Error::RowCount {
-                expected: "at most one",
-                found,
-            }),
-        }
+        at_most_one(self.fetch_all(executor)?)
     }
 
     /// Runs it and returns the number of rows affected (or returned).

@@ -75,27 +75,12 @@ impl<'a> Query<'a> {
 
     /// Runs it; exactly one row must come back.
     pub fn fetch_one(&self, executor: impl Executor) -> Result<Row, Error> {
-        let mut rows = self.fetch_all(executor)?;
-        match rows.len() {
-            1 => Ok(rows.remove(0)),
-            found => Err(Error::RowCount {
-                expected: "exactly one",
-                found,
-            }),
-        }
+        exactly_one(self.fetch_all(executor)?)
     }
 
     /// Runs it; at most one row may come back.
     pub fn fetch_optional(&self, executor: impl Executor) -> Result<Option<Row>, Error> {
-        let mut rows = self.fetch_all(executor)?;
-        match rows.len() {
-            0 => Ok(None),
-            1 => Ok(Some(rows.remove(0))),
-            found => Err(Error::RowCount {
-                expected: "at most one",
-                found,
-            }),
-        }
+        at_most_one(self.fetch_all(executor)?)
     }
 
     /// Runs it and returns the number of rows affected.
@@ -121,6 +106,29 @@ impl<'a> Query<'a> {
             Some(types) => client.for_each_typed(self.sql, types, &self.params, on_row),
             None => client.for_each(self.sql, &self.params, on_row),
         }
+    }
+}
+
+/// The one row of a result that must have exactly one ([`Error::RowCount`] otherwise).
+pub(crate) fn exactly_one<T>(mut rows: Vec<T>) -> Result<T, Error> {
+    match rows.len() {
+        1 => Ok(rows.remove(0)),
+        found => Err(Error::RowCount {
+            expected: "exactly one",
+            found,
+        }),
+    }
+}
+
+/// The row of a result that may have one ([`Error::RowCount`] for more).
+pub(crate) fn at_most_one<T>(mut rows: Vec<T>) -> Result<Option<T>, Error> {
+    match rows.len() {
+        0 => Ok(None),
+        1 => Ok(Some(rows.remove(0))),
+        found => Err(Error::RowCount {
+            expected: "at most one",
+            found,
+        }),
     }
 }
 
