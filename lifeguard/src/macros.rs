@@ -75,8 +75,13 @@ macro_rules! query_scalar {
 /// [`query!`] with the SQL in a file, its path relative to the crate root. Editing the
 /// file rebuilds the caller.
 ///
-/// ```ignore
-/// let user = lifeguard::query_file!("queries/user_by_id.sql", 1).fetch_one(&pool)?;
+/// ```no_run
+/// # fn demo(pool: &lifeguard::Pool) -> Result<(), lifeguard::Error> {
+/// // This crate's root is `lifeguard/`; the repository keeps its SQL in `queries/`.
+/// for post in lifeguard::query_file!("../queries/top_posts.sql", 3i64).fetch_all(pool)? {
+///     println!("{} by {} ({} likes)", post.title, post.author, post.likes);
+/// }
+/// # Ok(()) }
 /// ```
 #[macro_export]
 macro_rules! query_file {
