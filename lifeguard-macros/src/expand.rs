@@ -40,9 +40,10 @@ pub fn expand(input: Input, from_file: bool) -> syn::Result<TokenStream> {
     let fields = columns(&desc, span)?;
 
     let mut code = String::from("use ::lifeguard::__private as __lg;");
-    // Rebuild when the SQL file or the offline entry changes, or the mode.
-    for path in [file, entry_file].into_iter().flatten() {
-        let _ = write!(code, "const _: &[u8] = ::core::include_bytes!({:?});", path);
+    // Rebuild when the SQL file changes (the offline entry is included as the
+    // descriptor's metadata), or the mode.
+    if let Some(path) = file {
+        let _ = write!(code, "const _: &[u8] = ::core::include_bytes!({path:?});");
     }
     if metadata::first_in_process() {
         code.push_str(
@@ -50,7 +51,7 @@ pub fn expand(input: Input, from_file: bool) -> syn::Result<TokenStream> {
              const _: ::core::option::Option<&str> = ::core::option_env!(\"LIFEGUARD_OFFLINE\");",
         );
     }
-    statement_info(&mut code, &sql, &desc, span);
+    statement_info(&mut code, &sql, &desc, entry_file.as_deref(), span);
     let struct_literal = row(&mut code, &input.output, &fields, span)?;
     let mut block = tokens(&code);
     if let Some(literal) = struct_literal {
@@ -374,9 +375,17 @@ fn row(
     }
 }
 
-/// Appends the `static` descriptor: the metadata as one JSON string literal (far cheaper
-/// for the compiler than nested struct literals).
-fn statement_info(code: &mut String, sql: &str, desc: &Description, span: Span) {
+/// Appends the `static` descriptor. Its metadata is JSON in one string, far cheaper for
+/// the compiler than nested struct literals: offline, the `.lifeguard/` entry itself
+/// (`include_str!`, which also rebuilds the caller when the file changes); online, a
+/// literal.
+fn statement_info(
+    code: &mut String,
+    sql: &str,
+    desc: &Description,
+    entry_file: Option<&std::path::Path>,
+    span: Span,
+) {
     let parse_types: Vec<String> = desc
         .params
         .iter()
@@ -386,12 +395,18 @@ fn statement_info(code: &mut String, sql: &str, desc: &Description, span: Span) 
         StatementKind::Read => "Read",
         StatementKind::Write => "Write",
     };
-    let metadata = Entry {
-        sql: String::new(),
-        description: desc.clone(),
-        server_version: String::new(),
-    }
-    .to_json();
+    let metadata = match entry_file {
+        Some(path) => format!("::core::include_str!({path:?})"),
+        None => format!(
+            "{:?}",
+            Entry {
+                sql: String::new(),
+                description: desc.clone(),
+                server_version: String::new(),
+            }
+            .to_json()
+        ),
+    };
     // The descriptor lives in a link section, where `Pool::verify_statements` finds every
     // statement compiled into the binary (a registration macro would cost more than the
     // rest of the expansion).
@@ -401,7 +416,7 @@ fn statement_info(code: &mut String, sql: &str, desc: &Description, span: Span) 
          #[cfg_attr(target_os = \"linux\", unsafe(link_section = \"lifeguard_statements\"))] \
          static __LIFEGUARD_STATEMENT: __lg::StatementInfo = __lg::StatementInfo {{ \
          sql: {sql:?}, kind: __lg::StatementKind::{kind}, location: {:?}, \
-         parse_types: &[{}], metadata: {metadata:?} }};",
+         parse_types: &[{}], metadata: {metadata} }};",
         location(span),
         parse_types.join(",")
     );
