@@ -416,7 +416,7 @@ fn visit(tokens: TokenStream, out: &mut Vec<Invocation>) {
             TokenTree::Group(group) => visit(group.stream(), out),
             TokenTree::Ident(ident) => {
                 let name = ident.to_string();
-                if !MACROS.contains(&name.as_str()) {
+                if !MACROS.contains(&name.as_str()) || !lifeguard_path(&trees[..i]) {
                     continue;
                 }
                 let (Some(TokenTree::Punct(bang)), Some(TokenTree::Group(args))) =
@@ -439,6 +439,27 @@ fn visit(tokens: TokenStream, out: &mut Vec<Invocation>) {
             }
             _ => {}
         }
+    }
+}
+
+/// Whether the path before a macro's name is Lifeguard's: none (`query!` imported), or
+/// ending in `lifeguard::` (or the re-export's `macros::`). `sqlx::query!` is not.
+fn lifeguard_path(before: &[TokenTree]) -> bool {
+    match before {
+        [
+            ..,
+            TokenTree::Ident(segment),
+            TokenTree::Punct(a),
+            TokenTree::Punct(b),
+        ] if a.as_char() == ':' && b.as_char() == ':' => {
+            segment == "lifeguard" || segment == "macros"
+        }
+        [.., TokenTree::Punct(a), TokenTree::Punct(b)]
+            if a.as_char() == ':' && b.as_char() == ':' =>
+        {
+            false
+        }
+        _ => true,
     }
 }
 

@@ -243,3 +243,20 @@ fn f() {}
     let found: Vec<_> = calls.iter().map(|c| (c.literal.as_str(), c.line)).collect();
     assert_eq!(found, [("SELECT 1 AS one", 6), ("SELECT 3", 16)]);
 }
+
+#[test]
+fn other_crates_query_macros_are_not_lifeguards() {
+    let text = r#"fn f() {
+        query!("SELECT 1");
+        lifeguard::query!("SELECT 2");
+        ::lifeguard::query_scalar!("SELECT 3");
+        sqlx::query!("SELECT 4");
+        other::query_as!(T, "SELECT 5");
+    }"#;
+    let found: Vec<_> = invocations(text)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.literal)
+        .collect();
+    assert_eq!(found, ["SELECT 1", "SELECT 2", "SELECT 3"]);
+}
