@@ -136,3 +136,54 @@ pub fn first_in_process() -> bool {
     static DONE: AtomicBool = AtomicBool::new(false);
     !DONE.swap(true, Ordering::Relaxed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sessions the macros hold on the database at `url`, by their application name.
+    fn sessions(url: &str) -> String {
+        lifeguard_harness::psql(
+            url,
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE application_name = 'lifeguard-macros' AND datname = current_database()",
+        )
+        .expect("psql")
+    }
+
+    /// Statements share one connection per URL; after the server ends it, the next
+    /// statement gets an error and the one after that a new connection.
+    #[test]
+    fn one_connection_per_url_reopened_after_an_error() {
+        let url = lifeguard_harness::test_server().fresh_database("lgmacros");
+        let scratch = std::env::temp_dir().join(format!("lgmacros-{}", std::process::id()));
+        // SAFETY: this crate's only test that touches the environment, set before the
+        // describer reads it.
+        unsafe { std::env::set_var(store::DIR_ENV, &scratch) };
+
+        describe_online(&url, "SELECT 1 AS one").expect("describe");
+        describe_online(&url, "SELECT 2 AS two").expect("describe");
+        assert_eq!(sessions(&url), "1");
+
+        let killed = lifeguard_harness::psql(
+            &url,
+            "SELECT count(pg_terminate_backend(pid, 10000)) FROM pg_stat_activity \
+             WHERE application_name = 'lifeguard-macros' AND datname = current_database()",
+        )
+        .expect("terminate");
+        assert_eq!(killed, "1");
+        let err = describe_online(&url, "SELECT 3 AS three").expect_err("a dead connection");
+        assert!(
+            err.contains("could not check") || err.contains("57P01"),
+            "{err}"
+        );
+        describe_online(&url, "SELECT 4 AS four").expect("a new connection");
+        assert_eq!(sessions(&url), "1");
+
+        let bad = describe_online(&url, "SELECT nope").expect_err("bad SQL");
+        assert!(bad.contains("42703"), "{bad}");
+        describe_online(&url, "SELECT 5 AS five").expect("the connection survives bad SQL");
+        assert_eq!(sessions(&url), "1");
+        let _ = std::fs::remove_dir_all(&scratch);
+    }
+}
