@@ -27,6 +27,17 @@ fn connect() -> Connection {
     conn
 }
 
+/// How many statements the session has prepared.
+fn prepared_statements(conn: &mut Connection) -> String {
+    let msgs = conn
+        .simple_query("SELECT count(*) FROM pg_prepared_statements")
+        .unwrap();
+    let SimpleQueryMessage::Row(r) = &msgs[0] else {
+        panic!("no row")
+    };
+    r.get(0).unwrap_or_default().to_string()
+}
+
 fn shapes() -> Vec<(&'static str, Vec<Nullability>)> {
     vec![
         ("SELECT id, name, email FROM users", vec![N, N, Y]),
@@ -308,13 +319,7 @@ fn read_write() {
         assert_eq!(desc.kind, kind, "{sql}");
     }
     // The statement was deallocated and the session setting reset.
-    let msgs = conn
-        .simple_query("SELECT count(*) FROM pg_prepared_statements")
-        .unwrap();
-    let SimpleQueryMessage::Row(r) = &msgs[0] else {
-        panic!()
-    };
-    assert_eq!(r.get(0), Some("0"));
+    assert_eq!(prepared_statements(&mut conn), "0");
     let msgs = conn.simple_query("SHOW plan_cache_mode").unwrap();
     let SimpleQueryMessage::Row(r) = &msgs[0] else {
         panic!()
@@ -358,11 +363,5 @@ fn a_wrong_parameter_guess_is_retried() {
     let desc = describe(&mut conn, "SELECT 1 AS one /* outer /* inner */ $5 */").unwrap();
     assert!(desc.params.is_empty());
     assert_eq!(desc.columns[0].nullable, N);
-    let msgs = conn
-        .simple_query("SELECT count(*) FROM pg_prepared_statements")
-        .unwrap();
-    let SimpleQueryMessage::Row(r) = &msgs[0] else {
-        panic!()
-    };
-    assert_eq!(r.get(0), Some("0"));
+    assert_eq!(prepared_statements(&mut conn), "0");
 }

@@ -7,7 +7,7 @@ use std::fmt;
 use lifeguard_pg::types::{Format, IsNull, ToSql, Type};
 use lifeguard_pg::{Error, Row};
 
-use crate::query::{Executor, at_most_one, exactly_one, query_typed};
+use crate::query::{Executor, at_most_one, collect, exactly_one, query_typed};
 
 /// Whether a statement only reads (replica-safe) or may write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -124,7 +124,7 @@ pub(crate) fn parse_override(alias: &str) -> (&str, Option<bool>) {
 
 /// One parameter, encoded when the query value was built.
 pub struct Encoded {
-    value: Result<Option<Vec<u8>>, lifeguard_pg::BoxError>,
+    value: Result<Option<bytes::Bytes>, lifeguard_pg::BoxError>,
     format: Format,
 }
 
@@ -135,7 +135,7 @@ impl Encoded {
         let format = value.encode_format(ty);
         let mut buf = bytes::BytesMut::new();
         let value = match value.to_sql(ty, &mut buf) {
-            Ok(IsNull::No) => Ok(Some(buf.to_vec())),
+            Ok(IsNull::No) => Ok(Some(buf.freeze())),
             Ok(IsNull::Yes) => Ok(None),
             Err(e) => Err(e),
         };
@@ -219,12 +219,7 @@ impl<R> CheckedQuery<R> {
 
     /// Runs it and returns every row.
     pub fn fetch_all(&self, executor: impl Executor) -> Result<Vec<R>, Error> {
-        let mut rows = Vec::new();
-        self.for_each(executor, |row| {
-            rows.push(row);
-            Ok(())
-        })?;
-        Ok(rows)
+        collect(|push| self.for_each(executor, push))
     }
 
     /// Runs it; exactly one row must come back ([`Error::RowCount`] otherwise).

@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use lifeguard_pg::types::{FromSqlOwned, ToSql};
 use lifeguard_pg::{Error, Row};
 
-use crate::query::{Executor, Query, query};
+use crate::query::{Executor, Query, collect, query};
 
 /// A type built from a row. `#[derive(FromRow)]` reads each field from the column of
 /// the same name (`#[lifeguard(rename = "col")]` names another); tuples read by
@@ -77,12 +77,7 @@ impl<'a, T: FromRow> QueryAs<'a, T> {
 
     /// Runs it and returns every row.
     pub fn fetch_all(&self, executor: impl Executor) -> Result<Vec<T>, Error> {
-        let mut rows = Vec::new();
-        self.for_each(executor, |row| {
-            rows.push(row);
-            Ok(())
-        })?;
-        Ok(rows)
+        collect(|push| self.for_each(executor, push))
     }
 
     /// Runs it; exactly one row must come back.

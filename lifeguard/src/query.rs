@@ -65,12 +65,7 @@ impl<'a> Query<'a> {
 
     /// Runs it and returns every row.
     pub fn fetch_all(&self, executor: impl Executor) -> Result<Vec<Row>, Error> {
-        let mut rows = Vec::new();
-        executor.run(self, &mut |row| {
-            rows.push(row);
-            Ok(())
-        })?;
-        Ok(rows)
+        collect(|push| executor.run(self, push))
     }
 
     /// Runs it; exactly one row must come back.
@@ -107,6 +102,19 @@ impl<'a> Query<'a> {
             None => client.for_each(self.sql, &self.params, on_row),
         }
     }
+}
+
+/// Every row `run` hands to the callback it is given, in order: the `fetch_all` of every
+/// query value.
+pub(crate) fn collect<T>(
+    run: impl FnOnce(&mut dyn FnMut(T) -> Result<(), Error>) -> Result<u64, Error>,
+) -> Result<Vec<T>, Error> {
+    let mut rows = Vec::new();
+    run(&mut |row| {
+        rows.push(row);
+        Ok(())
+    })?;
+    Ok(rows)
 }
 
 /// The one row of a result that must have exactly one ([`Error::RowCount`] otherwise).
