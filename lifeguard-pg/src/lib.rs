@@ -17,6 +17,7 @@
 //! |---|---|
 //! | `config` | [`Config`]: URLs, `key=value` strings, `PG*` variables |
 //! | `socket` | [`Stream`], [`Socket`]: TCP/Unix, std/may, connect timeout, DNS off the worker |
+//! | `deadline` | [`may_timeout`]: deadlines as timeouts may cannot misread as "forever" |
 //! | `codec` | framing of backend messages, with length checks |
 //! | `startup` | the handshake and authentication (trust, password, MD5, SCRAM) |
 //! | `wire` | the exclusive connection's buffered socket and asynchronous messages |
@@ -34,6 +35,7 @@ pub mod codec;
 mod config;
 mod connection;
 mod copy;
+mod deadline;
 mod encode;
 mod error;
 mod interval;
@@ -51,6 +53,7 @@ pub use client::{Client, ClientStats};
 pub use config::{Config, Host, SslMode};
 pub use connection::{Connection, Query, ToStatement, TransactionStatus};
 pub use copy::{CopyIn, CopyOut};
+pub use deadline::{may_timeout, may_timeout_until};
 pub use encode::Param;
 pub use error::{BoxError, DbError, Error, Timeout};
 pub use interval::Interval;

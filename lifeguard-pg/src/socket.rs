@@ -11,6 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, Host};
+use crate::deadline::may_timeout;
 use crate::error::{Error, Timeout};
 
 /// A byte stream a connection can run over.
@@ -120,13 +121,25 @@ fn in_coroutine<R: Send>(op: impl FnOnce() -> R + Send) -> R {
     })
 }
 
+/// may sockets keep timeouts in whole milliseconds and read a zero as "none": every
+/// timeout given to one is rounded up first (see `deadline.rs`).
 impl Stream for Socket {
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        each_socket!(self, s => s.set_read_timeout(timeout))
+        match self {
+            Socket::StdTcp(s) => s.set_read_timeout(timeout),
+            Socket::StdUnix(s) => s.set_read_timeout(timeout),
+            Socket::MayTcp(s) => s.set_read_timeout(timeout.map(may_timeout)),
+            Socket::MayUnix(s) => s.set_read_timeout(timeout.map(may_timeout)),
+        }
     }
 
     fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        each_socket!(self, s => s.set_write_timeout(timeout))
+        match self {
+            Socket::StdTcp(s) => s.set_write_timeout(timeout),
+            Socket::StdUnix(s) => s.set_write_timeout(timeout),
+            Socket::MayTcp(s) => s.set_write_timeout(timeout.map(may_timeout)),
+            Socket::MayUnix(s) => s.set_write_timeout(timeout.map(may_timeout)),
+        }
     }
 }
 
@@ -232,7 +245,7 @@ fn open_tcp(
         }
         (Runtime::Std, None) => std::net::TcpStream::connect(addr).map(Socket::StdTcp),
         (Runtime::May, Some(t)) => {
-            may::net::TcpStream::connect_timeout(addr, t).map(Socket::MayTcp)
+            may::net::TcpStream::connect_timeout(addr, may_timeout(t)).map(Socket::MayTcp)
         }
         (Runtime::May, None) => may::net::TcpStream::connect(addr).map(Socket::MayTcp),
     };
@@ -291,7 +304,7 @@ fn resolve(
                 })?;
             let waited = match remaining(deadline)? {
                 Some(left) => rx
-                    .recv_timeout(left)
+                    .recv_timeout(may_timeout(left))
                     .map_err(|_| Error::Timeout(Timeout::Connect)),
                 None => rx
                     .recv()
