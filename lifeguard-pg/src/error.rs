@@ -55,6 +55,13 @@ pub enum Error {
     },
     /// A bound ran out.
     Timeout(Timeout),
+    /// No pool capacity freed up within the acquire timeout because connecting kept
+    /// failing: `cause` is the last connect error (refused, authentication, connect
+    /// timeout, ...). [`Error::timeout`] reports it as [`Timeout::Acquire`].
+    Unavailable {
+        /// The last error connecting to the server.
+        cause: Box<Error>,
+    },
     /// A column value could not be converted to the requested Rust type.
     Decode {
         /// The column's name.
@@ -129,6 +136,24 @@ impl Error {
             .is_some_and(|c| c.starts_with("57P") || c.starts_with("08"))
     }
 
+    /// Which bound ran out, when this is a timeout ([`Error::Unavailable`] included).
+    ///
+    /// ```
+    /// use lifeguard_pg::{Error, Timeout};
+    ///
+    /// let cause = Box::new(Error::Authentication("password authentication failed".into()));
+    /// assert_eq!(Error::Unavailable { cause }.timeout(), Some(Timeout::Acquire));
+    /// assert_eq!(Error::Timeout(Timeout::Request).timeout(), Some(Timeout::Request));
+    /// assert_eq!(Error::Config("bad".into()).timeout(), None);
+    /// ```
+    pub fn timeout(&self) -> Option<Timeout> {
+        match self {
+            Error::Timeout(t) => Some(*t),
+            Error::Unavailable { .. } => Some(Timeout::Acquire),
+            _ => None,
+        }
+    }
+
     pub(crate) fn closed(reason: impl Into<String>) -> Error {
         Error::Closed {
             reason: reason.into(),
@@ -151,6 +176,10 @@ impl fmt::Display for Error {
             Error::Io(e) => write!(f, "I/O error: {e}"),
             Error::Closed { reason } => write!(f, "connection closed: {reason}"),
             Error::Timeout(t) => write!(f, "{t} expired"),
+            Error::Unavailable { cause } => write!(
+                f,
+                "acquire timeout expired: no connection to the server could be opened: {cause}"
+            ),
             Error::Decode { column, source } => {
                 write!(f, "cannot decode column \"{column}\": {source}")
             }
@@ -183,6 +212,7 @@ impl StdError for Error {
         match self {
             Error::Io(e) => Some(e),
             Error::Decode { source, .. } | Error::Encode { source, .. } => Some(&**source),
+            Error::Unavailable { cause } => Some(&**cause),
             _ => None,
         }
     }
