@@ -15,6 +15,7 @@
 //! | `acquire_timeout` | `LIFEGUARD_ACQUIRE_TIMEOUT` | `"5s"` | How long a caller waits for capacity (a pipelined slot or an exclusive connection) before it gets an error. |
 //! | `connect_timeout` | `LIFEGUARD_CONNECT_TIMEOUT` | `"5s"`, or the URL's `connect_timeout` when it sets one | The bound on one connection attempt: opening the socket and logging in. Wins over the URL's `connect_timeout`. |
 //! | `statement_timeout` | `LIFEGUARD_STATEMENT_TIMEOUT` | `"off"` | The server cancels a statement that runs longer (PostgreSQL's `statement_timeout`, millisecond resolution). |
+//! | `request_timeout` | `LIFEGUARD_REQUEST_TIMEOUT` | `"30s"`, or `statement_timeout` + 5s when that is longer | The client's own bound on one statement's answer, which holds when the server cannot enforce `statement_timeout` (frozen, unreachable): a pipelined request, or one call on a lent exclusive connection, then fails with `Timeout::Request`. A pipelined connection with requests in flight and no bytes from the server for this long is closed and replaced, and so is an exclusive one whose call ran out. `"off"` removes the bound. |
 //! | `max_lifetime` | `LIFEGUARD_MAX_LIFETIME` | `"30m"` | A connection older than this is replaced. `"off"` keeps connections for as long as they work. |
 //! | `lifetime_jitter` | `LIFEGUARD_LIFETIME_JITTER` | `"60s"` | A random extra lifetime between zero and this, drawn per connection, so that connections opened together are not all replaced together. May be `"0s"`. |
 //! | `liveness_interval` | `LIFEGUARD_LIVENESS_INTERVAL` | `"30s"` | An idle connection is checked after this much silence. |
@@ -23,13 +24,18 @@
 //!
 //! Every duration except `lifetime_jitter` must be greater than zero.
 //!
+//! With no configuration at all, no call waits longer than its bounds add up to: a
+//! caller waits at most `acquire_timeout` (5 s) for capacity, a connection attempt
+//! takes at most `connect_timeout` (5 s), and an answer comes within
+//! `request_timeout` (30 s) or the call fails.
+//!
 //! # Values
 //!
 //! - Durations are strings of a whole number and a unit: `"250ms"`, `"5s"`, `"2m"`,
 //!   `"1h"` (`ms`, `s`, `m`, `h`). A bare number is an error, in TOML and in the
 //!   environment alike, since it could mean seconds or milliseconds.
-//! - `statement_timeout` and `max_lifetime` also take `"off"`; a TOML file turns
-//!   `statement_timeout` off by leaving it out too.
+//! - `statement_timeout`, `request_timeout` and `max_lifetime` also take `"off"`; a TOML
+//!   file turns `statement_timeout` off by leaving it out too.
 //! - Counts are TOML integers (`connections = 8`), or digits in the environment
 //!   (`LIFEGUARD_CONNECTIONS=8`).
 //! - An empty environment variable counts as unset.
@@ -87,6 +93,11 @@ const DEFAULT_MAX_IN_FLIGHT: usize = 128;
 const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default `connect_timeout` when the URL sets none.
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default `request_timeout` when `statement_timeout` is off or shorter.
+const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How much longer than `statement_timeout` the default `request_timeout` waits, so the
+/// server's own cancel wins whenever the server can still act.
+const REQUEST_TIMEOUT_MARGIN: Duration = Duration::from_secs(5);
 /// Default `max_lifetime`.
 const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
 /// Default `lifetime_jitter`.
@@ -126,6 +137,8 @@ pub struct PoolConfig {
     /// keeps it.
     connect_timeout_given: bool,
     statement_timeout: Option<Duration>,
+    /// `None` until set: the default then follows `statement_timeout`.
+    request_timeout: Option<Option<Duration>>,
     max_lifetime: Option<Duration>,
     lifetime_jitter: Duration,
     liveness_interval: Duration,
@@ -179,6 +192,7 @@ impl PoolConfig {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             connect_timeout_given: false,
             statement_timeout: None,
+            request_timeout: None,
             max_lifetime: Some(DEFAULT_MAX_LIFETIME),
             lifetime_jitter: DEFAULT_LIFETIME_JITTER,
             liveness_interval: DEFAULT_LIVENESS_INTERVAL,
@@ -237,6 +251,13 @@ impl PoolConfig {
     /// Sets the server-side bound on each statement; `None` turns it off.
     pub fn statement_timeout(mut self, timeout: Option<Duration>) -> PoolConfig {
         self.statement_timeout = timeout;
+        self
+    }
+
+    /// Sets the client's own bound on one statement's answer; `None` removes it. See
+    /// the table in the `config` module docs for what it covers.
+    pub fn request_timeout(mut self, timeout: Option<Duration>) -> PoolConfig {
+        self.request_timeout = Some(timeout);
         self
     }
 
@@ -305,6 +326,30 @@ impl PoolConfig {
         self.statement_timeout
     }
 
+    /// The client's own bound on one statement's answer: the value set, or by default
+    /// 30 s, or `statement_timeout` + 5 s when that is longer.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lifeguard::PoolConfig;
+    ///
+    /// let config = PoolConfig::new("postgres://localhost/app")?;
+    /// assert_eq!(config.get_request_timeout(), Some(Duration::from_secs(30)));
+    /// let config = config.statement_timeout(Some(Duration::from_secs(60)));
+    /// assert_eq!(config.get_request_timeout(), Some(Duration::from_secs(65)));
+    /// let config = config.request_timeout(None);
+    /// assert_eq!(config.get_request_timeout(), None);
+    /// # Ok::<(), lifeguard::Error>(())
+    /// ```
+    pub fn get_request_timeout(&self) -> Option<Duration> {
+        self.request_timeout.unwrap_or_else(|| {
+            let after_statement = self
+                .statement_timeout
+                .map_or(Duration::ZERO, |t| t + REQUEST_TIMEOUT_MARGIN);
+            Some(DEFAULT_REQUEST_TIMEOUT.max(after_statement))
+        })
+    }
+
     /// The age after which a connection is replaced, if any.
     pub fn get_max_lifetime(&self) -> Option<Duration> {
         self.max_lifetime
@@ -370,6 +415,11 @@ impl PoolConfig {
                 "statement_timeout ({timeout:?}) is below 1ms, the server's resolution; \
                  use None to turn it off"
             ));
+        }
+        if self.request_timeout == Some(Some(Duration::ZERO)) {
+            return fail(
+                "request_timeout must be greater than zero; use None for no limit".to_owned(),
+            );
         }
         if self.max_lifetime.is_some_and(|lifetime| lifetime.is_zero()) {
             return fail(
@@ -453,6 +503,7 @@ impl fmt::Debug for PoolConfig {
             .field("acquire_timeout", &self.acquire_timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("statement_timeout", &self.statement_timeout)
+            .field("request_timeout", &self.get_request_timeout())
             .field("max_lifetime", &self.max_lifetime)
             .field("lifetime_jitter", &self.lifetime_jitter)
             .field("liveness_interval", &self.liveness_interval)

@@ -55,6 +55,7 @@ fn assert_defaults_except_url(config: &PoolConfig) {
     assert_eq!(config.get_acquire_timeout(), secs(5));
     assert_eq!(config.get_connect_timeout(), secs(5));
     assert_eq!(config.get_statement_timeout(), None);
+    assert_eq!(config.get_request_timeout(), Some(secs(30)));
     assert_eq!(config.get_max_lifetime(), Some(secs(30 * 60)));
     assert_eq!(config.get_lifetime_jitter(), secs(60));
     assert_eq!(config.get_liveness_interval(), secs(30));

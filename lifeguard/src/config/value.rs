@@ -15,6 +15,7 @@ pub(super) enum Key {
     AcquireTimeout,
     ConnectTimeout,
     StatementTimeout,
+    RequestTimeout,
     MaxLifetime,
     LifetimeJitter,
     LivenessInterval,
@@ -24,7 +25,7 @@ pub(super) enum Key {
 
 impl Key {
     /// Every key, `url` first so that the settings after it apply to its server.
-    pub(super) const ALL: [Key; 12] = [
+    pub(super) const ALL: [Key; 13] = [
         Key::Url,
         Key::Connections,
         Key::MaxExclusive,
@@ -32,6 +33,7 @@ impl Key {
         Key::AcquireTimeout,
         Key::ConnectTimeout,
         Key::StatementTimeout,
+        Key::RequestTimeout,
         Key::MaxLifetime,
         Key::LifetimeJitter,
         Key::LivenessInterval,
@@ -49,6 +51,7 @@ impl Key {
             Key::AcquireTimeout => "acquire_timeout",
             Key::ConnectTimeout => "connect_timeout",
             Key::StatementTimeout => "statement_timeout",
+            Key::RequestTimeout => "request_timeout",
             Key::MaxLifetime => "max_lifetime",
             Key::LifetimeJitter => "lifetime_jitter",
             Key::LivenessInterval => "liveness_interval",
@@ -67,6 +70,7 @@ impl Key {
             Key::AcquireTimeout => "LIFEGUARD_ACQUIRE_TIMEOUT",
             Key::ConnectTimeout => "LIFEGUARD_CONNECT_TIMEOUT",
             Key::StatementTimeout => "LIFEGUARD_STATEMENT_TIMEOUT",
+            Key::RequestTimeout => "LIFEGUARD_REQUEST_TIMEOUT",
             Key::MaxLifetime => "LIFEGUARD_MAX_LIFETIME",
             Key::LifetimeJitter => "LIFEGUARD_LIFETIME_JITTER",
             Key::LivenessInterval => "LIFEGUARD_LIVENESS_INTERVAL",
@@ -223,6 +227,7 @@ impl PoolConfig {
             Key::AcquireTimeout => self.acquire_timeout(raw.positive_duration()?),
             Key::ConnectTimeout => self.connect_timeout(raw.positive_duration()?),
             Key::StatementTimeout => self.statement_timeout(raw.optional_duration()?),
+            Key::RequestTimeout => self.request_timeout(raw.optional_duration()?),
             Key::MaxLifetime => self.max_lifetime(raw.optional_duration()?),
             Key::LifetimeJitter => self.lifetime_jitter(raw.duration()?),
             Key::LivenessInterval => self.liveness_interval(raw.positive_duration()?),

@@ -15,6 +15,7 @@ fn env_reads_every_variable() {
         ("LIFEGUARD_ACQUIRE_TIMEOUT", "250ms"),
         ("LIFEGUARD_CONNECT_TIMEOUT", "2s"),
         ("LIFEGUARD_STATEMENT_TIMEOUT", "1m"),
+        ("LIFEGUARD_REQUEST_TIMEOUT", "90s"),
         ("LIFEGUARD_MAX_LIFETIME", "1h"),
         ("LIFEGUARD_LIFETIME_JITTER", "0s"),
         ("LIFEGUARD_LIVENESS_INTERVAL", "11s"),
@@ -30,6 +31,7 @@ fn env_reads_every_variable() {
     assert_eq!(config.get_connect_timeout(), secs(2));
     assert_eq!(config.pg().get_connect_timeout(), Some(secs(2)));
     assert_eq!(config.get_statement_timeout(), Some(secs(60)));
+    assert_eq!(config.get_request_timeout(), Some(secs(90)));
     assert_eq!(config.get_max_lifetime(), Some(secs(3600)));
     assert_eq!(config.get_lifetime_jitter(), Duration::ZERO);
     assert_eq!(config.get_liveness_interval(), secs(11));
@@ -57,9 +59,11 @@ fn env_off_turns_timeouts_off() {
         .apply_vars(vars(&[
             ("LIFEGUARD_STATEMENT_TIMEOUT", "off"),
             ("LIFEGUARD_MAX_LIFETIME", "off"),
+            ("LIFEGUARD_REQUEST_TIMEOUT", "off"),
         ]))
         .unwrap();
     assert_eq!(config.get_statement_timeout(), None);
+    assert_eq!(config.get_request_timeout(), None);
     assert_eq!(config.get_max_lifetime(), None);
 }
 
