@@ -30,7 +30,10 @@ pub(crate) fn run(shared: Arc<Shared>, mut socket: Socket, leftover: BytesMut) {
         }
         match socket.read(&mut scratch) {
             Ok(0) => break closed_reason(&mut buf),
-            Ok(n) => buf.extend_from_slice(&scratch[..n]),
+            Ok(n) => {
+                shared.note_read();
+                buf.extend_from_slice(&scratch[..n]);
+            }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => break format!("I/O error: {e}"),
         }

@@ -8,6 +8,7 @@
 //! connections up: a pool can be built while the server is down and serves as soon as
 //! it is back.
 
+mod connect_error;
 mod exclusive;
 mod shared;
 
@@ -217,9 +218,13 @@ impl Pool {
         inner.check_open()?;
         let shared = &inner.shared;
         let deadline = Instant::now() + inner.config.get_acquire_timeout();
-        let Some(index) = shared.fair.acquire(&|| shared.try_take(), deadline) else {
+        let Some(index) = shared.fair.acquire(&**shared, deadline) else {
             inner.acquire_timeouts.fetch_add(1, Ordering::Relaxed);
-            return Err(Error::Timeout(Timeout::Acquire));
+            if shared.open() > 0 {
+                // Connections are up, only busy: the cause is load, not the server.
+                return Err(Error::Timeout(Timeout::Acquire));
+            }
+            return Err(shared.connect_error.acquire_timeout());
         };
         let reservation = Reservation {
             shared,
