@@ -49,7 +49,7 @@ mod transaction;
 mod wire;
 
 pub use cancel::CancelToken;
-pub use client::{Client, ClientStats};
+pub use client::{Client, ClientStats, DEFAULT_MAX_RESPONSE_BYTES, Notifications};
 pub use config::{Config, Host, SslMode};
 pub use connection::{Connection, Query, ToStatement, TransactionStatus};
 pub use copy::{CopyIn, CopyOut};

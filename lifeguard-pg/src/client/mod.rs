@@ -7,6 +7,7 @@
 
 mod copy_in;
 mod keeper;
+mod notifications;
 mod pipeline;
 mod reader;
 mod slot;
@@ -27,11 +28,12 @@ use crate::config::Config;
 use crate::connection::{Connection, Query, ToStatement};
 use crate::encode::{self, Param};
 use crate::error::{DbError, Error};
-use crate::notify::Notification;
 use crate::response::{self, Messages, Outcome};
 use crate::row::{Row, SimpleQueryMessage, at_most_one, exactly_one};
 use crate::socket::Runtime;
 use crate::statement::Statement;
+
+pub use notifications::Notifications;
 
 use pipeline::{Shared, State};
 use slot::Slot;
@@ -39,6 +41,10 @@ use statements::Entry;
 
 /// SQLSTATE invalid_sql_statement_name: the server lost a statement we thought parsed.
 const NO_SUCH_STATEMENT: &str = "26000";
+
+/// The largest response a pipelined connection buffers for one caller unless told
+/// otherwise ([`Client::set_max_response_bytes`]): 256 MiB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 256 << 20;
 
 /// Stack of the reader coroutine, in words (may's unit): 16 KiB words = 128 KiB.
 const READER_STACK_WORDS: usize = 16 * 1024;
@@ -72,7 +78,7 @@ struct Handle {
     shared: Arc<Shared>,
     process_id: i32,
     cancel: Option<CancelToken>,
-    notifications: may::sync::Mutex<Option<may::sync::mpsc::Receiver<Notification>>>,
+    notifications: may::sync::Mutex<Option<Notifications>>,
 }
 
 impl Drop for Handle {
@@ -115,7 +121,7 @@ impl Client {
         let (socket, leftover, process_id, cancel) = conn.into_parts();
         let reader_socket = socket.try_clone()?;
         let control = socket.try_clone()?;
-        let (tx, rx) = may::sync::mpsc::channel();
+        let (tx, rx) = notifications::channel();
         let shared = Arc::new(Shared::new(socket, control, tx));
         shared.set_stall_timeout(Some(crate::DEFAULT_REQUEST_TIMEOUT));
         let for_reader = shared.clone();
@@ -171,6 +177,28 @@ impl Client {
     /// ```
     pub fn set_stall_timeout(&self, timeout: Option<Duration>) {
         self.handle.shared.set_stall_timeout(timeout);
+    }
+
+    /// Bounds the memory one response may take: a response is buffered whole before
+    /// its caller reads it, and one larger than `limit` bytes is dropped as it
+    /// arrives; its caller gets `Error::Unsupported` saying so, and the connection
+    /// goes on serving everyone else. It applies to every clone; the default is
+    /// [`DEFAULT_MAX_RESPONSE_BYTES`]. Stream larger results with
+    /// [`Connection::for_each`](crate::Connection::for_each).
+    ///
+    /// ```no_run
+    /// # fn demo(client: &lifeguard_pg::Client) {
+    /// client.set_max_response_bytes(64 << 20);
+    /// assert_eq!(client.max_response_bytes(), 64 << 20);
+    /// # }
+    /// ```
+    pub fn set_max_response_bytes(&self, limit: usize) {
+        self.handle.shared.set_max_response_bytes(limit);
+    }
+
+    /// The response limit now (see [`set_max_response_bytes`](Self::set_max_response_bytes)).
+    pub fn max_response_bytes(&self) -> usize {
+        self.handle.shared.max_response_bytes()
     }
 
     /// The stall timeout now (see [`set_stall_timeout`](Self::set_stall_timeout)).
@@ -281,9 +309,10 @@ impl Client {
         self.simple_query(sql).map(drop)
     }
 
-    /// The notifications of the channels this connection `LISTEN`s to, every one in
-    /// order. The first call takes the receiver; later calls return `None`.
-    pub fn notifications(&self) -> Option<may::sync::mpsc::Receiver<Notification>> {
+    /// The notifications of the channels this connection `LISTEN`s to, in order (at
+    /// most 100,000 waiting to be read; see [`Notifications`]). The first call takes
+    /// the receiver; later calls return `None`.
+    pub fn notifications(&self) -> Option<Notifications> {
         self.handle
             .notifications
             .lock()

@@ -21,7 +21,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -33,7 +33,8 @@ use crate::error::{DbError, Error};
 use crate::notify::Notification;
 use crate::socket::{Socket, Stream};
 
-use super::slot::Slot;
+use super::notifications;
+use super::slot::{Answer, Slot};
 use super::statements::Entry;
 
 /// At most this many notices are kept until taken; older ones are dropped and counted.
@@ -45,11 +46,13 @@ pub(crate) struct Shared {
     /// Another handle on the socket, to shut it down while a writer holds `writer`.
     control: Socket,
     closed: AtomicBool,
-    notifications: may::sync::mpsc::Sender<Notification>,
+    notifications: notifications::Sender,
     notices: Mutex<VecDeque<DbError>>,
     pub(crate) notices_dropped: AtomicU64,
     pub(crate) cache_hits: AtomicU64,
     pub(crate) cache_misses: AtomicU64,
+    /// The largest response buffered for a caller (see `reader.rs`).
+    max_response_bytes: AtomicUsize,
     /// The stall timeout in milliseconds; zero: none.
     stall_ms: AtomicU64,
     /// When the reader last got bytes, in nanoseconds since `epoch`.
@@ -85,7 +88,7 @@ impl Shared {
     pub(crate) fn new(
         writer: Socket,
         control: Socket,
-        notifications: may::sync::mpsc::Sender<Notification>,
+        notifications: notifications::Sender,
     ) -> Shared {
         Shared {
             control,
@@ -107,6 +110,7 @@ impl Shared {
             notices_dropped: AtomicU64::new(0),
             cache_hits: AtomicU64::new(0),
             cache_misses: AtomicU64::new(0),
+            max_response_bytes: AtomicUsize::new(super::DEFAULT_MAX_RESPONSE_BYTES),
             stall_ms: AtomicU64::new(0),
             last_read_ns: AtomicU64::new(0),
             epoch: Instant::now(),
@@ -125,6 +129,14 @@ impl Shared {
             0 => None,
             ms => Some(Duration::from_millis(ms)),
         }
+    }
+
+    pub(crate) fn set_max_response_bytes(&self, limit: usize) {
+        self.max_response_bytes.store(limit, Ordering::Relaxed);
+    }
+
+    pub(crate) fn max_response_bytes(&self) -> usize {
+        self.max_response_bytes.load(Ordering::Relaxed)
     }
 
     /// The reader got bytes from the server.
@@ -286,7 +298,7 @@ impl Shared {
     }
 
     /// Hands complete responses, oldest first, to the oldest waiters: one lock for all.
-    pub(crate) fn deliver(&self, responses: &mut Vec<BytesMut>) -> Result<(), Error> {
+    pub(crate) fn deliver(&self, responses: &mut Vec<Answer>) -> Result<(), Error> {
         let slots: Vec<Arc<Slot>> = {
             let mut state = self.lock();
             if state.waiters.len() < responses.len() {
@@ -297,7 +309,7 @@ impl Shared {
             state.waiters.drain(..responses.len()).collect()
         };
         for (slot, response) in slots.into_iter().zip(responses.drain(..)) {
-            slot.fill(Ok(response));
+            slot.fill(response);
         }
         Ok(())
     }
@@ -306,8 +318,7 @@ impl Shared {
     pub(crate) fn asynchronous(&self, frame: &mut BytesMut) -> Result<(), Error> {
         match parse_message(frame)? {
             Some(Message::NotificationResponse(body)) => {
-                // A closed receiver means nobody listens any more; nothing to keep.
-                let _ = self.notifications.send(Notification::from_body(&body)?);
+                self.notifications.send(Notification::from_body(&body)?);
             }
             Some(Message::NoticeResponse(body)) => {
                 let notice = DbError::parse(&mut body.fields())?;

@@ -184,6 +184,7 @@ pub(crate) fn heal(
                     }
                     let request_timeout = config.get_request_timeout();
                     client.set_stall_timeout(request_timeout);
+                    client.set_max_response_bytes(config.get_max_response_bytes());
                     let client = match request_timeout {
                         Some(timeout) => client.with_deadline(timeout),
                         None => client,
