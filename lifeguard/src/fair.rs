@@ -17,13 +17,16 @@
 //! its ticket back and wakes the queue. Abandoned waiters still queued are skipped and
 //! dropped by the next waker.
 //!
+//! Closing the queue ([`Fair::close`]) moves every waiting caller to closed the same
+//! way, under the lock, so a close and a grant never both reach one waiter.
+//!
 //! Why no wait outlasts its deadline: every park goes through
 //! [`lifeguard_pg::may_timeout_until`], since may parks forever on a timeout below a
 //! millisecond, the "little left" a re-park after an early wake-up asks for.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use lifeguard_pg::may_timeout_until;
@@ -38,10 +41,23 @@ pub(crate) trait Capacity {
     fn give_back(&self, ticket: usize);
 }
 
-/// A waiter's state: [`WAITING`], [`ABANDONED`], or `GRANTED + ticket`.
+/// A waiter's state: [`WAITING`], [`ABANDONED`], [`CLOSED`] or `GRANTED + ticket`.
 const WAITING: usize = 0;
 const ABANDONED: usize = 1;
-const GRANTED: usize = 2;
+/// The queue was closed while it waited: it gets no ticket.
+const CLOSED: usize = 2;
+const GRANTED: usize = 3;
+
+/// How a wait in line ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// A ticket, now the caller's to give back.
+    Ticket(usize),
+    /// The deadline passed first.
+    TimedOut,
+    /// The queue was closed ([`Fair::close`]): no ticket will come.
+    Closed,
+}
 
 /// How often an unwinding waiter tries the queue lock before leaving the wake-up to
 /// the next release: it must not park.
@@ -81,6 +97,17 @@ impl Waiter {
     fn is_abandoned(&self) -> bool {
         self.state.load(Ordering::Acquire) == ABANDONED
     }
+
+    fn is_closed(&self) -> bool {
+        self.state.load(Ordering::Acquire) == CLOSED
+    }
+
+    /// Tells a waiting caller the queue closed; false when it abandoned already.
+    fn close(&self) -> bool {
+        self.state
+            .compare_exchange(WAITING, CLOSED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
 }
 
 /// A FIFO queue of callers waiting for a ticket.
@@ -88,6 +115,8 @@ pub(crate) struct Fair {
     queue: Mutex<VecDeque<Arc<Waiter>>>,
     /// Queued waiters, abandoned ones not yet dropped included.
     waiting: AtomicUsize,
+    /// Set by [`Fair::close`]: nobody queues any more.
+    closed: AtomicBool,
 }
 
 impl Fair {
@@ -95,6 +124,7 @@ impl Fair {
         Fair {
             queue: Mutex::new(VecDeque::new()),
             waiting: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -104,19 +134,22 @@ impl Fair {
     }
 
     /// Takes a ticket from `capacity`, waiting in line until `deadline` if there is
-    /// none. `None` when the deadline passed first.
-    pub(crate) fn acquire(&self, capacity: &dyn Capacity, deadline: Instant) -> Option<usize> {
+    /// none.
+    pub(crate) fn acquire(&self, capacity: &dyn Capacity, deadline: Instant) -> Wait {
         if self.waiting.load(Ordering::SeqCst) == 0
             && let Some(ticket) = capacity.try_take()
         {
-            return Some(ticket);
+            return Wait::Ticket(ticket);
         }
         let waiter = {
             let mut queue = self.lock();
+            if self.closed.load(Ordering::SeqCst) {
+                return Wait::Closed;
+            }
             if queue.is_empty()
                 && let Some(ticket) = capacity.try_take()
             {
-                return Some(ticket);
+                return Wait::Ticket(ticket);
             }
             let waiter = Arc::new(Waiter {
                 state: AtomicUsize::new(WAITING),
@@ -137,7 +170,11 @@ impl Fair {
         loop {
             if let Some(ticket) = waiter.granted() {
                 guard.armed = false;
-                return Some(ticket);
+                return Wait::Ticket(ticket);
+            }
+            if waiter.is_closed() {
+                guard.armed = false;
+                return Wait::Closed;
             }
             let Some(left) = may_timeout_until(deadline) else {
                 guard.armed = false;
@@ -148,15 +185,32 @@ impl Fair {
         }
     }
 
-    /// The deadline passed: leaves the queue, unless a ticket came just in time.
-    fn give_up(&self, waiter: &Arc<Waiter>) -> Option<usize> {
+    /// The deadline passed: leaves the queue, unless a ticket (or the close) came just
+    /// in time.
+    fn give_up(&self, waiter: &Arc<Waiter>) -> Wait {
         let mut queue = self.lock();
-        // Grants happen under the lock: the state cannot change while we hold it.
+        // Grants and closes happen under the lock: the state cannot change meanwhile.
+        if waiter.is_closed() {
+            return Wait::Closed;
+        }
         if let Some(ticket) = waiter.abandon() {
-            return Some(ticket);
+            return Wait::Ticket(ticket);
         }
         self.remove(&mut queue, waiter);
-        None
+        Wait::TimedOut
+    }
+
+    /// Closes the queue: every waiter gets [`Wait::Closed`] now, and later callers who
+    /// find no free capacity get it at once instead of queueing.
+    pub(crate) fn close(&self) {
+        let mut queue = self.lock();
+        self.closed.store(true, Ordering::SeqCst);
+        for waiter in queue.drain(..) {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            if waiter.close() {
+                waiter.blocker.unpark();
+            }
+        }
     }
 
     fn remove(&self, queue: &mut VecDeque<Arc<Waiter>>, waiter: &Arc<Waiter>) {

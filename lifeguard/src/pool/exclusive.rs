@@ -9,9 +9,9 @@ use std::time::Instant;
 use lifeguard_pg::{Connection, Error, Runtime, TransactionStatus};
 use may::sync::Mutex;
 
-use super::Inner;
 use super::connect_error::ConnectError;
-use crate::fair::{Capacity, Fair};
+use super::{Inner, pool_closed};
+use crate::fair::{Capacity, Fair, Wait};
 
 /// An idle exclusive connection and when it must be retired.
 struct Idle {
@@ -179,13 +179,20 @@ pub(crate) fn acquire(pool: &Arc<Inner>) -> Result<PooledConnection, Error> {
     pool.check_open()?;
     let exclusive = &pool.exclusive;
     let deadline = Instant::now() + pool.config.get_acquire_timeout();
-    if exclusive.fair.acquire(exclusive, deadline).is_none() {
-        pool.acquire_timeouts.fetch_add(1, Ordering::Relaxed);
-        return Err(exclusive.connect_error.acquire_timeout());
+    match exclusive.fair.acquire(exclusive, deadline) {
+        Wait::Ticket(_) => {}
+        Wait::Closed => return Err(pool_closed()),
+        Wait::TimedOut => {
+            pool.acquire_timeouts.fetch_add(1, Ordering::Relaxed);
+            return Err(exclusive.connect_error.acquire_timeout());
+        }
     }
     // From here the permit is ours: every path gives it back (the PooledConnection on
-    // drop, or explicitly on failure).
-    match reuse_or_open(pool, deadline) {
+    // drop, or explicitly on failure). A pool closed meanwhile opens nothing new.
+    let lent = pool
+        .check_open()
+        .and_then(|()| reuse_or_open(pool, deadline));
+    match lent {
         Ok((conn, retire_at)) => Ok(PooledConnection {
             conn: Some(conn),
             retire_at,
