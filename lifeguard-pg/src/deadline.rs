@@ -9,6 +9,11 @@
 
 use std::time::{Duration, Instant};
 
+/// The client-side bound on an answer that holds with no configuration: a pipelined
+/// [`Client`](crate::Client) closes a connection whose oldest request has heard nothing
+/// from the server for this long (its stall timeout), so no call on it waits longer.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The shortest timeout may can represent.
 const MAY_RESOLUTION: Duration = Duration::from_millis(1);
 

@@ -59,8 +59,8 @@ pub enum Error {
     /// failing: `cause` is the last connect error (refused, authentication, connect
     /// timeout, ...). [`Error::timeout`] reports it as [`Timeout::Acquire`].
     Unavailable {
-        /// The last error connecting to the server.
-        cause: Box<Error>,
+        /// The last error connecting to the server (shared by every caller it failed).
+        cause: std::sync::Arc<Error>,
     },
     /// A column value could not be converted to the requested Rust type.
     Decode {
@@ -103,6 +103,10 @@ pub enum Error {
     Authentication(String),
     /// The server sent bytes that break the protocol.
     Protocol(String),
+    /// The statement cannot run on this kind of connection (such as `COPY FROM STDIN`
+    /// on a shared pipelined one); nothing was sent, and the message says what to use
+    /// instead.
+    Unsupported(String),
 }
 
 impl Error {
@@ -141,7 +145,7 @@ impl Error {
     /// ```
     /// use lifeguard_pg::{Error, Timeout};
     ///
-    /// let cause = Box::new(Error::Authentication("password authentication failed".into()));
+    /// let cause = std::sync::Arc::new(Error::Authentication("password authentication failed".into()));
     /// assert_eq!(Error::Unavailable { cause }.timeout(), Some(Timeout::Acquire));
     /// assert_eq!(Error::Timeout(Timeout::Request).timeout(), Some(Timeout::Request));
     /// assert_eq!(Error::Config("bad".into()).timeout(), None);
@@ -203,6 +207,7 @@ impl fmt::Display for Error {
             Error::Config(what) => write!(f, "invalid configuration: {what}"),
             Error::Authentication(what) => write!(f, "authentication failed: {what}"),
             Error::Protocol(what) => write!(f, "protocol error: {what}"),
+            Error::Unsupported(what) => write!(f, "not supported here: {what}"),
         }
     }
 }

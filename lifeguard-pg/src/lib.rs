@@ -49,11 +49,11 @@ mod transaction;
 mod wire;
 
 pub use cancel::CancelToken;
-pub use client::{Client, ClientStats};
+pub use client::{Client, ClientStats, DEFAULT_MAX_RESPONSE_BYTES, Notifications};
 pub use config::{Config, Host, SslMode};
 pub use connection::{Connection, Query, ToStatement, TransactionStatus};
 pub use copy::{CopyIn, CopyOut};
-pub use deadline::{may_timeout, may_timeout_until};
+pub use deadline::{DEFAULT_REQUEST_TIMEOUT, may_timeout, may_timeout_until};
 pub use encode::Param;
 pub use error::{BoxError, DbError, Error, Timeout};
 pub use interval::Interval;

@@ -172,6 +172,78 @@ fn notifications_on_the_pipelined_client_are_all_delivered_in_order() {
     assert_eq!(got, (0..1000).collect::<Vec<_>>());
 }
 
+#[test]
+fn unread_notifications_are_bounded_and_the_dropped_ones_counted() {
+    let config = fresh_config("client_notify_cap");
+    let listener = Client::connect(&config).unwrap();
+    let rx = listener.notifications().unwrap();
+    listener.batch_execute("LISTEN flood").unwrap();
+    let sender = Client::connect(&config).unwrap();
+    sender
+        .batch_execute("SELECT pg_notify('flood', g::text) FROM generate_series(1, 100010) g")
+        .unwrap();
+    // The listener's own round trip comes after every notification sent before it.
+    lifeguard_harness::wait_until(
+        "all 100,010 notifications seen",
+        Duration::from_secs(30),
+        || {
+            listener.batch_execute("").unwrap();
+            Ok(rx.dropped() == 10)
+        },
+    )
+    .unwrap();
+    let first = rx.recv_timeout(Duration::from_secs(1)).unwrap();
+    assert_eq!(first.payload(), "1");
+    let mut read = 1;
+    while rx.try_recv().is_some() {
+        read += 1;
+    }
+    assert_eq!(read, 100_000);
+    // Room again: the next one is kept.
+    sender
+        .execute("SELECT pg_notify('flood', 'again')", &[])
+        .unwrap();
+    let next = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(next.payload(), "again");
+}
+
+#[test]
+fn a_response_over_the_limit_fails_alone_and_its_neighbours_get_their_own() {
+    let config = fresh_config("client_big");
+    let client = Client::connect(&config).unwrap();
+    client.set_max_response_bytes(1 << 20);
+    // Many rows (kept until the limit, then dropped) and one oversized row (never
+    // buffered whole), each surrounded by small requests from other coroutines.
+    let big = [
+        "SELECT repeat('x', 1000) FROM generate_series(1, 5000)",
+        "SELECT repeat('y', 4000000)",
+    ];
+    let handles: Vec<_> = (0..200i32)
+        .map(|i| {
+            let client = client.clone();
+            may::go!(move || {
+                if i % 50 == 0 {
+                    let sql = big[(i / 50) as usize % 2];
+                    let err = client.query(sql, &[]).unwrap_err();
+                    assert!(matches!(err, Error::Unsupported(_)), "{err}");
+                    assert!(err.to_string().contains("max_response_bytes"), "{err}");
+                } else {
+                    let row = client.query_one("SELECT $1::int4", &[&i]).unwrap();
+                    assert_eq!(row.get::<i32>(0).unwrap(), i);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert!(!client.is_closed());
+    let rows = client
+        .query("SELECT repeat('z', 100) FROM generate_series(1, 100)", &[])
+        .unwrap();
+    assert_eq!(rows.len(), 100);
+}
+
 /// Starts `callers` coroutines that query in a loop until they see an error; returns
 /// the time from `fault` to the last caller's error.
 fn every_caller_fails_fast(client: &Client, fault: impl FnOnce()) -> Duration {

@@ -12,6 +12,7 @@
 //! | `connections` | `LIFEGUARD_CONNECTIONS` | the number of `may` workers, [`may::config()`]`.get_workers()`, read when the pool asks | Pipelined connections: shared by every coroutine, each carrying many requests at once. At least 1. |
 //! | `max_exclusive` | `LIFEGUARD_MAX_EXCLUSIVE` | `16` | The most exclusive connections open at once, for transactions and pinned sessions. `0` forbids them. |
 //! | `max_in_flight` | `LIFEGUARD_MAX_IN_FLIGHT` | `128` | The most requests queued or in flight on one pipelined connection. At least 1. |
+//! | `max_response_bytes` | `LIFEGUARD_MAX_RESPONSE_BYTES` | `268435456` (256 MiB) | The largest response a pipelined connection buffers for one statement; a larger one fails with `Error::Unsupported` (the connection goes on serving the others). Stream big results with `for_each` on `pool.acquire()`. At least 1. |
 //! | `acquire_timeout` | `LIFEGUARD_ACQUIRE_TIMEOUT` | `"5s"` | How long a caller waits for capacity (a pipelined slot or an exclusive connection) before it gets an error. |
 //! | `connect_timeout` | `LIFEGUARD_CONNECT_TIMEOUT` | `"5s"`, or the URL's `connect_timeout` when it sets one | The bound on one connection attempt: opening the socket and logging in. Wins over the URL's `connect_timeout`. |
 //! | `statement_timeout` | `LIFEGUARD_STATEMENT_TIMEOUT` | `"off"` | The server cancels a statement that runs longer (PostgreSQL's `statement_timeout`, millisecond resolution). |
@@ -131,6 +132,7 @@ pub struct PoolConfig {
     connections: Option<usize>,
     max_exclusive: usize,
     max_in_flight: usize,
+    max_response_bytes: usize,
     acquire_timeout: Duration,
     connect_timeout: Duration,
     /// True once a source other than the URL set `connect_timeout`: a later URL then
@@ -188,6 +190,7 @@ impl PoolConfig {
             connections: None,
             max_exclusive: DEFAULT_MAX_EXCLUSIVE,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            max_response_bytes: lifeguard_pg::DEFAULT_MAX_RESPONSE_BYTES,
             acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             connect_timeout_given: false,
@@ -229,6 +232,12 @@ impl PoolConfig {
     /// Sets the most requests queued or in flight on one pipelined connection.
     pub fn max_in_flight(mut self, n: usize) -> PoolConfig {
         self.max_in_flight = n;
+        self
+    }
+
+    /// Sets the largest response a pipelined connection buffers for one statement.
+    pub fn max_response_bytes(mut self, limit: usize) -> PoolConfig {
+        self.max_response_bytes = limit;
         self
     }
 
@@ -309,6 +318,11 @@ impl PoolConfig {
     /// The most requests queued or in flight on one pipelined connection.
     pub fn get_max_in_flight(&self) -> usize {
         self.max_in_flight
+    }
+
+    /// The largest response a pipelined connection buffers for one statement.
+    pub fn get_max_response_bytes(&self) -> usize {
+        self.max_response_bytes
     }
 
     /// How long a caller waits for capacity.
@@ -395,6 +409,9 @@ impl PoolConfig {
         }
         if self.max_in_flight == 0 {
             return fail("max_in_flight must be at least 1".to_owned());
+        }
+        if self.max_response_bytes == 0 {
+            return fail("max_response_bytes must be at least 1".to_owned());
         }
         let positive = [
             ("acquire_timeout", self.acquire_timeout),
@@ -500,6 +517,7 @@ impl fmt::Debug for PoolConfig {
             .field("connections", &self.get_connections())
             .field("max_exclusive", &self.max_exclusive)
             .field("max_in_flight", &self.max_in_flight)
+            .field("max_response_bytes", &self.max_response_bytes)
             .field("acquire_timeout", &self.acquire_timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("statement_timeout", &self.statement_timeout)

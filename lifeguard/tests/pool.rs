@@ -336,6 +336,74 @@ fn close_waits_for_work_in_flight_then_refuses_new_work() {
     assert!(pool.begin().is_err());
 }
 
+#[test]
+fn close_answers_every_queued_caller_at_once_in_coroutines_and_threads() {
+    let pool = fresh_pool("pool_close_queued", |c| {
+        c.connections(1)
+            .max_in_flight(1)
+            .max_exclusive(1)
+            .acquire_timeout(Duration::from_secs(60))
+    });
+    query("SELECT 1").execute(&pool).unwrap();
+    let held = pool.acquire().unwrap();
+    let busy = {
+        let p = pool.clone();
+        may::go!(move || query("SELECT pg_sleep(0.5)").execute(&p).map(drop))
+    };
+    assert!(eventually(Duration::from_secs(10), || pool
+        .stats()
+        .in_flight
+        == 1));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let callers = 40;
+    for i in 0..callers {
+        let (pool, tx) = (pool.clone(), tx.clone());
+        let call = move || {
+            let result = if i % 2 == 0 {
+                pool.begin().map(drop)
+            } else {
+                query("SELECT 1").execute(&pool).map(drop)
+            };
+            let _ = tx.send(result);
+        };
+        if i % 4 < 2 {
+            may::go!(call);
+        } else {
+            std::thread::spawn(call);
+        }
+    }
+    assert!(
+        eventually(Duration::from_secs(10), || pool.stats().waiting == callers),
+        "callers did not queue: {:?}",
+        pool.stats()
+    );
+    // close() itself waits out its grace for the connection still lent; the queued
+    // callers must not.
+    let closer = {
+        let pool = pool.clone();
+        std::thread::spawn(move || pool.close(Duration::from_secs(3)))
+    };
+    for _ in 0..callers {
+        let result = rx
+            .recv_timeout(Duration::from_secs(2))
+            .expect("a queued caller still waits after close");
+        let err = result.unwrap_err();
+        assert!(
+            matches!(&err, Error::Closed { reason } if reason.contains("pool is closed")),
+            "{err}"
+        );
+    }
+    drop(held);
+    closer.join().unwrap();
+    let _ = busy.join();
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.waiting, stats.exclusive_in_use, stats.exclusive_open),
+        (0, 0, 0),
+        "{stats:?}"
+    );
+}
+
 /// Load from 256 coroutines until `stop`; counts successes, records failures.
 struct Load {
     stop: Arc<std::sync::atomic::AtomicBool>,

@@ -1,5 +1,7 @@
 //! The deadline keeper: one coroutine per pipelined connection that wakes every
-//! [`TICK`] and answers the callers whose deadline has passed with a timeout.
+//! [`TICK`], answers the callers whose deadline has passed with a timeout, and closes
+//! the connection when the server has been silent past the stall timeout with
+//! requests in flight.
 //!
 //! A timed park per request would register a timer with may's timer thread for every
 //! query; one coarse timer per connection costs nothing per request.
@@ -22,6 +24,6 @@ pub(crate) fn run(shared: Weak<Shared>) {
         if shared.is_closed() {
             return;
         }
-        shared.expire_waiters(Instant::now());
+        shared.check_deadlines(Instant::now());
     }
 }

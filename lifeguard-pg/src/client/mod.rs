@@ -5,7 +5,9 @@
 //! neighbours. The reader coroutine answers callers in order; when the socket fails,
 //! every caller waiting on it gets `Error::Closed` at once and later calls fail fast.
 
+mod copy_in;
 mod keeper;
+mod notifications;
 mod pipeline;
 mod reader;
 mod slot;
@@ -26,11 +28,12 @@ use crate::config::Config;
 use crate::connection::{Connection, Query, ToStatement};
 use crate::encode::{self, Param};
 use crate::error::{DbError, Error};
-use crate::notify::Notification;
 use crate::response::{self, Messages, Outcome};
 use crate::row::{Row, SimpleQueryMessage, at_most_one, exactly_one};
 use crate::socket::Runtime;
 use crate::statement::Statement;
+
+pub use notifications::Notifications;
 
 use pipeline::{Shared, State};
 use slot::Slot;
@@ -38,6 +41,10 @@ use statements::Entry;
 
 /// SQLSTATE invalid_sql_statement_name: the server lost a statement we thought parsed.
 const NO_SUCH_STATEMENT: &str = "26000";
+
+/// The largest response a pipelined connection buffers for one caller unless told
+/// otherwise ([`Client::set_max_response_bytes`]): 256 MiB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 256 << 20;
 
 /// Stack of the reader coroutine, in words (may's unit): 16 KiB words = 128 KiB.
 const READER_STACK_WORDS: usize = 16 * 1024;
@@ -71,7 +78,7 @@ struct Handle {
     shared: Arc<Shared>,
     process_id: i32,
     cancel: Option<CancelToken>,
-    notifications: may::sync::Mutex<Option<may::sync::mpsc::Receiver<Notification>>>,
+    notifications: may::sync::Mutex<Option<Notifications>>,
 }
 
 impl Drop for Handle {
@@ -114,8 +121,9 @@ impl Client {
         let (socket, leftover, process_id, cancel) = conn.into_parts();
         let reader_socket = socket.try_clone()?;
         let control = socket.try_clone()?;
-        let (tx, rx) = may::sync::mpsc::channel();
+        let (tx, rx) = notifications::channel();
         let shared = Arc::new(Shared::new(socket, control, tx));
+        shared.set_stall_timeout(Some(crate::DEFAULT_REQUEST_TIMEOUT));
         let for_reader = shared.clone();
         let builder = may::coroutine::Builder::new()
             .name("lifeguard-pg reader".to_owned())
@@ -140,14 +148,62 @@ impl Client {
 
     /// A handle on the same connection whose requests fail with
     /// `Error::Timeout(Timeout::Request)` when unanswered after `deadline` (checked
-    /// every 5 ms, so at most that much later). The
-    /// statement is not cancelled (another caller's may be running); its answer is
-    /// discarded when it comes.
+    /// every 5 ms, so at most that much later). The deadline also bounds the caller's
+    /// own write: if the server stops reading, the connection is closed rather than
+    /// let the caller wait. The statement is not cancelled (another caller's may be
+    /// running); its answer is discarded when it comes.
     pub fn with_deadline(&self, deadline: Duration) -> Client {
         Client {
             handle: self.handle.clone(),
             deadline: Some(deadline),
         }
+    }
+
+    /// Closes the connection when its oldest request has had no byte from the server
+    /// for `timeout` (a frozen server, a dead network): every caller on it then gets
+    /// `Error::Closed` saying so, and the same bound holds for writing a request to a
+    /// server that stopped reading. It applies to every clone; `None` turns it off.
+    /// The default is [`DEFAULT_REQUEST_TIMEOUT`](crate::DEFAULT_REQUEST_TIMEOUT), so no
+    /// call waits longer than that for an answer with no configuration at all. Set it
+    /// above the longest statement you run.
+    ///
+    /// ```no_run
+    /// # fn demo(client: &lifeguard_pg::Client) {
+    /// use std::time::Duration;
+    ///
+    /// client.set_stall_timeout(Some(Duration::from_secs(120)));
+    /// assert_eq!(client.stall_timeout(), Some(Duration::from_secs(120)));
+    /// # }
+    /// ```
+    pub fn set_stall_timeout(&self, timeout: Option<Duration>) {
+        self.handle.shared.set_stall_timeout(timeout);
+    }
+
+    /// Bounds the memory one response may take: a response is buffered whole before
+    /// its caller reads it, and one larger than `limit` bytes is dropped as it
+    /// arrives; its caller gets `Error::Unsupported` saying so, and the connection
+    /// goes on serving everyone else. It applies to every clone; the default is
+    /// [`DEFAULT_MAX_RESPONSE_BYTES`]. Stream larger results with
+    /// [`Connection::for_each`](crate::Connection::for_each).
+    ///
+    /// ```no_run
+    /// # fn demo(client: &lifeguard_pg::Client) {
+    /// client.set_max_response_bytes(64 << 20);
+    /// assert_eq!(client.max_response_bytes(), 64 << 20);
+    /// # }
+    /// ```
+    pub fn set_max_response_bytes(&self, limit: usize) {
+        self.handle.shared.set_max_response_bytes(limit);
+    }
+
+    /// The response limit now (see [`set_max_response_bytes`](Self::set_max_response_bytes)).
+    pub fn max_response_bytes(&self) -> usize {
+        self.handle.shared.max_response_bytes()
+    }
+
+    /// The stall timeout now (see [`set_stall_timeout`](Self::set_stall_timeout)).
+    pub fn stall_timeout(&self) -> Option<Duration> {
+        self.handle.shared.stall_timeout()
     }
 
     /// Prepares a statement (or returns the one this connection has), so its parameter
@@ -242,6 +298,7 @@ impl Client {
 
     /// Runs statements separated by `;` with the simple protocol (no parameters).
     pub fn simple_query(&self, sql: &str) -> Result<Vec<SimpleQueryMessage>, Error> {
+        refuse_copy_in(sql)?;
         let answer = self.request(|state| encode::query(sql, &mut state.pending).map(|()| true))?;
         let answer = answer.ok_or_else(|| Error::protocol("request not queued"))?;
         response::read_simple(&mut Buffered(answer))
@@ -252,9 +309,10 @@ impl Client {
         self.simple_query(sql).map(drop)
     }
 
-    /// The notifications of the channels this connection `LISTEN`s to, every one in
-    /// order. The first call takes the receiver; later calls return `None`.
-    pub fn notifications(&self) -> Option<may::sync::mpsc::Receiver<Notification>> {
+    /// The notifications of the channels this connection `LISTEN`s to, in order (at
+    /// most 100,000 waiting to be read; see [`Notifications`]). The first call takes
+    /// the receiver; later calls return `None`.
+    pub fn notifications(&self) -> Option<Notifications> {
         self.handle
             .notifications
             .lock()
@@ -438,8 +496,8 @@ impl Client {
         &self,
         encode: impl FnOnce(&mut State) -> Result<bool, Error>,
     ) -> Result<Option<BytesMut>, Error> {
-        let deadline = self.deadline.map(|d| Instant::now() + d);
-        let slot = Arc::new(Slot::new(deadline));
+        let now = Instant::now();
+        let slot = Arc::new(Slot::new(now, self.deadline.map(|d| now + d)));
         if !self.handle.shared.submit(slot.clone(), encode)? {
             return Ok(None);
         }
@@ -491,13 +549,29 @@ fn parse_fresh(
     sql: &str,
     types: &[Type],
 ) -> Result<(), Error> {
-    frontend::close(b'S', &entry.name, &mut state.pending)
-        .map_err(|e| Error::Encode {
-            index: 0,
-            source: Box::new(e),
+    refuse_copy_in(sql)
+        .and_then(|()| {
+            frontend::close(b'S', &entry.name, &mut state.pending).map_err(|e| Error::Encode {
+                index: 0,
+                source: Box::new(e),
+            })
         })
         .and_then(|()| encode::parse(&entry.name, sql, types, &mut state.pending))
         .inspect_err(|_| forget(state, key, entry))
+}
+
+/// Refuses SQL that would start a COPY FROM STDIN on the shared connection (see
+/// `copy_in.rs`), before anything is sent.
+fn refuse_copy_in(sql: &str) -> Result<(), Error> {
+    if copy_in::copies_from_stdin(sql) {
+        return Err(Error::Unsupported(
+            "COPY FROM STDIN cannot run on a pipelined connection: it would stall every \
+             request behind it; use an exclusive Connection's copy_in (in a pool: \
+             pool.acquire())"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The messages of one response, as the reader delivered them.

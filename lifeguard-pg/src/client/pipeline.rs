@@ -5,12 +5,24 @@
 //! same order. If no caller is writing, it becomes the writer and sends everything
 //! pending, again and again, until the buffer is empty; callers arriving meanwhile only
 //! append. Requests that pile up during one write leave in the next, as one syscall.
+//!
+//! Nothing here waits without a bound, and nothing half-done is left on the shared
+//! socket:
+//! - A write is bounded by the connection's stall timeout, and by the writing caller's
+//!   own deadline when that is shorter; a write that runs out closes the connection
+//!   (part of a request may be on the wire, so nothing after it could be trusted).
+//! - A writer that unwinds mid-write (its coroutine cancelled at the socket) closes
+//!   the connection the same way, without taking a lock it might have to wait for.
+//! - An encoder that panics leaves the pending buffer as it found it.
+//! - The deadline keeper (`keeper.rs`) closes a connection whose oldest request has
+//!   seen no byte from the server for the stall timeout: a frozen server, a
+//!   black-holed network.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use may::sync::Mutex;
@@ -19,9 +31,10 @@ use postgres_protocol::message::backend::Message;
 use crate::codec::parse_message;
 use crate::error::{DbError, Error};
 use crate::notify::Notification;
-use crate::socket::Socket;
+use crate::socket::{Socket, Stream};
 
-use super::slot::Slot;
+use super::notifications;
+use super::slot::{Answer, Slot};
 use super::statements::Entry;
 
 /// At most this many notices are kept until taken; older ones are dropped and counted.
@@ -29,16 +42,33 @@ const MAX_NOTICES: usize = 10_000;
 
 pub(crate) struct Shared {
     state: Mutex<State>,
-    writer: Mutex<Socket>,
+    writer: Mutex<Writer>,
     /// Another handle on the socket, to shut it down while a writer holds `writer`.
     control: Socket,
     closed: AtomicBool,
-    notifications: may::sync::mpsc::Sender<Notification>,
+    notifications: notifications::Sender,
     notices: Mutex<VecDeque<DbError>>,
     pub(crate) notices_dropped: AtomicU64,
     pub(crate) cache_hits: AtomicU64,
     pub(crate) cache_misses: AtomicU64,
+    /// The largest response buffered for a caller (see `reader.rs`).
+    max_response_bytes: AtomicUsize,
+    /// The stall timeout in milliseconds; zero: none.
+    stall_ms: AtomicU64,
+    /// When the reader last got bytes, in nanoseconds since `epoch`.
+    last_read_ns: AtomicU64,
+    epoch: Instant,
 }
+
+/// The socket writers use, and the write timeout set on it now.
+struct Writer {
+    socket: Socket,
+    timeout: Option<Duration>,
+}
+
+/// Write timeouts are kept in steps of this much, so that callers whose deadlines
+/// differ by less share one setting and the socket option is rarely set again.
+const WRITE_TIMEOUT_STEP: Duration = Duration::from_millis(100);
 
 pub(crate) struct State {
     /// Requests not yet written.
@@ -58,7 +88,7 @@ impl Shared {
     pub(crate) fn new(
         writer: Socket,
         control: Socket,
-        notifications: may::sync::mpsc::Sender<Notification>,
+        notifications: notifications::Sender,
     ) -> Shared {
         Shared {
             control,
@@ -70,14 +100,53 @@ impl Shared {
                 closed: None,
                 statements: HashMap::new(),
             }),
-            writer: Mutex::new(writer),
+            writer: Mutex::new(Writer {
+                socket: writer,
+                timeout: None,
+            }),
             closed: AtomicBool::new(false),
             notifications,
             notices: Mutex::new(VecDeque::new()),
             notices_dropped: AtomicU64::new(0),
             cache_hits: AtomicU64::new(0),
             cache_misses: AtomicU64::new(0),
+            max_response_bytes: AtomicUsize::new(super::DEFAULT_MAX_RESPONSE_BYTES),
+            stall_ms: AtomicU64::new(0),
+            last_read_ns: AtomicU64::new(0),
+            epoch: Instant::now(),
         }
+    }
+
+    /// Sets the stall timeout (see the module docs); `None` turns it off.
+    pub(crate) fn set_stall_timeout(&self, timeout: Option<Duration>) {
+        let ms = timeout.map_or(0, |t| crate::may_timeout(t).as_millis());
+        self.stall_ms
+            .store(u64::try_from(ms).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    pub(crate) fn stall_timeout(&self) -> Option<Duration> {
+        match self.stall_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        }
+    }
+
+    pub(crate) fn set_max_response_bytes(&self, limit: usize) {
+        self.max_response_bytes.store(limit, Ordering::Relaxed);
+    }
+
+    pub(crate) fn max_response_bytes(&self) -> usize {
+        self.max_response_bytes.load(Ordering::Relaxed)
+    }
+
+    /// The reader got bytes from the server.
+    pub(crate) fn note_read(&self) {
+        let ns = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.last_read_ns.store(ns, Ordering::Relaxed);
+    }
+
+    fn last_read(&self) -> Instant {
+        self.epoch + Duration::from_nanos(self.last_read_ns.load(Ordering::Relaxed))
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -114,14 +183,22 @@ impl Shared {
             return Err(Error::closed(reason.clone()));
         }
         let mark = state.pending.len();
-        match encode(&mut state) {
-            Ok(true) => {}
-            Ok(false) => return Ok(false),
-            Err(e) => {
+        // A panicking encoder (a `ToSql` impl) must not leave half a request behind.
+        let encoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| encode(&mut state)));
+        match encoded {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) => return Ok(false),
+            Ok(Err(e)) => {
                 state.pending.truncate(mark);
                 return Err(e);
             }
+            Err(panic) => {
+                state.pending.truncate(mark);
+                drop(state);
+                std::panic::resume_unwind(panic);
+            }
         }
+        let deadline = slot.deadline();
         state.waiters.push_back(slot);
         if state.writing {
             return Ok(true);
@@ -131,26 +208,28 @@ impl Shared {
         let mut batch = std::mem::take(&mut state.spare);
         std::mem::swap(&mut state.pending, &mut batch);
         drop(state);
-        self.write_batches(batch);
+        self.write_batches(batch, deadline);
         Ok(true)
     }
 
     /// Writes `batch`, then whatever became pending meanwhile, until nothing is.
-    /// Only the caller that set `writing` runs this.
-    fn write_batches(&self, mut batch: BytesMut) {
+    /// Only the caller that set `writing` runs this; `deadline` is its own.
+    fn write_batches(&self, mut batch: BytesMut, deadline: Option<Instant>) {
+        let mut unwinding = CloseOnUnwind {
+            shared: self,
+            armed: true,
+        };
         loop {
-            let written = {
-                let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-                writer.write_all(&batch).and_then(|()| writer.flush())
-            };
+            let written = self.write_bounded(&batch, deadline);
             batch.clear();
             if let Err(e) = written {
-                self.fail(&format!("I/O error: {e}"));
+                self.fail(&e);
             }
             let mut state = self.lock();
             if state.pending.is_empty() || state.closed.is_some() {
                 state.writing = false;
                 state.spare = batch;
+                unwinding.armed = false;
                 return;
             }
             // `batch` is empty: it becomes the new pending buffer, keeping its capacity.
@@ -158,17 +237,68 @@ impl Shared {
         }
     }
 
-    /// Answers with a timeout every waiter whose deadline has passed. Their slots stay
-    /// queued: the answers still come, in order, and are dropped.
-    pub(crate) fn expire_waiters(&self, now: Instant) {
-        let state = self.lock();
-        for slot in &state.waiters {
-            slot.expire(now);
+    /// Writes `bytes` within the stall timeout and before `deadline`; the error is the
+    /// reason the connection must close.
+    fn write_bounded(&self, bytes: &[u8], deadline: Option<Instant>) -> Result<(), String> {
+        let stall = self.stall_timeout();
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let bound = match (stall, left) {
+            (Some(s), Some(l)) => Some(s.min(l)),
+            (s, l) => s.or(l),
+        }
+        .map(|b| {
+            let steps = b.as_nanos().div_ceil(WRITE_TIMEOUT_STEP.as_nanos()).max(1);
+            WRITE_TIMEOUT_STEP * u32::try_from(steps).unwrap_or(u32::MAX)
+        });
+        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        if writer.timeout != bound {
+            writer
+                .socket
+                .set_write_timeout(bound)
+                .map_err(|e| format!("I/O error: {e}"))?;
+            writer.timeout = bound;
+        }
+        let Writer { socket, .. } = &mut *writer;
+        socket
+            .write_all(bytes)
+            .and_then(|()| socket.flush())
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => format!(
+                    "the server stopped reading: a request could not be written within {:?}",
+                    bound.unwrap_or_default()
+                ),
+                _ => format!("I/O error: {e}"),
+            })
+    }
+
+    /// Answers with a timeout every waiter whose deadline has passed (their slots stay
+    /// queued: the answers still come, in order, and are dropped), and closes the
+    /// connection when its oldest request has heard nothing for the stall timeout.
+    pub(crate) fn check_deadlines(&self, now: Instant) {
+        let stalled = {
+            let state = self.lock();
+            for slot in &state.waiters {
+                slot.expire(now);
+            }
+            match (state.waiters.front(), self.stall_timeout()) {
+                (Some(oldest), Some(stall)) => {
+                    let heard = oldest.queued_at().max(self.last_read());
+                    (now.saturating_duration_since(heard) >= stall)
+                        .then(|| (stall, state.waiters.len()))
+                }
+                _ => None,
+            }
+        };
+        if let Some((stall, in_flight)) = stalled {
+            self.fail(&format!(
+                "no byte from the server for {stall:?} with {in_flight} request(s) in flight \
+                 (stall timeout): the server or the network is not responding"
+            ));
         }
     }
 
     /// Hands complete responses, oldest first, to the oldest waiters: one lock for all.
-    pub(crate) fn deliver(&self, responses: &mut Vec<BytesMut>) -> Result<(), Error> {
+    pub(crate) fn deliver(&self, responses: &mut Vec<Answer>) -> Result<(), Error> {
         let slots: Vec<Arc<Slot>> = {
             let mut state = self.lock();
             if state.waiters.len() < responses.len() {
@@ -179,7 +309,7 @@ impl Shared {
             state.waiters.drain(..responses.len()).collect()
         };
         for (slot, response) in slots.into_iter().zip(responses.drain(..)) {
-            slot.fill(Ok(response));
+            slot.fill(response);
         }
         Ok(())
     }
@@ -188,8 +318,7 @@ impl Shared {
     pub(crate) fn asynchronous(&self, frame: &mut BytesMut) -> Result<(), Error> {
         match parse_message(frame)? {
             Some(Message::NotificationResponse(body)) => {
-                // A closed receiver means nobody listens any more; nothing to keep.
-                let _ = self.notifications.send(Notification::from_body(&body)?);
+                self.notifications.send(Notification::from_body(&body)?);
             }
             Some(Message::NoticeResponse(body)) => {
                 let notice = DbError::parse(&mut body.fields())?;
@@ -231,10 +360,42 @@ impl Shared {
     }
 
     /// Shuts the socket down so the reader ends; used when the last handle is dropped.
+    /// The goodbye is sent only if no writer holds the socket, and never waits long.
     pub(crate) fn shutdown(&self, goodbye: &[u8]) {
         if let Ok(mut writer) = self.writer.try_lock() {
-            let _ = writer.write_all(goodbye);
+            let _ = writer.socket.set_write_timeout(Some(GOODBYE_TIMEOUT));
+            writer.timeout = Some(GOODBYE_TIMEOUT);
+            let _ = writer.socket.write_all(goodbye);
         }
         self.fail("the client was closed");
+    }
+}
+
+/// How long a closing client waits to say goodbye to a server that stopped reading.
+const GOODBYE_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// Closes the connection if the writer unwinds mid-write (its coroutine was cancelled
+/// at the socket): part of a request may be on the wire. During a panic nothing may
+/// park, so it takes no lock it would wait for: it marks the connection closed, records
+/// why if the state lock is free, and shuts the socket down; the reader then fails
+/// every waiter.
+struct CloseOnUnwind<'a> {
+    shared: &'a Shared,
+    armed: bool,
+}
+
+impl Drop for CloseOnUnwind<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let shared = self.shared;
+        if let Ok(mut state) = shared.state.try_lock() {
+            state
+                .closed
+                .get_or_insert_with(|| "a request was interrupted while being written".into());
+        }
+        shared.closed.store(true, Ordering::Release);
+        let _ = shared.control.shutdown();
     }
 }

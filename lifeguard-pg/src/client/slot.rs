@@ -19,16 +19,28 @@ pub(crate) struct Slot {
     /// When the caller stops waiting; the connection's deadline keeper fills the slot
     /// with a timeout then, so the caller parks without a timer of its own.
     deadline: Option<Instant>,
+    /// When the request was queued, for the keeper's stall check.
+    queued_at: Instant,
 }
 
 impl Slot {
-    /// A slot for the calling coroutine or thread to wait on, until `deadline`.
-    pub(crate) fn new(deadline: Option<Instant>) -> Slot {
+    /// A slot for the calling coroutine or thread to wait on, from `queued_at` until
+    /// `deadline`.
+    pub(crate) fn new(queued_at: Instant, deadline: Option<Instant>) -> Slot {
         Slot {
             answer: AtomicOption::none(),
             blocker: Blocker::new(false),
             deadline,
+            queued_at,
         }
+    }
+
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    pub(crate) fn queued_at(&self) -> Instant {
+        self.queued_at
     }
 
     /// Fills the slot with a timeout if its deadline has passed at `now`.

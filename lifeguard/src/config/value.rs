@@ -12,6 +12,7 @@ pub(super) enum Key {
     Connections,
     MaxExclusive,
     MaxInFlight,
+    MaxResponseBytes,
     AcquireTimeout,
     ConnectTimeout,
     StatementTimeout,
@@ -25,11 +26,12 @@ pub(super) enum Key {
 
 impl Key {
     /// Every key, `url` first so that the settings after it apply to its server.
-    pub(super) const ALL: [Key; 13] = [
+    pub(super) const ALL: [Key; 14] = [
         Key::Url,
         Key::Connections,
         Key::MaxExclusive,
         Key::MaxInFlight,
+        Key::MaxResponseBytes,
         Key::AcquireTimeout,
         Key::ConnectTimeout,
         Key::StatementTimeout,
@@ -48,6 +50,7 @@ impl Key {
             Key::Connections => "connections",
             Key::MaxExclusive => "max_exclusive",
             Key::MaxInFlight => "max_in_flight",
+            Key::MaxResponseBytes => "max_response_bytes",
             Key::AcquireTimeout => "acquire_timeout",
             Key::ConnectTimeout => "connect_timeout",
             Key::StatementTimeout => "statement_timeout",
@@ -67,6 +70,7 @@ impl Key {
             Key::Connections => "LIFEGUARD_CONNECTIONS",
             Key::MaxExclusive => "LIFEGUARD_MAX_EXCLUSIVE",
             Key::MaxInFlight => "LIFEGUARD_MAX_IN_FLIGHT",
+            Key::MaxResponseBytes => "LIFEGUARD_MAX_RESPONSE_BYTES",
             Key::AcquireTimeout => "LIFEGUARD_ACQUIRE_TIMEOUT",
             Key::ConnectTimeout => "LIFEGUARD_CONNECT_TIMEOUT",
             Key::StatementTimeout => "LIFEGUARD_STATEMENT_TIMEOUT",
@@ -224,6 +228,7 @@ impl PoolConfig {
             Key::Connections => self.connections(raw.count(1)?),
             Key::MaxExclusive => self.max_exclusive(raw.count(0)?),
             Key::MaxInFlight => self.max_in_flight(raw.count(1)?),
+            Key::MaxResponseBytes => self.max_response_bytes(raw.count(1)?),
             Key::AcquireTimeout => self.acquire_timeout(raw.positive_duration()?),
             Key::ConnectTimeout => self.connect_timeout(raw.positive_duration()?),
             Key::StatementTimeout => self.statement_timeout(raw.optional_duration()?),

@@ -9,8 +9,9 @@ use std::time::Instant;
 use lifeguard_pg::{Connection, Error, Runtime, TransactionStatus};
 use may::sync::Mutex;
 
-use super::Inner;
-use crate::fair::Fair;
+use super::connect_error::ConnectError;
+use super::{Inner, pool_closed};
+use crate::fair::{Capacity, Fair, Wait};
 
 /// An idle exclusive connection and when it must be retired.
 struct Idle {
@@ -27,6 +28,7 @@ pub(crate) struct Exclusive {
     pub(crate) fair: Fair,
     max: usize,
     pub(crate) discarded: AtomicU64,
+    connect_error: ConnectError,
 }
 
 impl Exclusive {
@@ -38,11 +40,12 @@ impl Exclusive {
             fair: Fair::new(),
             max,
             discarded: AtomicU64::new(0),
+            connect_error: ConnectError::default(),
         }
     }
 
     /// Takes a permit to hold a connection, if one is free.
-    pub(crate) fn try_take(&self) -> Option<usize> {
+    fn take_permit(&self) -> Option<usize> {
         let mut used = self.in_use.load(Ordering::SeqCst);
         while used < self.max {
             match self
@@ -58,7 +61,7 @@ impl Exclusive {
 
     fn release_permit(&self) {
         self.in_use.fetch_sub(1, Ordering::SeqCst);
-        self.fair.wake(&|| self.try_take());
+        self.fair.wake(self);
     }
 
     /// Closes the idle connections.
@@ -73,6 +76,16 @@ impl Exclusive {
     fn lock_idle(&self) -> may::sync::MutexGuard<'_, Vec<Idle>> {
         // Pushes and pops only: a poisoned list is still a list.
         self.idle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Capacity for Exclusive {
+    fn try_take(&self) -> Option<usize> {
+        self.take_permit()
+    }
+
+    fn give_back(&self, _permit: usize) {
+        self.in_use.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -159,23 +172,27 @@ impl Drop for PooledConnection {
     }
 }
 
-/// Lends an exclusive connection: waits in line for a permit (bounded by the acquire
-/// timeout), then reuses an idle connection that is still good or opens a new one.
+/// Lends an exclusive connection: waits in line for a permit, then reuses an idle
+/// connection that is still good or opens a new one, all within the acquire timeout
+/// (a connect gets what is left of it, at most the connect timeout).
 pub(crate) fn acquire(pool: &Arc<Inner>) -> Result<PooledConnection, Error> {
     pool.check_open()?;
     let exclusive = &pool.exclusive;
     let deadline = Instant::now() + pool.config.get_acquire_timeout();
-    if exclusive
-        .fair
-        .acquire(&|| exclusive.try_take(), deadline)
-        .is_none()
-    {
-        pool.acquire_timeouts.fetch_add(1, Ordering::Relaxed);
-        return Err(Error::Timeout(lifeguard_pg::Timeout::Acquire));
+    match exclusive.fair.acquire(exclusive, deadline) {
+        Wait::Ticket(_) => {}
+        Wait::Closed => return Err(pool_closed()),
+        Wait::TimedOut => {
+            pool.acquire_timeouts.fetch_add(1, Ordering::Relaxed);
+            return Err(exclusive.connect_error.acquire_timeout());
+        }
     }
     // From here the permit is ours: every path gives it back (the PooledConnection on
-    // drop, or explicitly on failure).
-    match reuse_or_open(pool) {
+    // drop, or explicitly on failure). A pool closed meanwhile opens nothing new.
+    let lent = pool
+        .check_open()
+        .and_then(|()| reuse_or_open(pool, deadline));
+    match lent {
         Ok((conn, retire_at)) => Ok(PooledConnection {
             conn: Some(conn),
             retire_at,
@@ -188,7 +205,7 @@ pub(crate) fn acquire(pool: &Arc<Inner>) -> Result<PooledConnection, Error> {
     }
 }
 
-fn reuse_or_open(pool: &Inner) -> Result<(Connection, Option<Instant>), Error> {
+fn reuse_or_open(pool: &Inner, deadline: Instant) -> Result<(Connection, Option<Instant>), Error> {
     let exclusive = &pool.exclusive;
     loop {
         let Some(entry) = exclusive.lock_idle().pop() else {
@@ -200,13 +217,49 @@ fn reuse_or_open(pool: &Inner) -> Result<(Connection, Option<Instant>), Error> {
         exclusive.open.fetch_sub(1, Ordering::SeqCst);
         exclusive.discarded.fetch_add(1, Ordering::Relaxed);
     }
-    let conn = Connection::connect_with(&pool.pg, Runtime::May)?;
+    let conn = connect_before(pool, deadline)?;
     exclusive.open.fetch_add(1, Ordering::SeqCst);
     let retire_at = pool
         .config
         .lifetime_for(fastrand::f64())
         .map(|l| Instant::now() + l);
     Ok((conn, retire_at))
+}
+
+/// Opens a connection within the connect timeout and before the acquire `deadline`.
+/// A connect cut short by the deadline is an acquire timeout whose cause is the
+/// connect timeout; any other failure is returned as it is (refused, authentication).
+fn connect_before(pool: &Inner, deadline: Instant) -> Result<Connection, Error> {
+    let exclusive = &pool.exclusive;
+    let left = deadline.saturating_duration_since(Instant::now());
+    let connect_timeout = pool.config.get_connect_timeout();
+    let cut_short = left < connect_timeout;
+    let result = if cut_short {
+        if left.is_zero() {
+            pool.acquire_timeouts.fetch_add(1, Ordering::Relaxed);
+            return Err(exclusive.connect_error.acquire_timeout());
+        }
+        let mut pg = pool.pg.clone();
+        pg.connect_timeout(left);
+        Connection::connect_with(&pg, Runtime::May)
+    } else {
+        Connection::connect_with(&pool.pg, Runtime::May)
+    };
+    match result {
+        Ok(conn) => {
+            exclusive.connect_error.succeeded();
+            Ok(conn)
+        }
+        Err(e) => {
+            let timed_out = e.timeout() == Some(lifeguard_pg::Timeout::Connect);
+            let cause = exclusive.connect_error.failed(&e);
+            if cut_short && timed_out {
+                pool.acquire_timeouts.fetch_add(1, Ordering::Relaxed);
+                return Err(Error::Unavailable { cause });
+            }
+            Err(e)
+        }
+    }
 }
 
 /// An idle connection fit to lend: not broken, not past its lifetime, and answering a

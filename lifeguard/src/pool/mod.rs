@@ -8,6 +8,7 @@
 //! connections up: a pool can be built while the server is down and serves as soon as
 //! it is back.
 
+mod connect_error;
 mod exclusive;
 mod shared;
 
@@ -20,6 +21,7 @@ use lifeguard_pg::{Config, Error, Row, Timeout};
 pub use exclusive::PooledConnection;
 
 use crate::config::PoolConfig;
+use crate::fair::Wait;
 use crate::query::Query;
 use crate::stats::PoolStats;
 use crate::transaction::Transaction;
@@ -67,9 +69,7 @@ impl Inner {
 
     pub(crate) fn check_open(&self) -> Result<(), Error> {
         if self.is_closing() {
-            return Err(Error::Closed {
-                reason: "the pool is closed".into(),
-            });
+            return Err(pool_closed());
         }
         Ok(())
     }
@@ -187,11 +187,15 @@ impl Pool {
         }
     }
 
-    /// Refuses new work, waits up to `grace` for the work in flight (statements and
-    /// lent connections), then closes every connection.
+    /// Refuses new work (callers waiting for capacity get `Error::Closed` at once),
+    /// waits up to `grace` for the work in flight (statements and lent connections),
+    /// then closes every connection. Connections lent out still are closed when they
+    /// come back.
     pub fn close(&self, grace: Duration) {
         let inner = &self.inner;
         inner.closing.store(true, Ordering::SeqCst);
+        inner.shared.fair.close();
+        inner.exclusive.fair.close();
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline
             && (inner.shared.in_flight() > 0 || inner.exclusive.in_use.load(Ordering::SeqCst) > 0)
@@ -217,9 +221,17 @@ impl Pool {
         inner.check_open()?;
         let shared = &inner.shared;
         let deadline = Instant::now() + inner.config.get_acquire_timeout();
-        let Some(index) = shared.fair.acquire(&|| shared.try_take(), deadline) else {
-            inner.acquire_timeouts.fetch_add(1, Ordering::Relaxed);
-            return Err(Error::Timeout(Timeout::Acquire));
+        let index = match shared.fair.acquire(&**shared, deadline) {
+            Wait::Ticket(index) => index,
+            Wait::Closed => return Err(pool_closed()),
+            Wait::TimedOut => {
+                inner.acquire_timeouts.fetch_add(1, Ordering::Relaxed);
+                if shared.open() > 0 {
+                    // Connections are up, only busy: the cause is load, not the server.
+                    return Err(Error::Timeout(Timeout::Acquire));
+                }
+                return Err(shared.connect_error.acquire_timeout());
+            }
         };
         let reservation = Reservation {
             shared,
@@ -227,6 +239,13 @@ impl Pool {
             broken: false,
         };
         reservation.run(query, on_row)
+    }
+}
+
+/// What a caller of a closed pool gets.
+pub(crate) fn pool_closed() -> Error {
+    Error::Closed {
+        reason: "the pool is closed".into(),
     }
 }
 

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use lifeguard_pg::{Client, ClientStats, Config};
 use may::sync::RwLock;
 
+use super::connect_error::ConnectError;
 use crate::config::PoolConfig;
-use crate::fair::Fair;
+use crate::fair::{Capacity, Fair};
 
 /// How often a healer looks at its connection.
 const HEAL_TICK: Duration = Duration::from_millis(10);
@@ -29,6 +30,7 @@ pub(crate) struct Shared {
     pub(crate) fair: Fair,
     max_in_flight: usize,
     pub(crate) reconnects: AtomicU64,
+    pub(crate) connect_error: ConnectError,
 }
 
 impl Shared {
@@ -45,11 +47,12 @@ impl Shared {
             fair: Fair::new(),
             max_in_flight,
             reconnects: AtomicU64::new(0),
+            connect_error: ConnectError::default(),
         }
     }
 
     /// Reserves room on the healthy connection with the fewest requests in flight.
-    pub(crate) fn try_take(&self) -> Option<usize> {
+    fn take_room(&self) -> Option<usize> {
         loop {
             let (index, load) = self
                 .slots
@@ -90,7 +93,7 @@ impl Shared {
         }
         slot.served.fetch_add(1, Ordering::Relaxed);
         slot.in_flight.fetch_sub(1, Ordering::SeqCst);
-        self.fair.wake(&|| self.try_take());
+        self.fair.wake(self);
     }
 
     /// Requests in flight over all connections.
@@ -133,9 +136,24 @@ impl Shared {
     }
 }
 
+impl Capacity for Shared {
+    fn try_take(&self) -> Option<usize> {
+        self.take_room()
+    }
+
+    fn give_back(&self, index: usize) {
+        self.slots[index].in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// Keeps slot `index` connected until `closing` is set: connects with backoff,
 /// replaces the connection when it dies or outlives its lifetime, and checks it with
 /// a trivial query when it has been idle for the liveness interval.
+///
+/// Every request on the connection carries the request timeout as its deadline, and
+/// the connection closes itself when its oldest request has heard nothing from the
+/// server for as long (the client's stall timeout): a frozen server costs its callers
+/// at most that, and the healer then replaces the connection.
 pub(crate) fn heal(
     shared: Arc<Shared>,
     index: usize,
@@ -159,10 +177,18 @@ pub(crate) fn heal(
             }
             match Client::connect(&pg) {
                 Ok(client) => {
+                    shared.connect_error.succeeded();
                     if closing.load(Ordering::SeqCst) {
                         client.close();
                         break;
                     }
+                    let request_timeout = config.get_request_timeout();
+                    client.set_stall_timeout(request_timeout);
+                    client.set_max_response_bytes(config.get_max_response_bytes());
+                    let client = match request_timeout {
+                        Some(timeout) => client.with_deadline(timeout),
+                        None => client,
+                    };
                     *write(&slot.client) = Some(client);
                     slot.healthy.store(true, Ordering::SeqCst);
                     if current.is_some() || failures > 0 {
@@ -172,9 +198,10 @@ pub(crate) fn heal(
                     born = Instant::now();
                     lifetime = config.lifetime_for(fastrand::f64());
                     idle_since = Instant::now();
-                    shared.fair.wake(&|| shared.try_take());
+                    shared.fair.wake(&*shared);
                 }
-                Err(_) => {
+                Err(e) => {
+                    shared.connect_error.failed(&e);
                     let delay = config.backoff_delay(failures, fastrand::f64());
                     failures = failures.saturating_add(1);
                     may::coroutine::sleep(delay);

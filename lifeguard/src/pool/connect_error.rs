@@ -1,0 +1,68 @@
+//! The last connect failure of one side of the pool, kept until a connect succeeds,
+//! so that a caller who timed out waiting learns why no connection came (sqlx's
+//! `PoolTimedOut` hides it; here it is [`Error::Unavailable`]'s `cause`).
+
+use std::sync::Arc;
+
+use lifeguard_pg::Error;
+use may::sync::Mutex;
+
+/// The last connect error since the last successful connect.
+#[derive(Default)]
+pub(crate) struct ConnectError {
+    last: Mutex<Option<Arc<Error>>>,
+}
+
+impl ConnectError {
+    /// Records a failed connect (a copy of its error: the caller keeps the original).
+    pub(crate) fn failed(&self, error: &Error) -> Arc<Error> {
+        let error = Arc::new(copy_of(error));
+        *self.lock() = Some(error.clone());
+        error
+    }
+
+    /// Records a successful connect: earlier failures no longer explain anything.
+    pub(crate) fn succeeded(&self) {
+        let mut last = self.lock();
+        if last.is_some() {
+            *last = None;
+        }
+    }
+
+    /// The error an acquire that timed out reports: [`Error::Unavailable`] with the
+    /// last connect error when connecting has been failing, a plain acquire timeout
+    /// when the capacity was simply in use.
+    pub(crate) fn acquire_timeout(&self) -> Error {
+        match self.lock().clone() {
+            Some(cause) => Error::Unavailable { cause },
+            None => Error::Timeout(lifeguard_pg::Timeout::Acquire),
+        }
+    }
+
+    fn lock(&self) -> may::sync::MutexGuard<'_, Option<Arc<Error>>> {
+        // Holds one value, set whole: a poisoned lock still holds a consistent one.
+        self.last.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A copy of a connect error for reporting: the same variant and text (an I/O error
+/// keeps its kind and message; a variant a connect does not produce keeps its text).
+fn copy_of(error: &Error) -> Error {
+    match error {
+        Error::Db(db) => Error::Db(db.clone()),
+        Error::Io(e) => Error::Io(std::io::Error::new(e.kind(), e.to_string())),
+        Error::Timeout(t) => Error::Timeout(*t),
+        Error::Authentication(what) => Error::Authentication(what.clone()),
+        Error::Config(what) => Error::Config(what.clone()),
+        Error::Protocol(what) => Error::Protocol(what.clone()),
+        Error::Closed { reason } => Error::Closed {
+            reason: reason.clone(),
+        },
+        Error::Unavailable { cause } => Error::Unavailable {
+            cause: cause.clone(),
+        },
+        other => Error::Closed {
+            reason: other.to_string(),
+        },
+    }
+}
