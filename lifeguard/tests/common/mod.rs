@@ -9,7 +9,7 @@
 //! ends) and counted as missing. Work the test does itself on the pool runs on a helper
 //! thread through [`bounded`], for the same reason.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -77,55 +77,74 @@ pub struct Running {
     rx: may::sync::mpsc::Receiver<Call>,
     calls: usize,
     kind: Kind,
+    /// When each call now in progress started (a std lock, held for one insert or
+    /// remove, never across a call).
+    out: Out,
 }
+
+type Out = Arc<Mutex<HashMap<usize, Instant>>>;
 
 /// Starts `calls` calls of `op` made by callers of `kind`; coroutines get stacks of
 /// `stack_words` words (may's unit).
 pub fn start(kind: Kind, calls: usize, stack_words: usize, op: Op) -> Running {
     let (tx, rx) = may::sync::mpsc::channel();
+    let out = Out::default();
     match kind {
         Kind::Coroutines => {
             for call in 0..calls {
-                spawn_call(call, stack_words, &op, &tx);
+                spawn_call(call, stack_words, &op, &tx, &out);
             }
         }
         Kind::Threads(threads) => {
             let per = calls.div_ceil(threads);
             for thread in 0..threads {
-                let (tx, op) = (tx.clone(), op.clone());
+                let (tx, op, out) = (tx.clone(), op.clone(), out.clone());
                 let first = thread * per;
                 let last = calls.min(first + per);
                 std::thread::Builder::new()
                     .stack_size(1 << 20)
-                    .spawn(move || (first..last).for_each(|call| timed(call, &*op, &tx)))
+                    .spawn(move || (first..last).for_each(|call| timed(call, &*op, &tx, &out)))
                     .expect("spawn a caller thread");
             }
         }
     }
-    Running { rx, calls, kind }
+    Running {
+        rx,
+        calls,
+        kind,
+        out,
+    }
 }
 
 /// Starts `calls` calls of `op`, one coroutine each, one at a time: after each it
 /// waits until `started(calls started so far)` holds (or fails the test).
 pub fn start_in_order(calls: usize, op: Op, mut started: impl FnMut(usize) -> bool) -> Running {
     let (tx, rx) = may::sync::mpsc::channel();
+    let out = Out::default();
     for call in 0..calls {
-        spawn_call(call, 0x1000, &op, &tx);
+        spawn_call(call, 0x1000, &op, &tx, &out);
         assert!(started(call + 1), "call {call} did not start");
     }
     Running {
         rx,
         calls,
         kind: Kind::Coroutines,
+        out,
     }
 }
 
-fn spawn_call(call: usize, stack_words: usize, op: &Op, tx: &may::sync::mpsc::Sender<Call>) {
-    let (tx, op) = (tx.clone(), op.clone());
+fn spawn_call(
+    call: usize,
+    stack_words: usize,
+    op: &Op,
+    tx: &may::sync::mpsc::Sender<Call>,
+    out: &Out,
+) {
+    let (tx, op, out) = (tx.clone(), op.clone(), out.clone());
     let builder = may::coroutine::Builder::new().stack_size(stack_words);
     // SAFETY: the caller uses no thread-locals and blocks only on may primitives (the
     // pool, a may channel).
-    let spawned = unsafe { builder.spawn(move || timed(call, &*op, &tx)) };
+    let spawned = unsafe { builder.spawn(move || timed(call, &*op, &tx, &out)) };
     spawned.expect("spawn a caller coroutine");
 }
 
@@ -133,9 +152,12 @@ fn timed(
     call: usize,
     op: &(dyn Fn(usize) -> Outcome + Send + Sync),
     tx: &may::sync::mpsc::Sender<Call>,
+    out: &Out,
 ) {
     let started = Instant::now();
+    lock(out).insert(call, started);
     let outcome = op(call);
+    lock(out).remove(&call);
     let _ = tx.send(Call {
         wait: started.elapsed(),
         outcome,
@@ -159,12 +181,24 @@ impl Running {
                 Err(_) => break,
             }
         }
+        let (in_progress, longest_in_progress) = {
+            let out = lock(&self.out);
+            let now = Instant::now();
+            let longest = out.values().map(|&s| now - s).max().unwrap_or_default();
+            (out.len(), longest)
+        };
         Report {
             missing: self.calls - calls.len(),
+            in_progress,
+            longest_in_progress,
             calls,
             gave_up_after: started.elapsed(),
         }
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// What the callers reported.
@@ -172,6 +206,10 @@ pub struct Report {
     pub calls: Vec<Call>,
     /// Calls that had not returned when the test stopped waiting.
     pub missing: usize,
+    /// Of those, the calls begun (the others wait behind them on their thread).
+    pub in_progress: usize,
+    /// How long the oldest call in progress had been out then.
+    pub longest_in_progress: Duration,
     pub gave_up_after: Duration,
 }
 
@@ -255,8 +293,13 @@ impl Row<'_> {
         let mut problems = Vec::new();
         if report.missing > 0 {
             problems.push(format!(
-                "{} callers still waiting after {:.1?}",
-                report.missing, report.gave_up_after
+                "{} callers still waiting after {:.1?} ({} calls in progress, the oldest for \
+                 {:.1?}; {} not begun, queued behind them on their threads)",
+                report.missing,
+                report.gave_up_after,
+                report.in_progress,
+                report.longest_in_progress,
+                report.missing - report.in_progress
             ));
         }
         if over > 0 {
@@ -382,5 +425,5 @@ pub fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool 
 /// cases at once would measure each other.
 pub fn serial() -> MutexGuard<'static, ()> {
     static SERIAL: Mutex<()> = Mutex::new(());
-    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+    lock(&SERIAL)
 }
