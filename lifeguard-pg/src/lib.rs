@@ -49,7 +49,10 @@ mod transaction;
 mod wire;
 
 pub use cancel::CancelToken;
-pub use client::{Client, ClientStats, DEFAULT_MAX_RESPONSE_BYTES, Notifications};
+pub use client::{
+    Client, ClientStats, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_STATEMENT_CACHE_CAPACITY,
+    Notifications,
+};
 pub use config::{Config, Host, SslMode};
 pub use connection::{Connection, Query, ToStatement, TransactionStatus};
 pub use copy::{CopyIn, CopyOut};

@@ -18,7 +18,7 @@
 //!   seen no byte from the server for the stall timeout: a frozen server, a
 //!   black-holed network.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -35,7 +35,7 @@ use crate::socket::{Socket, Stream};
 
 use super::notifications;
 use super::slot::{Answer, Slot};
-use super::statements::Entry;
+use super::statements::{self, Cache};
 
 /// At most this many notices are kept until taken; older ones are dropped and counted.
 const MAX_NOTICES: usize = 10_000;
@@ -81,7 +81,7 @@ pub(crate) struct State {
     writing: bool,
     closed: Option<String>,
     /// Statements parsed on this connection (or whose Parse is pending), by cache key.
-    pub(crate) statements: HashMap<u64, Arc<Entry>>,
+    pub(crate) statements: Cache,
 }
 
 impl Shared {
@@ -98,7 +98,7 @@ impl Shared {
                 waiters: VecDeque::new(),
                 writing: false,
                 closed: None,
-                statements: HashMap::new(),
+                statements: Cache::new(statements::DEFAULT_STATEMENT_CACHE_CAPACITY),
             }),
             writer: Mutex::new(Writer {
                 socket: writer,

@@ -13,6 +13,7 @@ pub(super) enum Key {
     MaxExclusive,
     MaxInFlight,
     MaxResponseBytes,
+    StatementCacheCapacity,
     AcquireTimeout,
     ConnectTimeout,
     StatementTimeout,
@@ -26,12 +27,13 @@ pub(super) enum Key {
 
 impl Key {
     /// Every key, `url` first so that the settings after it apply to its server.
-    pub(super) const ALL: [Key; 14] = [
+    pub(super) const ALL: [Key; 15] = [
         Key::Url,
         Key::Connections,
         Key::MaxExclusive,
         Key::MaxInFlight,
         Key::MaxResponseBytes,
+        Key::StatementCacheCapacity,
         Key::AcquireTimeout,
         Key::ConnectTimeout,
         Key::StatementTimeout,
@@ -51,6 +53,7 @@ impl Key {
             Key::MaxExclusive => "max_exclusive",
             Key::MaxInFlight => "max_in_flight",
             Key::MaxResponseBytes => "max_response_bytes",
+            Key::StatementCacheCapacity => "statement_cache_capacity",
             Key::AcquireTimeout => "acquire_timeout",
             Key::ConnectTimeout => "connect_timeout",
             Key::StatementTimeout => "statement_timeout",
@@ -71,6 +74,7 @@ impl Key {
             Key::MaxExclusive => "LIFEGUARD_MAX_EXCLUSIVE",
             Key::MaxInFlight => "LIFEGUARD_MAX_IN_FLIGHT",
             Key::MaxResponseBytes => "LIFEGUARD_MAX_RESPONSE_BYTES",
+            Key::StatementCacheCapacity => "LIFEGUARD_STATEMENT_CACHE_CAPACITY",
             Key::AcquireTimeout => "LIFEGUARD_ACQUIRE_TIMEOUT",
             Key::ConnectTimeout => "LIFEGUARD_CONNECT_TIMEOUT",
             Key::StatementTimeout => "LIFEGUARD_STATEMENT_TIMEOUT",
@@ -229,6 +233,7 @@ impl PoolConfig {
             Key::MaxExclusive => self.max_exclusive(raw.count(0)?),
             Key::MaxInFlight => self.max_in_flight(raw.count(1)?),
             Key::MaxResponseBytes => self.max_response_bytes(raw.count(1)?),
+            Key::StatementCacheCapacity => self.statement_cache_capacity(raw.count(0)?),
             Key::AcquireTimeout => self.acquire_timeout(raw.positive_duration()?),
             Key::ConnectTimeout => self.connect_timeout(raw.positive_duration()?),
             Key::StatementTimeout => self.statement_timeout(raw.optional_duration()?),
