@@ -103,6 +103,13 @@ pub enum Error {
     Authentication(String),
     /// The server sent bytes that break the protocol.
     Protocol(String),
+    /// COMMIT found the transaction aborted by an earlier statement's error, so the
+    /// server rolled it back: nothing was saved. (PostgreSQL answers such a COMMIT
+    /// with a plain `ROLLBACK` and no error; this client does not let it pass.)
+    RolledBack {
+        /// The error that aborted the transaction, when the client saw it.
+        cause: Option<String>,
+    },
     /// The statement cannot run on this kind of connection (such as `COPY FROM STDIN`
     /// on a shared pipelined one); nothing was sent, and the message says what to use
     /// instead.
@@ -208,6 +215,13 @@ impl fmt::Display for Error {
             Error::Authentication(what) => write!(f, "authentication failed: {what}"),
             Error::Protocol(what) => write!(f, "protocol error: {what}"),
             Error::Unsupported(what) => write!(f, "not supported here: {what}"),
+            Error::RolledBack { cause } => {
+                f.write_str("the transaction was rolled back and nothing was saved: ")?;
+                match cause {
+                    Some(cause) => write!(f, "an earlier statement failed: {cause}"),
+                    None => f.write_str("an earlier statement in it failed"),
+                }
+            }
         }
     }
 }

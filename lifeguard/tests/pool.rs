@@ -141,6 +141,55 @@ fn transaction_closure_commits_on_ok_and_rolls_back_on_err_with_savepoints() {
 }
 
 #[test]
+fn a_commit_the_server_turned_into_a_rollback_is_an_error_naming_the_failed_statement() {
+    let pool = fresh_pool("pool_rolled_back", |c| c);
+    query("CREATE TABLE t (id int PRIMARY KEY)")
+        .execute(&pool)
+        .unwrap();
+    let mut tx = pool.begin().unwrap();
+    query("INSERT INTO t VALUES (1)").execute(&mut tx).unwrap();
+    let _ = query("INSERT INTO t VALUES (1)").execute(&mut tx);
+    let err = tx.commit().unwrap_err();
+    match &err {
+        Error::RolledBack { cause: Some(cause) } => {
+            assert!(cause.contains("23505"), "{cause}");
+            assert!(cause.contains("INSERT INTO t VALUES (1)"), "{cause}");
+        }
+        other => panic!("expected RolledBack naming the statement, got {other}"),
+    }
+    assert!(err.to_string().contains("nothing was saved"), "{err}");
+
+    // The closure form: an error swallowed inside is no success either.
+    let swallowed: Result<(), Error> = pool.transaction(|tx| {
+        query("INSERT INTO t VALUES (2)").execute(&mut *tx)?;
+        let _ = query("SELECT 1/0").execute(&mut *tx);
+        Ok(())
+    });
+    assert!(
+        matches!(swallowed, Err(Error::RolledBack { .. })),
+        "{swallowed:?}"
+    );
+
+    // An error rolled back to a savepoint leaves the transaction healthy.
+    pool.transaction(|tx| {
+        query("INSERT INTO t VALUES (3)").execute(&mut *tx)?;
+        let inner: Result<u64, Error> =
+            tx.savepoint(|tx| query("INSERT INTO t VALUES (3)").execute(tx));
+        assert!(inner.is_err());
+        Ok::<(), Error>(())
+    })
+    .unwrap();
+    let ids: Vec<i32> = query("SELECT id FROM t ORDER BY id")
+        .fetch_all(&pool)
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0).unwrap())
+        .collect();
+    assert_eq!(ids, vec![3]);
+    assert_eq!(pool.stats().exclusive_in_use, 0);
+}
+
+#[test]
 fn exhausted_exclusive_connections_fail_begin_with_an_acquire_timeout() {
     let bound = Duration::from_millis(300);
     let pool = fresh_pool("pool_exhaust", |c| {
