@@ -29,6 +29,7 @@
 //! | `statement`, `row`, `notify`, `cancel`, `error` | the values the calls return |
 //! | `interval` | [`Interval`], the one common type `postgres-types` does not map |
 
+mod backlog;
 mod cancel;
 mod client;
 pub mod codec;
@@ -45,6 +46,7 @@ mod row;
 mod socket;
 mod startup;
 mod statement;
+mod timeout;
 mod transaction;
 mod wire;
 
@@ -61,6 +63,7 @@ pub use notify::Notification;
 pub use row::{Row, RowIndex, SimpleIndex, SimpleQueryMessage, SimpleRow};
 pub use socket::{Runtime, Socket, Stream};
 pub use statement::{Column, Statement};
+pub use timeout::DEFAULT_REQUEST_TIMEOUT;
 pub use transaction::Transaction;
 
 /// The PostgreSQL type system: `Type`, and the `ToSql`/`FromSql` conversions.
