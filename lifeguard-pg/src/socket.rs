@@ -6,7 +6,7 @@
 //! TCP or Unix, std or may.
 //!
 //! Every TCP socket opened here gets `TCP_NODELAY`, TCP keepalive and
-//! `TCP_USER_TIMEOUT` as the [`Config`] says ([`TcpOptions`]): a peer that vanished
+//! `TCP_USER_TIMEOUT` as the [`Config`] says (`TcpOptions`): a peer that vanished
 //! without a word is found while the connection idles (keepalive) and while bytes wait
 //! unacknowledged (user timeout), instead of never.
 
@@ -21,9 +21,11 @@ use crate::error::{Error, Timeout};
 
 /// A byte stream a connection can run over.
 ///
-/// The timeout methods let the connection bound its waits (connect, statement
-/// timeout). A stream that cannot time out keeps the default no-op implementations;
-/// waits on it are then bounded only by the server.
+/// The timeout methods let the connection bound its waits (connect, request and
+/// statement timeouts): before every read and write it sets what is left of its
+/// deadline. A stream that cannot time out keeps the default no-op implementations;
+/// its deadlines are then checked only before each read and write, so one read that
+/// never returns is bounded only by the server.
 pub trait Stream: Read + Write + Send {
     /// Bounds every later read; `None` waits forever.
     fn set_read_timeout(&self, _timeout: Option<Duration>) -> io::Result<()> {

@@ -331,6 +331,81 @@ fn a_trickled_answer_under_a_statement_timeout_ends_within_the_request_timeout()
     );
 }
 
+/// A server that trickles an answer until the client's cancel arrives, then checks the
+/// CancelRequest, ends the answer with SQLSTATE 57014, and answers one more query.
+fn cancellable(mut stream: TcpStream, listener: TcpListener) -> io::Result<()> {
+    stream.write_all(&handshake_reply())?;
+    read_request(&mut stream)?;
+    stream.write_all(&row_description())?;
+    // One int4 column whose value is long: plenty of bytes to trickle.
+    let mut row = 1u16.to_be_bytes().to_vec();
+    row.extend_from_slice(&99_994i32.to_be_bytes());
+    row.extend(std::iter::repeat_n(b'7', 99_994));
+    let row = message(b'D', &row);
+    let mut sent = 0;
+    let deadline = Instant::now() + SERVER_BOUND;
+    listener.set_nonblocking(true)?;
+    let mut cancel = loop {
+        if Instant::now() > deadline {
+            return Ok(());
+        }
+        match listener.accept() {
+            Ok((cancel, _)) => break cancel,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+        stream.write_all(&row[sent..sent + 1])?;
+        sent += 1;
+        thread::sleep(Duration::from_millis(20));
+    };
+    cancel.set_nonblocking(false)?;
+    cancel.set_read_timeout(Some(SERVER_BOUND))?;
+    let mut request = [0u8; 16];
+    cancel.read_exact(&mut request)?;
+    let word =
+        |i: usize| i32::from_be_bytes([request[i], request[i + 1], request[i + 2], request[i + 3]]);
+    assert_eq!(
+        (word(0), word(4), word(8), word(12)),
+        (16, 80_877_102, 4242, 7)
+    );
+    drop(cancel);
+    let mut rest = row[sent..].to_vec();
+    rest.extend(message(
+        b'E',
+        b"SERROR\0C57014\0Mcanceling statement due to user request\0\0",
+    ));
+    rest.extend(ready());
+    stream.write_all(&rest)?;
+    read_request(&mut stream)?;
+    let mut answer = command_complete();
+    answer.extend(ready());
+    stream.write_all(&answer)?;
+    freeze(&mut stream)
+}
+
+#[test]
+fn a_trickled_answer_is_cancelled_at_the_statement_timeout_and_the_connection_kept() {
+    everywhere("cancelled trickle", Duration::from_secs(10), |runtime| {
+        let port = serve(cancellable);
+        let mut conn = connect(port, runtime);
+        conn.set_statement_timeout(Some(Duration::from_secs(1)));
+        let start = Instant::now();
+        let result = conn.simple_query("SELECT 1");
+        assert_within(start, Duration::from_secs(1), "the cancelled answer");
+        assert!(
+            matches!(result, Err(Error::Timeout(Timeout::Statement))),
+            "{result:?}"
+        );
+        assert!(!conn.is_closed());
+        assert_eq!(
+            conn.simple_query("SELECT 1")
+                .expect("the next answer")
+                .len(),
+            1
+        );
+    });
+}
+
 #[test]
 fn a_frozen_server_under_statement_and_request_timeouts_returns_in_time() {
     everywhere("frozen server", Duration::from_secs(10), |runtime| {
@@ -453,6 +528,33 @@ fn a_notice_flood_keeps_the_newest_ten_thousand() {
         assert_eq!(notices[0].message, "notice 190000");
         assert_eq!(notices[9_999].message, "notice 199999");
         assert!(!conn.is_closed());
+    });
+}
+
+#[test]
+fn a_notification_flood_keeps_the_newest_hundred_thousand_and_counts_the_rest() {
+    everywhere("notification flood", Duration::from_secs(60), |runtime| {
+        let port = serve_after_handshake(|stream| {
+            read_request(stream)?;
+            let mut answer = Vec::new();
+            for i in 0..150_000 {
+                let mut body = 99i32.to_be_bytes().to_vec();
+                body.extend_from_slice(format!("flood\0{i}\0").as_bytes());
+                answer.extend(message(b'A', &body));
+            }
+            answer.extend(command_complete());
+            answer.extend(ready());
+            stream.write_all(&answer)?;
+            freeze(stream)
+        });
+        let mut conn = connect(port, runtime);
+        conn.simple_query("SELECT 1")
+            .expect("the answer after the flood");
+        assert_eq!(conn.notifications_dropped(), 50_000);
+        let kept = conn.take_notifications();
+        assert_eq!(kept.len(), 100_000);
+        assert_eq!(kept[0].payload(), "50000");
+        assert_eq!(kept[99_999].payload(), "149999");
     });
 }
 
