@@ -32,9 +32,9 @@ impl Config {
     /// as libpq does), `keepalives` (`0` or `1`), `keepalives_idle` and
     /// `keepalives_interval` (whole seconds), `keepalives_count`, `tcp_user_timeout`
     /// (milliseconds; 0 keeps the OS default), `options` and `sslmode` (see
-    /// [`Config`] for the keepalive defaults). An empty value is the same as leaving the parameter out; a repeated
-    /// parameter keeps its last value. Unknown parameters are an error, and so are
-    /// several comma-separated hosts or ports.
+    /// [`Config`] for the keepalive defaults). An empty value is the same as leaving
+    /// the parameter out; a repeated parameter keeps its last value. Unknown
+    /// parameters are an error, and so are several comma-separated hosts or ports.
     ///
     /// This reads no environment variables: see [`Config::apply_env`]. An error is an
     /// [`Error::Config`] that says what is wrong and where, never showing the password.
