@@ -23,7 +23,10 @@ pub enum Timeout {
     Connect,
     /// The statement ran longer than its timeout; it was cancelled on the server.
     Statement,
-    /// A pipelined request got no answer before its deadline.
+    /// A pipelined request got no answer before its deadline; or a call of an exclusive
+    /// [`Connection`](crate::Connection) did not finish within its request timeout
+    /// (see [`Connection::set_request_timeout`](crate::Connection::set_request_timeout)),
+    /// and the connection was given up.
     Request,
     /// No pool capacity (a connection or a pipelining slot) freed up in time.
     Acquire,
@@ -97,6 +100,16 @@ pub enum Error {
         /// What was given.
         given: usize,
     },
+    /// The request cannot be sent as given, whatever its parameter values: the SQL text
+    /// holds a NUL byte or is too long for one message, or there are more parameters
+    /// than the protocol can carry (65,535). Nothing was sent; the connection stays
+    /// usable.
+    ///
+    /// ```
+    /// let err = lifeguard_pg::Error::Statement("the SQL text contains a NUL byte".into());
+    /// assert_eq!(err.to_string(), "cannot send the statement: the SQL text contains a NUL byte");
+    /// ```
+    Statement(String),
     /// A configuration value or connection string is invalid.
     Config(String),
     /// The server refused the credentials, or asked for a method this client lacks.
@@ -175,6 +188,10 @@ impl Error {
         Error::Protocol(what.into())
     }
 
+    pub(crate) fn statement(what: impl Into<String>) -> Error {
+        Error::Statement(what.into())
+    }
+
     pub(crate) fn config(what: impl Into<String>) -> Error {
         Error::Config(what.into())
     }
@@ -211,6 +228,7 @@ impl fmt::Display for Error {
                 f,
                 "the statement takes {expected} parameter(s) but {given} were given"
             ),
+            Error::Statement(what) => write!(f, "cannot send the statement: {what}"),
             Error::Config(what) => write!(f, "invalid configuration: {what}"),
             Error::Authentication(what) => write!(f, "authentication failed: {what}"),
             Error::Protocol(what) => write!(f, "protocol error: {what}"),
