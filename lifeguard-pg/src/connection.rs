@@ -19,6 +19,7 @@ use postgres_types::Type;
 
 use crate::cancel::CancelToken;
 use crate::config::Config;
+use crate::deadline::DEFAULT_REQUEST_TIMEOUT;
 use crate::encode::{self, Param};
 use crate::error::{DbError, Error, Timeout};
 use crate::notify::Notification;
@@ -27,7 +28,6 @@ use crate::row::{Row, SimpleQueryMessage, at_most_one, exactly_one};
 use crate::socket::{self, Address, Runtime, Socket, Stream, TcpOptions};
 use crate::startup::{self, BackendKey};
 use crate::statement::{Column, Statement};
-use crate::timeout::DEFAULT_REQUEST_TIMEOUT;
 use crate::wire::{Deadline, Wire, is_timeout};
 
 /// How long [`Connection::close`] may take to hand its goodbye to a server that

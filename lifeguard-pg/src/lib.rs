@@ -72,7 +72,6 @@ pub use notify::Notification;
 pub use row::{Row, RowIndex, SimpleIndex, SimpleQueryMessage, SimpleRow};
 pub use socket::{Runtime, Socket, Stream};
 pub use statement::{Column, Statement};
-pub use timeout::DEFAULT_REQUEST_TIMEOUT;
 pub use transaction::Transaction;
 
 /// The PostgreSQL type system: `Type`, and the `ToSql`/`FromSql` conversions.

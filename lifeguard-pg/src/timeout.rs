@@ -1,6 +1,6 @@
 //! The exclusive connection's two bounds on a call.
 //!
-//! - The **request timeout** is hard and on by default ([`DEFAULT_REQUEST_TIMEOUT`]):
+//! - The **request timeout** is hard and on by default ([`crate::DEFAULT_REQUEST_TIMEOUT`]):
 //!   a call's writes and the reads of its answer must all finish before it, or the
 //!   connection is given up (marked broken; its socket closes when it is dropped, and
 //!   the server ends the session) and the call returns
@@ -27,17 +27,6 @@ use crate::error::{Error, Timeout};
 use crate::response::Messages;
 use crate::socket::Stream;
 use crate::wire::{Deadline, Wire};
-
-/// The request timeout a new [`Connection`] starts with: a call that has not finished
-/// after 30 s gives the connection up. Change it with
-/// [`Connection::set_request_timeout`].
-///
-/// ```
-/// use std::time::Duration;
-///
-/// assert_eq!(lifeguard_pg::DEFAULT_REQUEST_TIMEOUT, Duration::from_secs(30));
-/// ```
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long the server gets to answer a cancel before the connection is given up
 /// (never past the request deadline).

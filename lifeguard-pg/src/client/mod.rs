@@ -379,7 +379,7 @@ impl Client {
             in_flight: shared.in_flight(),
             cache_hits: shared.cache_hits.load(Ordering::Relaxed),
             cache_misses: shared.cache_misses.load(Ordering::Relaxed),
-            notices_dropped: shared.notices_dropped.load(Ordering::Relaxed),
+            notices_dropped: shared.notices_dropped(),
             statements_cached: shared.with_state(|state| state.statements.len()),
         }
     }

@@ -28,6 +28,7 @@ use bytes::BytesMut;
 use may::sync::Mutex;
 use postgres_protocol::message::backend::Message;
 
+use crate::backlog::{Backlog, MAX_NOTICES};
 use crate::codec::parse_message;
 use crate::error::{DbError, Error};
 use crate::notify::Notification;
@@ -37,9 +38,6 @@ use super::notifications;
 use super::slot::{Answer, Slot};
 use super::statements::{self, Cache};
 
-/// At most this many notices are kept until taken; older ones are dropped and counted.
-const MAX_NOTICES: usize = 10_000;
-
 pub(crate) struct Shared {
     state: Mutex<State>,
     writer: Mutex<Writer>,
@@ -47,8 +45,7 @@ pub(crate) struct Shared {
     control: Socket,
     closed: AtomicBool,
     notifications: notifications::Sender,
-    notices: Mutex<VecDeque<DbError>>,
-    pub(crate) notices_dropped: AtomicU64,
+    notices: Mutex<Backlog<DbError>>,
     pub(crate) cache_hits: AtomicU64,
     pub(crate) cache_misses: AtomicU64,
     /// The largest response buffered for a caller (see `reader.rs`).
@@ -106,8 +103,7 @@ impl Shared {
             }),
             closed: AtomicBool::new(false),
             notifications,
-            notices: Mutex::new(VecDeque::new()),
-            notices_dropped: AtomicU64::new(0),
+            notices: Mutex::new(Backlog::new(MAX_NOTICES)),
             cache_hits: AtomicU64::new(0),
             cache_misses: AtomicU64::new(0),
             max_response_bytes: AtomicUsize::new(super::DEFAULT_MAX_RESPONSE_BYTES),
@@ -322,12 +318,7 @@ impl Shared {
             }
             Some(Message::NoticeResponse(body)) => {
                 let notice = DbError::parse(&mut body.fields())?;
-                let mut notices = self.notices.lock().unwrap_or_else(|p| p.into_inner());
-                if notices.len() == MAX_NOTICES {
-                    notices.pop_front();
-                    self.notices_dropped.fetch_add(1, Ordering::Relaxed);
-                }
-                notices.push_back(notice);
+                self.lock_notices().push(notice);
             }
             _ => {}
         }
@@ -335,8 +326,17 @@ impl Shared {
     }
 
     pub(crate) fn take_notices(&self) -> Vec<DbError> {
-        let mut notices = self.notices.lock().unwrap_or_else(|p| p.into_inner());
-        notices.drain(..).collect()
+        self.lock_notices().take()
+    }
+
+    /// Notices dropped so far because the newest [`MAX_NOTICES`] were kept.
+    pub(crate) fn notices_dropped(&self) -> u64 {
+        self.lock_notices().dropped()
+    }
+
+    fn lock_notices(&self) -> may::sync::MutexGuard<'_, Backlog<DbError>> {
+        // Pushes and takes only: a poisoned backlog is still a backlog.
+        self.notices.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Closes the connection for good: every waiter, queued or in flight, gets an error

@@ -268,8 +268,10 @@ fn connect_before(pool: &Inner, deadline: Instant) -> Result<Connection, Error> 
         Connection::connect_with(&pool.pg, Runtime::May)
     };
     match result {
-        Ok(conn) => {
+        Ok(mut conn) => {
             exclusive.connect_error.succeeded();
+            // Each call on the lent connection is bounded as a pipelined request is.
+            conn.set_request_timeout(pool.config.get_request_timeout());
             Ok(conn)
         }
         Err(e) => {
@@ -297,9 +299,9 @@ fn check_idle(pool: &Inner, entry: Idle) -> Option<(Connection, Option<Instant>)
         return None;
     }
     if idle_since.elapsed() >= pool.config.get_liveness_interval() {
-        conn.set_statement_timeout(Some(pool.config.get_connect_timeout()));
+        conn.set_request_timeout(Some(pool.config.get_connect_timeout()));
         let alive = conn.batch_execute("").is_ok();
-        conn.set_statement_timeout(None);
+        conn.set_request_timeout(pool.config.get_request_timeout());
         if !alive {
             return None;
         }
