@@ -33,8 +33,21 @@ use crate::error::Error;
 /// The port PostgreSQL listens on unless told otherwise.
 const DEFAULT_PORT: u16 = 5432;
 
-/// The idle time before the first TCP keepalive probe: the Linux default libpq keeps.
-const DEFAULT_KEEPALIVES_IDLE: Duration = Duration::from_secs(2 * 60 * 60);
+/// The idle time before the first TCP keepalive probe (libpq keeps the OS default:
+/// two hours on Linux).
+pub(crate) const DEFAULT_KEEPALIVES_IDLE: Duration = Duration::from_secs(30);
+
+/// The time between unanswered keepalive probes (libpq: the OS default, 75 s on Linux).
+pub(crate) const DEFAULT_KEEPALIVES_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Unanswered keepalive probes before the connection is dead (libpq: the OS default, 9
+/// on Linux).
+pub(crate) const DEFAULT_KEEPALIVES_COUNT: u32 = 3;
+
+/// How long sent bytes may stay unacknowledged before the kernel gives the connection
+/// up, `TCP_USER_TIMEOUT` (libpq: 0, the OS default, which retransmits for about 15
+/// minutes on Linux).
+pub(crate) const DEFAULT_TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where the server listens.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -156,6 +169,24 @@ impl FromStr for SslMode {
 /// assert_eq!(config.to_string(), "postgres://app@db.example:5433/orders?connect_timeout=5");
 /// ```
 ///
+/// # TCP keepalive and `TCP_USER_TIMEOUT`
+///
+/// Every TCP socket is opened with keepalive and `TCP_USER_TIMEOUT` on, so a server
+/// that vanished (a crashed host, a dropped network path) is found in about a minute
+/// whether the connection idles or waits for an acknowledgement:
+///
+/// | parameter | setter | default here | libpq's default |
+/// |---|---|---|---|
+/// | `keepalives` | [`keepalives`](Config::keepalives) | on (1) | on (1) |
+/// | `keepalives_idle` (s) | [`keepalives_idle`](Config::keepalives_idle) | 30 s | the OS's (2 h on Linux) |
+/// | `keepalives_interval` (s) | [`keepalives_interval`](Config::keepalives_interval) | 10 s | the OS's (75 s on Linux) |
+/// | `keepalives_count` | [`keepalives_count`](Config::keepalives_count) | 3 | the OS's (9 on Linux) |
+/// | `tcp_user_timeout` (ms) | [`tcp_user_timeout`](Config::tcp_user_timeout) | 30 s | 0: the OS's (about 15 min on Linux) |
+///
+/// A dead idle peer is found after 30 s + 3 × 10 s = 60 s. `tcp_user_timeout=0` keeps
+/// the OS default, as in libpq; a zero for the keepalive parameters means the default
+/// above (libpq: the OS default). `TCP_USER_TIMEOUT` exists on Linux only.
+///
 /// Two configurations are equal when the same fields are set to the same values: an
 /// unset port is not equal to `port(5432)`, because [`Config::apply_env`] would fill
 /// the one and not the other.
@@ -171,6 +202,10 @@ pub struct Config {
     connect_timeout: Option<Duration>,
     keepalives: Option<bool>,
     keepalives_idle: Option<Duration>,
+    keepalives_interval: Option<Duration>,
+    keepalives_count: Option<u32>,
+    /// `Some(ZERO)` is an explicit "the OS default".
+    tcp_user_timeout: Option<Duration>,
     options: Option<String>,
     ssl_mode: Option<SslMode>,
 }
@@ -234,9 +269,11 @@ impl Config {
         self
     }
 
-    /// Sets the bound on opening the socket and logging in. [`Duration::ZERO`] means
-    /// no bound, as `connect_timeout=0` does, and `PGCONNECT_TIMEOUT` does not
-    /// override it.
+    /// Sets the bound on opening the socket and logging in, the whole handshake
+    /// (authentication included) and not each read. [`Duration::ZERO`] means no
+    /// bound, as `connect_timeout=0` does, and `PGCONNECT_TIMEOUT` does not override
+    /// it. The duration is taken as given (the string forms follow libpq, which reads
+    /// `connect_timeout=1` as two seconds).
     pub fn connect_timeout(&mut self, timeout: Duration) -> &mut Config {
         self.connect_timeout = Some(timeout);
         self
@@ -248,10 +285,43 @@ impl Config {
         self
     }
 
-    /// Sets the idle time before the first TCP keepalive probe. [`Duration::ZERO`]
-    /// means the default (two hours).
+    /// Sets the idle time before the first TCP keepalive probe (whole seconds on the
+    /// socket). [`Duration::ZERO`] means the default (30 s).
     pub fn keepalives_idle(&mut self, idle: Duration) -> &mut Config {
         self.keepalives_idle = (!idle.is_zero()).then_some(idle);
+        self
+    }
+
+    /// Sets the time between unanswered TCP keepalive probes (whole seconds on the
+    /// socket). [`Duration::ZERO`] means the default (10 s).
+    pub fn keepalives_interval(&mut self, interval: Duration) -> &mut Config {
+        self.keepalives_interval = (!interval.is_zero()).then_some(interval);
+        self
+    }
+
+    /// Sets how many unanswered TCP keepalive probes mean the server is gone. Zero
+    /// means the default (3).
+    pub fn keepalives_count(&mut self, count: u32) -> &mut Config {
+        self.keepalives_count = (count != 0).then_some(count);
+        self
+    }
+
+    /// Sets `TCP_USER_TIMEOUT`: how long sent bytes may stay unacknowledged before the
+    /// kernel closes the connection (milliseconds on the socket; Linux only).
+    /// [`Duration::ZERO`] keeps the operating system's default, as
+    /// `tcp_user_timeout=0` does in libpq.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lifeguard_pg::Config;
+    ///
+    /// let mut config = Config::new();
+    /// assert_eq!(config.get_tcp_user_timeout(), Some(Duration::from_secs(30)));
+    /// config.tcp_user_timeout(Duration::ZERO);
+    /// assert_eq!(config.get_tcp_user_timeout(), None);
+    /// ```
+    pub fn tcp_user_timeout(&mut self, timeout: Duration) -> &mut Config {
+        self.tcp_user_timeout = Some(timeout);
         self
     }
 
@@ -308,9 +378,29 @@ impl Config {
         self.keepalives.unwrap_or(true)
     }
 
-    /// The idle time before the first TCP keepalive probe: two hours unless set.
+    /// The idle time before the first TCP keepalive probe: 30 s unless set.
     pub fn get_keepalives_idle(&self) -> Duration {
         self.keepalives_idle.unwrap_or(DEFAULT_KEEPALIVES_IDLE)
+    }
+
+    /// The time between unanswered TCP keepalive probes: 10 s unless set.
+    pub fn get_keepalives_interval(&self) -> Duration {
+        self.keepalives_interval
+            .unwrap_or(DEFAULT_KEEPALIVES_INTERVAL)
+    }
+
+    /// How many unanswered TCP keepalive probes mean the server is gone: 3 unless set.
+    pub fn get_keepalives_count(&self) -> u32 {
+        self.keepalives_count.unwrap_or(DEFAULT_KEEPALIVES_COUNT)
+    }
+
+    /// `TCP_USER_TIMEOUT`: 30 s unless set; `None` when set to zero (the operating
+    /// system's default).
+    pub fn get_tcp_user_timeout(&self) -> Option<Duration> {
+        match self.tcp_user_timeout {
+            None => Some(DEFAULT_TCP_USER_TIMEOUT),
+            Some(timeout) => (!timeout.is_zero()).then_some(timeout),
+        }
     }
 
     /// The startup command-line options, if set.
@@ -379,6 +469,9 @@ impl fmt::Debug for Config {
             .field("connect_timeout", &self.connect_timeout)
             .field("keepalives", &self.keepalives)
             .field("keepalives_idle", &self.keepalives_idle)
+            .field("keepalives_interval", &self.keepalives_interval)
+            .field("keepalives_count", &self.keepalives_count)
+            .field("tcp_user_timeout", &self.tcp_user_timeout)
             .field("options", &self.options)
             .field("ssl_mode", &self.ssl_mode)
             .finish()
@@ -457,6 +550,16 @@ impl fmt::Display for Config {
         }
         if let Some(idle) = self.keepalives_idle {
             param(f, "keepalives_idle", &seconds(idle).to_string())?;
+        }
+        if let Some(interval) = self.keepalives_interval {
+            param(f, "keepalives_interval", &seconds(interval).to_string())?;
+        }
+        if let Some(count) = self.keepalives_count {
+            param(f, "keepalives_count", &count.to_string())?;
+        }
+        if let Some(timeout) = self.tcp_user_timeout {
+            let millis = timeout.as_nanos().div_ceil(1_000_000);
+            param(f, "tcp_user_timeout", &millis.to_string())?;
         }
         if let Some(options) = &self.options {
             param(f, "options", options)?;

@@ -4,32 +4,35 @@
 //! calling coroutine; over a std socket it blocks the calling thread (the compile-time
 //! describe path). Statements are prepared once per connection and cached by their SQL
 //! text; parameters go in binary through `ToSql`, results come back in binary.
+//!
+//! Every wait is bounded: the connect timeout bounds the whole connect and handshake,
+//! the request timeout (30 s unless changed) every call, the optional statement
+//! timeout cancels a statement on the server, and what the server sends on its own
+//! (notices, notifications) is kept only up to a cap. `timeout.rs` holds the request
+//! and statement timeouts, `wire.rs` the deadline every read and write honours.
 
 use std::collections::HashMap;
-use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use postgres_protocol::message::backend::Message;
 use postgres_types::Type;
 
 use crate::cancel::CancelToken;
 use crate::config::Config;
+use crate::deadline::DEFAULT_REQUEST_TIMEOUT;
 use crate::encode::{self, Param};
 use crate::error::{DbError, Error, Timeout};
 use crate::notify::Notification;
-use crate::response::{self, Messages, Outcome};
+use crate::response::{self, Outcome};
 use crate::row::{Row, SimpleQueryMessage, at_most_one, exactly_one};
-use crate::socket::{self, Address, Runtime, Socket, Stream};
-use crate::startup::{BackendKey, handshake};
+use crate::socket::{self, Address, Runtime, Socket, Stream, TcpOptions};
+use crate::startup::{self, BackendKey};
 use crate::statement::{Column, Statement};
-use crate::wire::Wire;
+use crate::wire::{Deadline, Wire, is_timeout};
 
-/// How long the server gets to answer a cancel before the connection is given up.
-const CANCEL_GRACE: Duration = Duration::from_secs(5);
-
-/// SQLSTATE query_canceled.
-const QUERY_CANCELED: &str = "57014";
+/// How long [`Connection::close`] may take to hand its goodbye to a server that
+/// stopped reading.
+const CLOSE_BOUND: Duration = Duration::from_secs(1);
 
 /// What the query methods accept: SQL text (prepared and cached on first use) or a
 /// [`Statement`] prepared earlier on the same connection.
@@ -78,6 +81,32 @@ pub enum TransactionStatus {
 
 /// An exclusive connection to PostgreSQL over a stream `S`.
 ///
+/// No call waits without bound, whatever the server does:
+///
+/// - Connecting: the connect timeout ([`Config::connect_timeout`]) bounds opening the
+///   socket and the whole handshake, authentication included; running out is
+///   `Error::Timeout(Timeout::Connect)`.
+/// - Every call (its writes and the reads of its answer): the request timeout,
+///   [`DEFAULT_REQUEST_TIMEOUT`](crate::DEFAULT_REQUEST_TIMEOUT) (30 s) unless changed
+///   with [`set_request_timeout`](Self::set_request_timeout). Running out gives the
+///   connection up ([`is_closed`](Self::is_closed) is true, later calls fail with
+///   `Error::Closed` saying why) and returns `Error::Timeout(Timeout::Request)`. A
+///   COPY bounds each of its calls (every write that sends, `finish`, every chunk read)
+///   the same way.
+/// - Optionally, the statement timeout ([`set_statement_timeout`](Self::set_statement_timeout)):
+///   cancels a slow statement on the server and keeps the connection.
+/// - [`wait_for_notification`](Self::wait_for_notification) and
+///   [`close`](Self::close) have bounds of their own.
+///
+/// The bounds hold for a server that trickles its answer a byte at a time: the
+/// socket's timeout is set to what is left before every read and write. (A custom
+/// [`Stream`] without timeouts is bounded between reads only.) TCP sockets have
+/// keepalive and `TCP_USER_TIMEOUT` on ([`Config`] has the settings).
+///
+/// Memory: at most the newest 10,000 notices and 100,000 notifications are kept until
+/// taken; [`notices_dropped`](Self::notices_dropped) and
+/// [`notifications_dropped`](Self::notifications_dropped) count the ones dropped.
+///
 /// ```no_run
 /// use lifeguard_pg::{Config, Connection};
 ///
@@ -90,10 +119,11 @@ pub enum TransactionStatus {
 pub struct Connection<S = Socket> {
     pub(crate) wire: Wire<S>,
     key: BackendKey,
-    cancel: Option<CancelToken>,
+    pub(crate) cancel: Option<CancelToken>,
     statements: HashMap<String, Statement>,
     next_statement: u64,
-    statement_timeout: Option<Duration>,
+    pub(crate) statement_timeout: Option<Duration>,
+    pub(crate) request_timeout: Option<Duration>,
     pub(crate) transaction_depth: u32,
 }
 
@@ -115,19 +145,13 @@ impl Connection<Socket> {
     fn open(config: &Config, runtime: Runtime) -> Result<Connection<Socket>, Error> {
         config.check_ssl()?;
         let timeout = config.get_connect_timeout();
+        // One deadline for the socket and the whole handshake.
         let deadline = timeout.map(|t| Instant::now() + t);
         let address = Address::from_config(config);
-        // The socket's own timeouts bound the connect and the whole handshake.
-        let stream = socket::open(&address, runtime, timeout)?;
-        stream.set_read_timeout(socket::remaining(deadline)?)?;
-        stream.set_write_timeout(socket::remaining(deadline)?)?;
-        let mut conn = Connection::handshake(stream, config).map_err(|e| match e {
-            Error::Io(io) if is_timeout(&io) => Error::Timeout(Timeout::Connect),
-            other => other,
-        })?;
-        conn.wire.stream.set_read_timeout(None)?;
-        conn.wire.stream.set_write_timeout(None)?;
-        conn.cancel = Some(CancelToken::new(address, conn.key, timeout));
+        let tcp = TcpOptions::from_config(config);
+        let stream = socket::open(&address, runtime, timeout, &tcp)?;
+        let mut conn = Connection::handshake_until(stream, config, deadline)?;
+        conn.cancel = Some(CancelToken::new(address, conn.key, timeout, tcp));
         Ok(conn)
     }
 }
@@ -154,13 +178,25 @@ fn connect_in_coroutine(config: &Config) -> Result<Connection<Socket>, Error> {
 }
 
 impl<S: Stream> Connection<S> {
-    /// Runs the startup handshake on an already open stream.
+    /// Runs the startup handshake on an already open stream, all of it within the
+    /// configured connect timeout (`Error::Timeout(Timeout::Connect)` when it runs out).
     ///
     /// A connection made this way has no [`cancel_token`](Self::cancel_token), since the
     /// server's address is unknown, so its statement timeout cannot cancel.
     pub fn handshake(stream: S, config: &Config) -> Result<Connection<S>, Error> {
+        let deadline = config.get_connect_timeout().map(|t| Instant::now() + t);
+        Connection::handshake_until(stream, config, deadline)
+    }
+
+    fn handshake_until(
+        stream: S,
+        config: &Config,
+        deadline: Option<Instant>,
+    ) -> Result<Connection<S>, Error> {
         let mut wire = Wire::new(stream);
-        let key = handshake(&mut wire, config)?;
+        wire.deadline = deadline.map(|at| Deadline::hard(at, Timeout::Connect));
+        let key = startup::handshake(&mut wire, config)?;
+        wire.clear_timeouts()?;
         Ok(Connection {
             wire,
             key,
@@ -168,6 +204,7 @@ impl<S: Stream> Connection<S> {
             statements: HashMap::new(),
             next_statement: 0,
             statement_timeout: None,
+            request_timeout: Some(DEFAULT_REQUEST_TIMEOUT),
             transaction_depth: 0,
         })
     }
@@ -192,7 +229,10 @@ impl<S: Stream> Connection<S> {
     /// Parses and describes a statement on the server without caching it: its parameter
     /// types and result columns (with their source table and column).
     pub fn describe(&mut self, sql: &str, types: &[Type]) -> Result<Statement, Error> {
-        self.wire.check_open()?;
+        self.request(|conn| conn.describe_now(sql, types))
+    }
+
+    fn describe_now(&mut self, sql: &str, types: &[Type]) -> Result<Statement, Error> {
         self.next_statement += 1;
         let name = format!("lg{}", self.next_statement);
         encode::parse(&name, sql, types, &mut self.wire.wbuf)?;
@@ -230,7 +270,21 @@ impl<S: Stream> Connection<S> {
         ),
         Error,
     > {
-        self.wire.check_open()?;
+        self.request(|conn| conn.describe_then_now(sql, then))
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn describe_then_now(
+        &mut self,
+        sql: &str,
+        then: impl FnOnce(&str) -> String,
+    ) -> Result<
+        (
+            Result<Statement, Error>,
+            Result<Vec<SimpleQueryMessage>, Error>,
+        ),
+        Error,
+    > {
         self.next_statement += 1;
         let name = format!("lg{}", self.next_statement);
         encode::parse(&name, sql, &[], &mut self.wire.wbuf)?;
@@ -309,10 +363,11 @@ impl<S: Stream> Connection<S> {
     /// Runs one or more statements separated by `;` with the simple protocol (no
     /// parameters), returning text rows.
     pub fn simple_query(&mut self, sql: &str) -> Result<Vec<SimpleQueryMessage>, Error> {
-        self.wire.check_open()?;
-        encode::query(sql, &mut self.wire.wbuf)?;
-        self.wire.flush()?;
-        self.with_timeout(|wire| response::read_simple(wire))
+        self.request(|conn| {
+            encode::query(sql, &mut conn.wire.wbuf)?;
+            conn.wire.flush()?;
+            conn.with_timeout(|wire| response::read_simple(wire))
+        })
     }
 
     /// Runs one or more statements separated by `;`, discarding their rows.
@@ -322,15 +377,56 @@ impl<S: Stream> Connection<S> {
 
     /// Bounds every later statement: when one runs longer, it is cancelled on the server
     /// and the call returns `Error::Timeout(Timeout::Statement)`; the connection stays
-    /// usable. `None` (the default) waits as long as the server takes.
+    /// usable. `None` (the default) waits as long as the server takes, within the
+    /// request timeout. The cancel and the grace period the server gets to answer it
+    /// end at the request deadline at the latest.
     pub fn set_statement_timeout(&mut self, timeout: Option<Duration>) {
         self.statement_timeout = timeout;
     }
 
+    /// Bounds every later call, its writes and the reads of its answer, client side:
+    /// when a call has not finished in time the connection is given up
+    /// ([`is_closed`](Self::is_closed) turns true and later calls fail fast with
+    /// `Error::Closed` saying why) and the call returns
+    /// `Error::Timeout(Timeout::Request)`; the server ends the session when the
+    /// socket closes. The default is
+    /// [`DEFAULT_REQUEST_TIMEOUT`](crate::DEFAULT_REQUEST_TIMEOUT) (30 s); `None` waits
+    /// as long as the server takes.
+    ///
+    /// Unlike the statement timeout it needs nothing from the server, so it holds for
+    /// a server that froze or stopped reading. Set it above the statement timeout to
+    /// let a cancel keep the connection.
+    ///
+    /// ```no_run
+    /// # fn demo(conn: &mut lifeguard_pg::Connection) {
+    /// use std::time::Duration;
+    ///
+    /// conn.set_statement_timeout(Some(Duration::from_secs(5)));
+    /// conn.set_request_timeout(Some(Duration::from_secs(10)));
+    /// assert_eq!(conn.request_timeout(), Some(Duration::from_secs(10)));
+    /// # }
+    /// ```
+    pub fn set_request_timeout(&mut self, timeout: Option<Duration>) {
+        self.request_timeout = timeout;
+    }
+
+    /// The request timeout every call runs under (see
+    /// [`set_request_timeout`](Self::set_request_timeout)).
+    pub fn request_timeout(&self) -> Option<Duration> {
+        self.request_timeout
+    }
+
     /// Notifications received so far (on any call), oldest first, removed from the
-    /// connection.
+    /// connection. At most the newest 100,000 are kept;
+    /// [`notifications_dropped`](Self::notifications_dropped) counts the rest.
     pub fn take_notifications(&mut self) -> Vec<Notification> {
-        self.wire.notifications.drain(..).collect()
+        self.wire.notifications.take()
+    }
+
+    /// How many notifications were dropped, since the connection opened, because more
+    /// than 100,000 waited to be taken: when it grows, notifications were lost.
+    pub fn notifications_dropped(&self) -> u64 {
+        self.wire.notifications.dropped()
     }
 
     /// Waits up to `timeout` for a notification when none is buffered.
@@ -338,37 +434,48 @@ impl<S: Stream> Connection<S> {
         &mut self,
         timeout: Duration,
     ) -> Result<Option<Notification>, Error> {
-        let deadline = Instant::now() + timeout;
+        if let Some(n) = self.wire.notifications.pop() {
+            return Ok(Some(n));
+        }
+        self.wire.check_open()?;
+        let outer = self.wire.deadline;
+        // A soft deadline: running out only ends the wait (its kind never shows).
+        self.wire.deadline = Some(Deadline::soft(Instant::now() + timeout, Timeout::Request));
+        let waited = self.wait_for_notification_now();
+        self.wire.deadline = outer;
+        waited
+    }
+
+    fn wait_for_notification_now(&mut self) -> Result<Option<Notification>, Error> {
         loop {
-            if let Some(n) = self.wire.notifications.pop_front() {
-                return Ok(Some(n));
-            }
-            let Some(left) = deadline
-                .checked_duration_since(Instant::now())
-                .filter(|d| !d.is_zero())
-            else {
-                return Ok(None);
-            };
-            self.wire.stream.set_read_timeout(Some(left))?;
-            let read = self.wire.read_any();
-            self.wire.stream.set_read_timeout(None)?;
-            match read {
+            match self.wire.read_any() {
                 Ok(message) => {
                     if let Some(other) = self.wire.divert(message)? {
                         self.wire.mark_broken("unexpected message while idle");
                         return Err(response::unexpected(&other));
                     }
+                    if let Some(n) = self.wire.notifications.pop() {
+                        return Ok(Some(n));
+                    }
                 }
+                Err(Error::Timeout(_)) if !self.wire.is_broken() => return Ok(None),
                 Err(Error::Io(e)) if is_timeout(&e) => return Ok(None),
                 Err(e) => return Err(e),
             }
         }
     }
 
-    /// Notices and warnings the server sent (`RAISE NOTICE`, ...), removed from the
-    /// connection.
+    /// Notices and warnings the server sent (`RAISE NOTICE`, ...), oldest first,
+    /// removed from the connection. At most the newest 10,000 are kept;
+    /// [`notices_dropped`](Self::notices_dropped) counts the rest.
     pub fn take_notices(&mut self) -> Vec<DbError> {
-        self.wire.notices.drain(..).collect()
+        self.wire.notices.take()
+    }
+
+    /// How many notices were dropped, since the connection opened, because more than
+    /// 10,000 waited to be taken.
+    pub fn notices_dropped(&self) -> u64 {
+        self.wire.notices.dropped()
     }
 
     /// A server parameter reported at startup or since (`server_version`, `TimeZone`, ...).
@@ -400,9 +507,15 @@ impl<S: Stream> Connection<S> {
         self.wire.is_broken()
     }
 
-    /// Says goodbye to the server and closes the stream.
+    /// Says goodbye to the server and closes the stream. Handing the goodbye over
+    /// takes at most a second (less when the request timeout is shorter): a server
+    /// that stopped reading cannot hold it up.
     pub fn close(mut self) -> Result<(), Error> {
         self.wire.check_open()?;
+        let bound = self
+            .request_timeout
+            .map_or(CLOSE_BOUND, |t| t.min(CLOSE_BOUND));
+        self.wire.deadline = Some(Deadline::hard(Instant::now() + bound, Timeout::Request));
         postgres_protocol::message::frontend::terminate(&mut self.wire.wbuf);
         self.wire.flush()
     }
@@ -422,21 +535,21 @@ impl<S: Stream> Connection<S> {
         params: &[Param<'_>],
         on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
     ) -> Result<Outcome, Error> {
-        let statement = match statement.to_query() {
-            Query::Sql(sql) => self.prepare(sql)?,
-            Query::Statement(s) => s.clone(),
-        };
-        self.wire.check_open()?;
-        encode::bind(
-            statement.name(),
-            statement.params(),
-            params,
-            &mut self.wire.wbuf,
-        )
-        .inspect_err(|_| self.wire.wbuf.clear())?;
-        encode::execute_sync(&mut self.wire.wbuf)?;
-        self.wire.flush()?;
-        self.read_response(Some(statement.shared_columns()), on_row)
+        self.request(|conn| {
+            let statement = match statement.to_query() {
+                Query::Sql(sql) => conn.prepare(sql)?,
+                Query::Statement(s) => s.clone(),
+            };
+            encode::bind(
+                statement.name(),
+                statement.params(),
+                params,
+                &mut conn.wire.wbuf,
+            )?;
+            encode::execute_sync(&mut conn.wire.wbuf)?;
+            conn.wire.flush()?;
+            conn.read_response(Some(statement.shared_columns()), on_row)
+        })
     }
 
     fn read_response(
@@ -446,94 +559,6 @@ impl<S: Stream> Connection<S> {
     ) -> Result<Outcome, Error> {
         self.with_timeout(|wire| response::read_extended(wire, columns, on_row))
     }
-
-    /// Reads a response under the statement timeout: on expiry, cancels on the server,
-    /// reads on to the ReadyForQuery, and reports `Timeout::Statement`.
-    pub(crate) fn with_timeout<R>(
-        &mut self,
-        read: impl FnOnce(&mut Timed<'_, S>) -> Result<R, Error>,
-    ) -> Result<R, Error> {
-        let Some(timeout) = self.statement_timeout else {
-            let mut timed = Timed {
-                wire: &mut self.wire,
-                deadline: None,
-                cancel: None,
-                cancelled: false,
-            };
-            return read(&mut timed);
-        };
-        let mut timed = Timed {
-            wire: &mut self.wire,
-            deadline: Some(Instant::now() + timeout),
-            cancel: self.cancel.as_ref(),
-            cancelled: false,
-        };
-        let result = read(&mut timed);
-        let cancelled = timed.cancelled;
-        let reset = self.wire.stream.set_read_timeout(None);
-        match result {
-            Err(Error::Db(db)) if cancelled && db.code == QUERY_CANCELED => {
-                Err(Error::Timeout(Timeout::Statement))
-            }
-            other => {
-                reset?;
-                other
-            }
-        }
-    }
-}
-
-/// A message source that enforces a deadline by cancelling the statement.
-pub(crate) struct Timed<'a, S> {
-    wire: &'a mut Wire<S>,
-    deadline: Option<Instant>,
-    cancel: Option<&'a CancelToken>,
-    cancelled: bool,
-}
-
-impl<S: Stream> Messages for Timed<'_, S> {
-    fn next_message(&mut self) -> Result<Message, Error> {
-        loop {
-            if let Some(deadline) = self.deadline {
-                let left = deadline.saturating_duration_since(Instant::now());
-                self.wire
-                    .stream
-                    .set_read_timeout(Some(left.max(Duration::from_millis(1))))?;
-            }
-            match self.wire.next_message() {
-                Err(Error::Io(e)) if is_timeout(&e) => self.expired()?,
-                other => return other,
-            }
-        }
-    }
-}
-
-impl<S: Stream> Timed<'_, S> {
-    fn expired(&mut self) -> Result<(), Error> {
-        let token = match (self.cancelled, self.cancel) {
-            (false, Some(token)) => token,
-            _ => {
-                self.wire
-                    .mark_broken("the server did not answer a cancelled statement in time");
-                return Err(Error::Timeout(Timeout::Statement));
-            }
-        };
-        self.cancelled = true;
-        self.deadline = Some(Instant::now() + CANCEL_GRACE);
-        if let Err(e) = token.cancel() {
-            self.wire
-                .mark_broken(format!("cancelling a timed-out statement failed: {e}"));
-            return Err(Error::Timeout(Timeout::Statement));
-        }
-        Ok(())
-    }
-}
-
-fn is_timeout(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
 }
 
 fn cache_key(sql: &str, types: &[Type]) -> String {

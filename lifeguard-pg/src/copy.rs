@@ -1,5 +1,9 @@
 //! COPY FROM STDIN and COPY TO STDOUT on an exclusive connection, text or binary: the
 //! bytes are passed through as the server sends or expects them.
+//!
+//! A COPY can run as long as its data lasts, so the request timeout bounds each of its
+//! calls rather than the whole: starting it, every write that sends, `finish`, every
+//! chunk read, and the clean-up when one is dropped unfinished.
 
 use std::io::{self, Read, Write};
 
@@ -63,7 +67,10 @@ impl<S: Stream> Connection<S> {
     }
 
     fn start_copy(&mut self, sql: &str, expected: fn(&Message) -> bool) -> Result<(), Error> {
-        self.wire.check_open()?;
+        self.request(|conn| conn.start_copy_now(sql, expected))
+    }
+
+    fn start_copy_now(&mut self, sql: &str, expected: fn(&Message) -> bool) -> Result<(), Error> {
         encode::query(sql, &mut self.wire.wbuf)?;
         self.wire.flush()?;
         let message = self.wire.next_message()?;
@@ -103,24 +110,28 @@ impl<S: Stream> CopyIn<'_, S> {
     /// Ends the data and returns the number of rows copied.
     pub fn finish(mut self) -> Result<u64, Error> {
         self.done = true;
-        frontend::copy_done(&mut self.conn.wire.wbuf);
-        self.conn.wire.flush()?;
-        self.conn.finish_copy()
+        self.conn.request(|conn| {
+            frontend::copy_done(&mut conn.wire.wbuf);
+            conn.wire.flush()?;
+            conn.finish_copy()
+        })
     }
 }
 
 impl<S: Stream> Write for CopyIn<'_, S> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let wire = &mut self.conn.wire;
-        frontend::CopyData::new(data)?.write(&mut wire.wbuf);
-        if wire.wbuf.len() >= FLUSH_AT {
-            wire.flush().map_err(io::Error::other)?;
+        self.conn.wire.check_open().map_err(io::Error::other)?;
+        frontend::CopyData::new(data)?.write(&mut self.conn.wire.wbuf);
+        if self.conn.wire.wbuf.len() >= FLUSH_AT {
+            self.flush()?;
         }
         Ok(data.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.conn.wire.flush().map_err(io::Error::other)
+        self.conn
+            .request(|conn| conn.wire.flush())
+            .map_err(io::Error::other)
     }
 }
 
@@ -129,13 +140,15 @@ impl<S: Stream> Drop for CopyIn<'_, S> {
         if self.done || self.conn.is_closed() {
             return;
         }
-        let wire = &mut self.conn.wire;
-        if frontend::copy_fail("COPY abandoned by the client", &mut wire.wbuf).is_ok()
-            && wire.flush().is_ok()
-        {
+        // A failure leaves the connection broken (it fails fast from then on); there is
+        // no caller to report it to.
+        let _ = self.conn.request(|conn| {
+            frontend::copy_fail("COPY abandoned by the client", &mut conn.wire.wbuf)
+                .map_err(Error::Io)?;
+            conn.wire.flush()?;
             // The server answers CopyFail with an error; read it away to stay in step.
-            let _ = self.conn.finish_copy();
-        }
+            conn.finish_copy()
+        });
     }
 }
 
@@ -149,6 +162,13 @@ impl<S: Stream> CopyOut<'_, S> {
         if self.done {
             return Ok(None);
         }
+        let began = self.conn.begin_request()?;
+        let next = self.read_chunk();
+        self.conn.end_request(began, next.as_ref().err());
+        next
+    }
+
+    fn read_chunk(&mut self) -> Result<Option<Bytes>, Error> {
         match self.conn.wire.next_message()? {
             Message::CopyData(body) => Ok(Some(body.into_bytes())),
             Message::CopyDone => {
@@ -193,11 +213,19 @@ impl<S: Stream> Read for CopyOut<'_, S> {
 
 impl<S: Stream> Drop for CopyOut<'_, S> {
     fn drop(&mut self) {
+        // One request deadline for the whole drain: a server that sends without end
+        // cannot keep the drop going.
+        let Ok(began) = self.conn.begin_request() else {
+            return;
+        };
+        let mut failure = None;
         while !self.done && !self.conn.is_closed() {
-            if self.next_chunk().is_err() {
+            if let Err(e) = self.next_chunk() {
+                failure = Some(e);
                 break;
             }
             self.chunk.clear();
         }
+        self.conn.end_request(began, failure.as_ref());
     }
 }

@@ -9,9 +9,19 @@
 
 use std::time::{Duration, Instant};
 
-/// The client-side bound on an answer that holds with no configuration: a pipelined
-/// [`Client`](crate::Client) closes a connection whose oldest request has heard nothing
-/// from the server for this long (its stall timeout), so no call on it waits longer.
+/// The client-side bound on an answer that holds with no configuration, 30 s: a call
+/// on an exclusive [`Connection`](crate::Connection) that has not finished by then gives
+/// the connection up (change it with
+/// [`Connection::set_request_timeout`](crate::Connection::set_request_timeout)), and a
+/// pipelined [`Client`](crate::Client) closes a connection whose oldest request has
+/// heard nothing from the server for this long (its
+/// [stall timeout](crate::Client::set_stall_timeout)).
+///
+/// ```
+/// use std::time::Duration;
+///
+/// assert_eq!(lifeguard_pg::DEFAULT_REQUEST_TIMEOUT, Duration::from_secs(30));
+/// ```
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The shortest timeout may can represent.

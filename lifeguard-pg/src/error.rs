@@ -23,7 +23,10 @@ pub enum Timeout {
     Connect,
     /// The statement ran longer than its timeout; it was cancelled on the server.
     Statement,
-    /// A pipelined request got no answer before its deadline.
+    /// A pipelined request got no answer before its deadline; or a call of an exclusive
+    /// [`Connection`](crate::Connection) did not finish within its request timeout
+    /// (see [`Connection::set_request_timeout`](crate::Connection::set_request_timeout)),
+    /// and the connection was given up.
     Request,
     /// No pool capacity (a connection or a pipelining slot) freed up in time.
     Acquire,
@@ -97,12 +100,29 @@ pub enum Error {
         /// What was given.
         given: usize,
     },
+    /// The request cannot be sent as given, whatever its parameter values: the SQL text
+    /// holds a NUL byte or is too long for one message, or there are more parameters
+    /// than the protocol can carry (65,535). Nothing was sent; the connection stays
+    /// usable.
+    ///
+    /// ```
+    /// let err = lifeguard_pg::Error::Statement("the SQL text contains a NUL byte".into());
+    /// assert_eq!(err.to_string(), "cannot send the statement: the SQL text contains a NUL byte");
+    /// ```
+    Statement(String),
     /// A configuration value or connection string is invalid.
     Config(String),
     /// The server refused the credentials, or asked for a method this client lacks.
     Authentication(String),
     /// The server sent bytes that break the protocol.
     Protocol(String),
+    /// COMMIT found the transaction aborted by an earlier statement's error, so the
+    /// server rolled it back: nothing was saved. (PostgreSQL answers such a COMMIT
+    /// with a plain `ROLLBACK` and no error; this client does not let it pass.)
+    RolledBack {
+        /// The error that aborted the transaction, when the client saw it.
+        cause: Option<String>,
+    },
     /// The statement cannot run on this kind of connection (such as `COPY FROM STDIN`
     /// on a shared pipelined one); nothing was sent, and the message says what to use
     /// instead.
@@ -168,6 +188,10 @@ impl Error {
         Error::Protocol(what.into())
     }
 
+    pub(crate) fn statement(what: impl Into<String>) -> Error {
+        Error::Statement(what.into())
+    }
+
     pub(crate) fn config(what: impl Into<String>) -> Error {
         Error::Config(what.into())
     }
@@ -204,10 +228,18 @@ impl fmt::Display for Error {
                 f,
                 "the statement takes {expected} parameter(s) but {given} were given"
             ),
+            Error::Statement(what) => write!(f, "cannot send the statement: {what}"),
             Error::Config(what) => write!(f, "invalid configuration: {what}"),
             Error::Authentication(what) => write!(f, "authentication failed: {what}"),
             Error::Protocol(what) => write!(f, "protocol error: {what}"),
             Error::Unsupported(what) => write!(f, "not supported here: {what}"),
+            Error::RolledBack { cause } => {
+                f.write_str("the transaction was rolled back and nothing was saved: ")?;
+                match cause {
+                    Some(cause) => write!(f, "an earlier statement failed: {cause}"),
+                    None => f.write_str("an earlier statement in it failed"),
+                }
+            }
         }
     }
 }

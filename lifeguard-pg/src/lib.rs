@@ -5,8 +5,12 @@
 //! - [`Connection`]: exclusive and blocking-style (`&mut self`), generic over any
 //!   [`Stream`]. Over a may socket it parks only its coroutine; over a std socket it
 //!   serves plain threads such as the compile-time describe path. Prepared-statement
-//!   cache, transactions with savepoints, COPY, LISTEN/NOTIFY, notices, cancel and a
-//!   statement timeout.
+//!   cache, transactions with savepoints, COPY, LISTEN/NOTIFY, notices, cancel, and
+//!   bounds on every wait: the connect timeout covers the whole handshake, a hard
+//!   request timeout ([`DEFAULT_REQUEST_TIMEOUT`], 30 s) every call, an optional
+//!   statement timeout cancels on the server. A dead, frozen or malicious server
+//!   cannot hang a caller, nor make the connection keep more than the newest 10,000
+//!   notices and 100,000 notifications.
 //! - [`Client`]: pipelined and shared (`Clone`). Many coroutines send requests over one
 //!   connection; one reader coroutine hands each response to its caller. When the
 //!   socket fails, every waiting caller gets an error at once.
@@ -16,19 +20,22 @@
 //! | module | holds |
 //! |---|---|
 //! | `config` | [`Config`]: URLs, `key=value` strings, `PG*` variables |
-//! | `socket` | [`Stream`], [`Socket`]: TCP/Unix, std/may, connect timeout, DNS off the worker |
+//! | `socket` | [`Stream`], [`Socket`]: TCP/Unix, std/may, connect timeout, DNS off the worker, TCP keepalive and `TCP_USER_TIMEOUT` |
 //! | `deadline` | [`may_timeout`]: deadlines as timeouts may cannot misread as "forever" |
 //! | `codec` | framing of backend messages, with length checks |
 //! | `startup` | the handshake and authentication (trust, password, MD5, SCRAM) |
-//! | `wire` | the exclusive connection's buffered socket and asynchronous messages |
+//! | `wire` | the exclusive connection's buffered socket, the deadline every read and write honours, asynchronous messages |
+//! | `backlog` | the caps on kept notices and notifications (shared by both clients) |
 //! | `encode` | Parse/Bind/Describe/Execute/Sync for one request |
 //! | `response` | reading one response to its ReadyForQuery (shared by both clients) |
 //! | `connection` | [`Connection`] |
+//! | `timeout` | the exclusive connection's request timeout and statement timeout (cancel, grace) |
 //! | `transaction`, `copy` | [`Transaction`], [`CopyIn`], [`CopyOut`] |
 //! | `client` | [`Client`], the pipelined connection and its reader coroutine |
 //! | `statement`, `row`, `notify`, `cancel`, `error` | the values the calls return |
 //! | `interval` | [`Interval`], the one common type `postgres-types` does not map |
 
+mod backlog;
 mod cancel;
 mod client;
 pub mod codec;
@@ -45,11 +52,15 @@ mod row;
 mod socket;
 mod startup;
 mod statement;
+mod timeout;
 mod transaction;
 mod wire;
 
 pub use cancel::CancelToken;
-pub use client::{Client, ClientStats, DEFAULT_MAX_RESPONSE_BYTES, Notifications};
+pub use client::{
+    Client, ClientStats, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_STATEMENT_CACHE_CAPACITY,
+    Notifications,
+};
 pub use config::{Config, Host, SslMode};
 pub use connection::{Connection, Query, ToStatement, TransactionStatus};
 pub use copy::{CopyIn, CopyOut};

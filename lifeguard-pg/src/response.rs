@@ -4,6 +4,13 @@
 //! pipelined [`Client`](crate::Client) hands each caller the bytes of its own response.
 //! Both feed the same loop here through [`Messages`], so the two cannot disagree on
 //! what a response means.
+//!
+//! Every request this crate sends makes the server answer with at least one message
+//! before its ReadyForQuery (ParseComplete, BindComplete, RowDescription,
+//! CommandComplete, EmptyQueryResponse, ErrorResponse, ...). A ReadyForQuery that comes
+//! first answers nothing this client asked: taking it as the answer would leave every
+//! later response one behind, so it is a protocol error (and the caller gives the
+//! connection up).
 
 use std::sync::Arc;
 
@@ -44,13 +51,16 @@ pub(crate) fn read_extended(
 ) -> Result<Outcome, Error> {
     let mut outcome = Outcome::default();
     let mut failure: Option<Error> = None;
+    let mut started = false;
     loop {
         let message = match src.next_message() {
             Ok(message) => message,
             // A FATAL error is followed by the server closing: report the error.
             Err(e) => return Err(failure.unwrap_or(e)),
         };
+        let first = !std::mem::replace(&mut started, true);
         match message {
+            Message::ReadyForQuery(_) if first => return Err(unsolicited_ready()),
             Message::ReadyForQuery(_) => break,
             Message::ParseComplete
             | Message::BindComplete
@@ -109,12 +119,15 @@ pub(crate) fn read_simple(src: &mut impl Messages) -> Result<Vec<SimpleQueryMess
     let mut out = Vec::new();
     let mut names: Option<Arc<[String]>> = None;
     let mut failure: Option<Error> = None;
+    let mut started = false;
     loop {
         let message = match src.next_message() {
             Ok(message) => message,
             Err(e) => return Err(failure.unwrap_or(e)),
         };
+        let first = !std::mem::replace(&mut started, true);
         match message {
+            Message::ReadyForQuery(_) if first => return Err(unsolicited_ready()),
             Message::ReadyForQuery(_) => break,
             Message::RowDescription(body) => {
                 let cols = parse_columns(&body)?;
@@ -173,6 +186,14 @@ pub(crate) fn rows_from_tag(tag: &str) -> u64 {
         .next()
         .and_then(|n| n.parse().ok())
         .unwrap_or(0)
+}
+
+/// The error for a ReadyForQuery before any message of the response.
+fn unsolicited_ready() -> Error {
+    Error::protocol(
+        "ReadyForQuery before any message of the response: the server answered a request \
+         this client did not send",
+    )
 }
 
 /// The error for a message that has no place where it arrived.
@@ -246,6 +267,33 @@ mod tests {
             bytes.extend(message(b'Z', b"I"));
             read_all(&bytes);
         }
+    }
+
+    #[test]
+    fn a_ready_for_query_first_is_a_protocol_error() {
+        let mut bytes = message(b'Z', b"I");
+        bytes.extend(message(b'1', b""));
+        bytes.extend(message(b'Z', b"I"));
+        let mut src = Bytes(BytesMut::from(&bytes[..]));
+        let err = read_extended(&mut src, None, &mut |_| Ok(())).unwrap_err();
+        assert!(
+            err.to_string().contains("ReadyForQuery before any message"),
+            "{err}"
+        );
+        let mut src = Bytes(BytesMut::from(&bytes[..]));
+        let err = read_simple(&mut src).unwrap_err();
+        assert!(
+            err.to_string().contains("ReadyForQuery before any message"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_empty_query_answer_is_not_unsolicited() {
+        let mut bytes = message(b'I', b"");
+        bytes.extend(message(b'Z', b"I"));
+        let mut src = Bytes(BytesMut::from(&bytes[..]));
+        assert!(read_simple(&mut src).unwrap().is_empty());
     }
 
     #[test]

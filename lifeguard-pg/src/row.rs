@@ -44,10 +44,7 @@ pub struct Row {
 
 impl Row {
     pub(crate) fn new(columns: Arc<[Column]>, body: DataRowBody) -> Result<Row, Error> {
-        let ranges: Vec<_> = body
-            .ranges()
-            .collect()
-            .map_err(|e| Error::protocol(format!("malformed DataRow: {e}")))?;
+        let ranges = value_ranges(&body)?;
         if ranges.len() != columns.len() {
             return Err(Error::protocol(format!(
                 "DataRow has {} values for {} columns",
@@ -150,6 +147,43 @@ impl fmt::Debug for Row {
     }
 }
 
+/// Where each value of a DataRow lies in its buffer (`None` for NULL).
+///
+/// postgres-protocol reads every negative length as NULL; the protocol has only -1 for
+/// that, so any other negative length is a protocol error here, as is a value running
+/// past the end of the message.
+pub(crate) fn value_ranges(body: &DataRowBody) -> Result<Vec<Option<Range<usize>>>, Error> {
+    let buffer = body.buffer();
+    let mut ranges = Vec::new();
+    // Where the length field of the next value starts.
+    let mut at = 0;
+    let mut values = body.ranges();
+    while let Some(range) = values
+        .next()
+        .map_err(|e| Error::protocol(format!("malformed DataRow: {e}")))?
+    {
+        match &range {
+            Some(r) => at = r.end,
+            None => {
+                let len = buffer
+                    .get(at..at + 4)
+                    .and_then(|b| b.try_into().ok())
+                    .map(i32::from_be_bytes);
+                if len != Some(-1) {
+                    return Err(Error::protocol(format!(
+                        "malformed DataRow: value {} has length {}; the only negative length is -1 (NULL)",
+                        ranges.len() + 1,
+                        len.map_or_else(|| "?".to_owned(), |l| l.to_string()),
+                    )));
+                }
+                at += 4;
+            }
+        }
+        ranges.push(range);
+    }
+    Ok(ranges)
+}
+
 /// The one row of a result that must have exactly one.
 pub(crate) fn exactly_one(mut rows: Vec<Row>) -> Result<Row, Error> {
     match rows.len() {
@@ -182,11 +216,10 @@ pub struct SimpleRow {
 
 impl SimpleRow {
     pub(crate) fn new(columns: Arc<[String]>, body: &DataRowBody) -> Result<SimpleRow, Error> {
-        let values: Vec<Option<String>> = body
-            .ranges()
-            .map(|r| Ok(r.map(|r| String::from_utf8_lossy(&body.buffer()[r]).into_owned())))
-            .collect()
-            .map_err(|e: std::io::Error| Error::protocol(format!("malformed DataRow: {e}")))?;
+        let values: Vec<Option<String>> = value_ranges(body)?
+            .into_iter()
+            .map(|r| r.map(|r| String::from_utf8_lossy(&body.buffer()[r]).into_owned()))
+            .collect();
         if values.len() != columns.len() {
             return Err(Error::protocol("DataRow width differs from RowDescription"));
         }
@@ -231,4 +264,38 @@ pub enum SimpleQueryMessage {
     Row(SimpleRow),
     /// A statement finished, having affected or returned this many rows.
     CommandComplete(u64),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BytesMut;
+    use postgres_protocol::message::backend::Message;
+
+    fn data_row(values: &[i32]) -> DataRowBody {
+        let mut body = (values.len() as u16).to_be_bytes().to_vec();
+        for len in values {
+            body.extend(len.to_be_bytes());
+            body.extend(std::iter::repeat_n(b'x', (*len).max(0) as usize));
+        }
+        let mut bytes = vec![b'D'];
+        bytes.extend(((body.len() + 4) as u32).to_be_bytes());
+        bytes.extend(body);
+        match Message::parse(&mut BytesMut::from(&bytes[..])) {
+            Ok(Some(Message::DataRow(body))) => body,
+            _ => unreachable!("a well-framed DataRow"),
+        }
+    }
+
+    #[test]
+    fn minus_one_is_null_and_other_negative_lengths_are_errors() {
+        assert_eq!(
+            value_ranges(&data_row(&[2, -1, 0])).unwrap(),
+            vec![Some(4..6), None, Some(14..14)]
+        );
+        let err = value_ranges(&data_row(&[2, -2])).unwrap_err();
+        assert!(matches!(err, Error::Protocol(_)), "{err:?}");
+        assert!(err.to_string().contains("value 2 has length -2"), "{err}");
+        assert!(value_ranges(&data_row(&[i32::MIN])).is_err());
+    }
 }

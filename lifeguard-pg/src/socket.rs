@@ -4,6 +4,11 @@
 //! plain threads (the compile-time describe path), `may` sockets serve coroutines, and a
 //! test can wrap either to watch the bytes. [`Socket`] is the stream a connection opens:
 //! TCP or Unix, std or may.
+//!
+//! Every TCP socket opened here gets `TCP_NODELAY`, TCP keepalive and
+//! `TCP_USER_TIMEOUT` as the [`Config`] says (`TcpOptions`): a peer that vanished
+//! without a word is found while the connection idles (keepalive) and while bytes wait
+//! unacknowledged (user timeout), instead of never.
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -16,9 +21,11 @@ use crate::error::{Error, Timeout};
 
 /// A byte stream a connection can run over.
 ///
-/// The timeout methods let the connection bound its waits (connect, statement
-/// timeout). A stream that cannot time out keeps the default no-op implementations;
-/// waits on it are then bounded only by the server.
+/// The timeout methods let the connection bound its waits (connect, request and
+/// statement timeouts): before every read and write it sets what is left of its
+/// deadline. A stream that cannot time out keeps the default no-op implementations;
+/// its deadlines are then checked only before each read and write, so one read that
+/// never returns is bounded only by the server.
 pub trait Stream: Read + Write + Send {
     /// Bounds every later read; `None` waits forever.
     fn set_read_timeout(&self, _timeout: Option<Duration>) -> io::Result<()> {
@@ -181,6 +188,58 @@ impl Address {
     }
 }
 
+/// The TCP options of every socket opened for one [`Config`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TcpOptions {
+    /// Keepalive probing, when on.
+    keepalive: Option<Keepalive>,
+    /// `TCP_USER_TIMEOUT`: how long sent bytes may stay unacknowledged before the
+    /// kernel gives the connection up; `None` keeps the OS default.
+    user_timeout: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Keepalive {
+    idle: Duration,
+    interval: Duration,
+    count: u32,
+}
+
+impl TcpOptions {
+    pub(crate) fn from_config(config: &Config) -> TcpOptions {
+        TcpOptions {
+            keepalive: config.get_keepalives().then(|| Keepalive {
+                idle: config.get_keepalives_idle(),
+                interval: config.get_keepalives_interval(),
+                count: config.get_keepalives_count(),
+            }),
+            user_timeout: config.get_tcp_user_timeout(),
+        }
+    }
+
+    /// Sets the options on a connected TCP socket.
+    fn apply(&self, socket: &std::net::TcpStream) -> io::Result<()> {
+        let socket = socket2::SockRef::from(socket);
+        socket.set_tcp_nodelay(true)?;
+        if let Some(k) = self.keepalive {
+            let probes = socket2::TcpKeepalive::new().with_time(k.idle);
+            #[cfg(any(
+                target_os = "linux",
+                target_os = "android",
+                target_os = "macos",
+                target_os = "freebsd"
+            ))]
+            let probes = probes.with_interval(k.interval).with_retries(k.count);
+            socket.set_tcp_keepalive(&probes)?;
+        }
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if let Some(timeout) = self.user_timeout {
+            socket.set_tcp_user_timeout(Some(timeout))?;
+        }
+        Ok(())
+    }
+}
+
 /// Opens a socket to `address` within `timeout` (none: wait as long as the OS does).
 ///
 /// Name resolution runs on a short-lived helper thread when `runtime` is `May`, so a
@@ -190,6 +249,7 @@ pub(crate) fn open(
     address: &Address,
     runtime: Runtime,
     timeout: Option<Duration>,
+    tcp: &TcpOptions,
 ) -> Result<Socket, Error> {
     let deadline = timeout.map(|t| Instant::now() + t);
     match address {
@@ -198,7 +258,7 @@ pub(crate) fn open(
             let addrs = resolve(host, *port, runtime, deadline)?;
             let mut last = None;
             for addr in addrs {
-                match open_tcp(&addr, runtime, remaining(deadline)?) {
+                match open_tcp(&addr, runtime, remaining(deadline)?, tcp) {
                     Ok(socket) => return Ok(socket),
                     Err(e) => last = Some(e),
                 }
@@ -238,6 +298,7 @@ fn open_tcp(
     addr: &SocketAddr,
     runtime: Runtime,
     timeout: Option<Duration>,
+    tcp: &TcpOptions,
 ) -> Result<Socket, Error> {
     let socket = match (runtime, timeout) {
         (Runtime::Std, Some(t)) => {
@@ -256,17 +317,18 @@ fn open_tcp(
             format!("cannot connect to {addr}: {e}"),
         )),
     })?;
-    each_tcp_nodelay(&socket)?;
+    let applied = match &socket {
+        Socket::StdTcp(s) => tcp.apply(s),
+        Socket::MayTcp(s) => tcp.apply(s.inner()),
+        Socket::StdUnix(_) | Socket::MayUnix(_) => Ok(()),
+    };
+    applied.map_err(|e| {
+        Error::Io(io::Error::new(
+            e.kind(),
+            format!("cannot set the TCP options of the socket to {addr}: {e}"),
+        ))
+    })?;
     Ok(socket)
-}
-
-fn each_tcp_nodelay(socket: &Socket) -> Result<(), Error> {
-    match socket {
-        Socket::StdTcp(s) => s.set_nodelay(true)?,
-        Socket::MayTcp(s) => s.set_nodelay(true)?,
-        Socket::StdUnix(_) | Socket::MayUnix(_) => {}
-    }
-    Ok(())
 }
 
 fn resolve(

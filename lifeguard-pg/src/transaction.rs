@@ -56,9 +56,18 @@ impl<'a, S: Stream> Transaction<'a, S> {
         })
     }
 
-    /// Commits (`COMMIT`, or `RELEASE SAVEPOINT` when nested).
+    /// Commits (`COMMIT`, or `RELEASE SAVEPOINT` when nested). When an earlier
+    /// statement's error left the transaction aborted, nothing can be saved: it rolls
+    /// back and returns [`Error::RolledBack`] (PostgreSQL itself would answer the
+    /// COMMIT with a silent `ROLLBACK`).
     pub fn commit(mut self) -> Result<(), Error> {
         self.done = true;
+        if self.savepoint.is_none()
+            && self.conn.transaction_status() == crate::TransactionStatus::Failed
+        {
+            self.finish("ROLLBACK")?;
+            return Err(Error::RolledBack { cause: None });
+        }
         let sql = match &self.savepoint {
             Some(name) => format!("RELEASE SAVEPOINT {name}"),
             None => "COMMIT".to_owned(),

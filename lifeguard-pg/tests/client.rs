@@ -244,6 +244,63 @@ fn a_response_over_the_limit_fails_alone_and_its_neighbours_get_their_own() {
     assert_eq!(rows.len(), 100);
 }
 
+#[test]
+fn the_statement_cache_is_bounded_and_untyped_sql_is_parsed_once() {
+    let config = fresh_config("client_cache");
+    let client = Client::connect(&config).unwrap();
+    let prepared = |client: &Client| {
+        client
+            .query_one("SELECT count(*)::int8 FROM pg_prepared_statements", &[])
+            .unwrap()
+            .get::<i64>(0)
+            .unwrap()
+    };
+    // Untyped SQL: described and run as one server statement, parsed once.
+    let before = prepared(&client);
+    client.query("SELECT $1::int4 + 100", &[&1i32]).unwrap();
+    client.query("SELECT $1::int4 + 100", &[&2i32]).unwrap();
+    assert_eq!(prepared(&client), before + 1);
+
+    client.set_statement_cache_capacity(50);
+    let handles: Vec<_> = (0..3000i32)
+        .map(|i| {
+            let client = client.clone();
+            may::go!(move || {
+                let sql = format!("SELECT $1::int4 + {i}");
+                let row = client.query_one(sql.as_str(), &[&1i32]).unwrap();
+                assert_eq!(row.get::<i32>(0).unwrap(), i + 1);
+                let typed = client
+                    .query_typed(&format!("SELECT $1::int8 * {i}"), &[Type::INT8], &[&2i64])
+                    .unwrap();
+                assert_eq!(typed[0].get::<i64>(0).unwrap(), 2 * i as i64);
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert!(
+        client.stats().statements_cached <= 50,
+        "{:?}",
+        client.stats()
+    );
+    let on_server = prepared(&client);
+    assert!(
+        on_server <= 50,
+        "{on_server} statements left prepared on the server"
+    );
+    // Statements evicted and parsed again still run right.
+    for i in [0, 1500, 2999] {
+        let row = client
+            .query_one(format!("SELECT $1::int4 + {i}").as_str(), &[&5i32])
+            .unwrap();
+        assert_eq!(row.get::<i32>(0).unwrap(), i + 5);
+    }
+    client.set_statement_cache_capacity(0);
+    let row = client.query_one("SELECT $1::text || 'x'", &[&"a"]).unwrap();
+    assert_eq!(row.get::<String>(0).unwrap(), "ax");
+}
+
 /// Starts `callers` coroutines that query in a loop until they see an error; returns
 /// the time from `fault` to the last caller's error.
 fn every_caller_fails_fast(client: &Client, fault: impl FnOnce()) -> Duration {

@@ -164,6 +164,27 @@ fn a_statement_cache_hit_sends_no_parse() {
 }
 
 #[test]
+fn committing_an_aborted_transaction_is_an_error_and_saves_nothing() {
+    let mut conn = Connection::connect(&fresh_config("conn_rolled_back")).unwrap();
+    conn.batch_execute("CREATE TABLE t (id int PRIMARY KEY)")
+        .unwrap();
+    let mut tx = conn.transaction().unwrap();
+    tx.execute("INSERT INTO t VALUES (1)", &[]).unwrap();
+    let _ = tx.execute("INSERT INTO t VALUES (1)", &[]);
+    let err = tx.commit().unwrap_err();
+    assert!(
+        matches!(err, lifeguard_pg::Error::RolledBack { .. }),
+        "{err}"
+    );
+    assert_eq!(
+        conn.transaction_status(),
+        lifeguard_pg::TransactionStatus::Idle
+    );
+    let rows = conn.query("SELECT id FROM t", &[]).unwrap();
+    assert!(rows.is_empty(), "nothing was saved");
+}
+
+#[test]
 fn savepoint_rolls_back_alone_and_dropped_transaction_rolls_back() {
     let mut conn = Connection::connect(&fresh_config("conn_tx")).unwrap();
     conn.batch_execute("CREATE TABLE t (id int)").unwrap();

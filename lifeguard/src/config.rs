@@ -13,6 +13,8 @@
 //! | `max_exclusive` | `LIFEGUARD_MAX_EXCLUSIVE` | `16` | The most exclusive connections open at once, for transactions and pinned sessions. `0` forbids them. |
 //! | `max_in_flight` | `LIFEGUARD_MAX_IN_FLIGHT` | `128` | The most requests queued or in flight on one pipelined connection. At least 1. |
 //! | `max_response_bytes` | `LIFEGUARD_MAX_RESPONSE_BYTES` | `268435456` (256 MiB) | The largest response a pipelined connection buffers for one statement; a larger one fails with `Error::Unsupported` (the connection goes on serving the others). Stream big results with `for_each` on `pool.acquire()`. At least 1. |
+//! | `statement_cache_capacity` | `LIFEGUARD_STATEMENT_CACHE_CAPACITY` | `256` | The most statements kept prepared on the server per connection; past it the least recently used one is closed. `0` prepares nothing for good. |
+//! | `session_reset` | `LIFEGUARD_SESSION_RESET` | `"reset"` | What happens to an exclusive connection (a transaction's or `pool.acquire()`'s) when it comes back, [`SessionReset`]: `"reset"` clears what the session could leave behind for the next borrower (settings, `LISTEN`s, advisory locks, temporary tables, cursors, the role) in one round trip, keeping its prepared statements; `"close"` closes it instead; `"none"` returns it as it is. |
 //! | `acquire_timeout` | `LIFEGUARD_ACQUIRE_TIMEOUT` | `"5s"` | How long a caller waits for capacity (a pipelined slot or an exclusive connection) before it gets an error. |
 //! | `connect_timeout` | `LIFEGUARD_CONNECT_TIMEOUT` | `"5s"`, or the URL's `connect_timeout` when it sets one | The bound on one connection attempt: opening the socket and logging in. Wins over the URL's `connect_timeout`. |
 //! | `statement_timeout` | `LIFEGUARD_STATEMENT_TIMEOUT` | `"off"` | The server cancels a statement that runs longer (PostgreSQL's `statement_timeout`, millisecond resolution). |
@@ -112,6 +114,19 @@ const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// PostgreSQL's `statement_timeout` counts milliseconds: less would round to "off".
 const STATEMENT_TIMEOUT_RESOLUTION: Duration = Duration::from_millis(1);
 
+/// What the pool does with an exclusive connection that comes back (see the
+/// `session_reset` row of the table in the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SessionReset {
+    /// Clear the session's state in one round trip, keeping its prepared statements.
+    #[default]
+    Reset,
+    /// Close the connection rather than lend it again.
+    Close,
+    /// Lend it again as it is: only for sessions that never change their state.
+    None,
+}
+
 /// How the pool connects and how much it may do at once.
 ///
 /// Start from a URL ([`PoolConfig::new`]), a [`lifeguard_pg::Config`]
@@ -133,6 +148,8 @@ pub struct PoolConfig {
     max_exclusive: usize,
     max_in_flight: usize,
     max_response_bytes: usize,
+    statement_cache_capacity: usize,
+    session_reset: SessionReset,
     acquire_timeout: Duration,
     connect_timeout: Duration,
     /// True once a source other than the URL set `connect_timeout`: a later URL then
@@ -191,6 +208,8 @@ impl PoolConfig {
             max_exclusive: DEFAULT_MAX_EXCLUSIVE,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             max_response_bytes: lifeguard_pg::DEFAULT_MAX_RESPONSE_BYTES,
+            statement_cache_capacity: lifeguard_pg::DEFAULT_STATEMENT_CACHE_CAPACITY,
+            session_reset: SessionReset::Reset,
             acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             connect_timeout_given: false,
@@ -238,6 +257,18 @@ impl PoolConfig {
     /// Sets the largest response a pipelined connection buffers for one statement.
     pub fn max_response_bytes(mut self, limit: usize) -> PoolConfig {
         self.max_response_bytes = limit;
+        self
+    }
+
+    /// Sets how many statements each connection keeps prepared on the server.
+    pub fn statement_cache_capacity(mut self, capacity: usize) -> PoolConfig {
+        self.statement_cache_capacity = capacity;
+        self
+    }
+
+    /// Sets what happens to an exclusive connection when it comes back.
+    pub fn session_reset(mut self, policy: SessionReset) -> PoolConfig {
+        self.session_reset = policy;
         self
     }
 
@@ -323,6 +354,16 @@ impl PoolConfig {
     /// The largest response a pipelined connection buffers for one statement.
     pub fn get_max_response_bytes(&self) -> usize {
         self.max_response_bytes
+    }
+
+    /// How many statements each connection keeps prepared on the server.
+    pub fn get_statement_cache_capacity(&self) -> usize {
+        self.statement_cache_capacity
+    }
+
+    /// What happens to an exclusive connection when it comes back.
+    pub fn get_session_reset(&self) -> SessionReset {
+        self.session_reset
     }
 
     /// How long a caller waits for capacity.
@@ -518,6 +559,8 @@ impl fmt::Debug for PoolConfig {
             .field("max_exclusive", &self.max_exclusive)
             .field("max_in_flight", &self.max_in_flight)
             .field("max_response_bytes", &self.max_response_bytes)
+            .field("statement_cache_capacity", &self.statement_cache_capacity)
+            .field("session_reset", &self.session_reset)
             .field("acquire_timeout", &self.acquire_timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("statement_timeout", &self.statement_timeout)

@@ -33,7 +33,7 @@ mod verify;
 pub mod __private;
 
 pub use checked::{CheckedQuery, ColumnInfo, StatementInfo, StatementKind, TypeInfo};
-pub use config::PoolConfig;
+pub use config::{PoolConfig, SessionReset};
 pub use from_row::{FromRow, QueryAs, query_as};
 /// Derives [`FromRow`]: each field from the column of its name, or the one
 /// `#[lifeguard(rename = "col")]` names.

@@ -188,6 +188,6 @@ impl Executor for &mut Transaction {
         query: &Query<'_>,
         on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
     ) -> Result<u64, Error> {
-        self.connection().run(query, on_row)
+        Transaction::run(self, query, on_row)
     }
 }

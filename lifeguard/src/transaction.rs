@@ -1,6 +1,6 @@
 //! Transactions on an exclusive pooled connection, with savepoints inside.
 
-use lifeguard_pg::{Connection, Error, Socket};
+use lifeguard_pg::{Connection, Error, Socket, TransactionStatus};
 
 use crate::pool::PooledConnection;
 
@@ -13,6 +13,9 @@ use crate::pool::PooledConnection;
 pub struct Transaction {
     conn: Option<PooledConnection>,
     savepoints: u32,
+    /// The first error of a statement run through this transaction since it (or the
+    /// innermost savepoint rolled back to) was last healthy.
+    failure: Option<String>,
 }
 
 impl Transaction {
@@ -21,12 +24,47 @@ impl Transaction {
         Ok(Transaction {
             conn: Some(conn),
             savepoints: 0,
+            failure: None,
         })
     }
 
-    /// Commits.
+    /// Commits. When an earlier statement failed and left the transaction aborted
+    /// (even if its error was ignored), nothing can be saved: it rolls back and returns
+    /// [`Error::RolledBack`], naming that statement's error when it ran through this
+    /// transaction.
+    ///
+    /// ```no_run
+    /// # fn demo(pool: &lifeguard::Pool) -> Result<(), lifeguard::Error> {
+    /// use lifeguard::{Error, query};
+    ///
+    /// let mut tx = pool.begin()?;
+    /// let _ = query("INSERT INTO missing_table VALUES (1)").execute(&mut tx);
+    /// assert!(matches!(tx.commit(), Err(Error::RolledBack { .. })));
+    /// # Ok(()) }
+    /// ```
     pub fn commit(mut self) -> Result<(), Error> {
+        if self.connection().transaction_status() == TransactionStatus::Failed {
+            let cause = self.failure.take();
+            self.finish("ROLLBACK")?;
+            return Err(Error::RolledBack { cause });
+        }
         self.finish("COMMIT")
+    }
+
+    /// Runs `query` on the transaction's connection, remembering the first error.
+    pub(crate) fn run(
+        &mut self,
+        query: &crate::Query<'_>,
+        on_row: &mut dyn FnMut(lifeguard_pg::Row) -> Result<(), Error>,
+    ) -> Result<u64, Error> {
+        let result = crate::query::Executor::run(self.connection(), query, on_row);
+        if let Err(e) = &result
+            && self.failure.is_none()
+            && self.connection().transaction_status() == TransactionStatus::Failed
+        {
+            self.failure = Some(format!("{e} (SQL: {})", query.sql()));
+        }
+        result
     }
 
     /// Rolls back.
@@ -68,6 +106,10 @@ impl Transaction {
             Err(_) => format!("ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}"),
         };
         self.connection().batch_execute(&end)?;
+        if self.connection().transaction_status() != TransactionStatus::Failed {
+            // Rolled back to a healthy state: an error inside no longer dooms it.
+            self.failure = None;
+        }
         result
     }
 

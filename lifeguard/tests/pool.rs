@@ -141,6 +141,126 @@ fn transaction_closure_commits_on_ok_and_rolls_back_on_err_with_savepoints() {
 }
 
 #[test]
+fn a_commit_the_server_turned_into_a_rollback_is_an_error_naming_the_failed_statement() {
+    let pool = fresh_pool("pool_rolled_back", |c| c);
+    query("CREATE TABLE t (id int PRIMARY KEY)")
+        .execute(&pool)
+        .unwrap();
+    let mut tx = pool.begin().unwrap();
+    query("INSERT INTO t VALUES (1)").execute(&mut tx).unwrap();
+    let _ = query("INSERT INTO t VALUES (1)").execute(&mut tx);
+    let err = tx.commit().unwrap_err();
+    match &err {
+        Error::RolledBack { cause: Some(cause) } => {
+            assert!(cause.contains("23505"), "{cause}");
+            assert!(cause.contains("INSERT INTO t VALUES (1)"), "{cause}");
+        }
+        other => panic!("expected RolledBack naming the statement, got {other}"),
+    }
+    assert!(err.to_string().contains("nothing was saved"), "{err}");
+
+    // The closure form: an error swallowed inside is no success either.
+    let swallowed: Result<(), Error> = pool.transaction(|tx| {
+        query("INSERT INTO t VALUES (2)").execute(&mut *tx)?;
+        let _ = query("SELECT 1/0").execute(&mut *tx);
+        Ok(())
+    });
+    assert!(
+        matches!(swallowed, Err(Error::RolledBack { .. })),
+        "{swallowed:?}"
+    );
+
+    // An error rolled back to a savepoint leaves the transaction healthy.
+    pool.transaction(|tx| {
+        query("INSERT INTO t VALUES (3)").execute(&mut *tx)?;
+        let inner: Result<u64, Error> =
+            tx.savepoint(|tx| query("INSERT INTO t VALUES (3)").execute(tx));
+        assert!(inner.is_err());
+        Ok::<(), Error>(())
+    })
+    .unwrap();
+    let ids: Vec<i32> = query("SELECT id FROM t ORDER BY id")
+        .fetch_all(&pool)
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0).unwrap())
+        .collect();
+    assert_eq!(ids, vec![3]);
+    assert_eq!(pool.stats().exclusive_in_use, 0);
+}
+
+#[test]
+fn a_returned_session_is_reset_before_the_next_borrower_sees_it() {
+    let pool = fresh_pool("pool_reset", |c| c.max_exclusive(1));
+    let pid = {
+        let mut conn = pool.acquire().unwrap();
+        conn.batch_execute(
+            "SET application_name = 'leaky'; SET search_path = nowhere;
+             CREATE TEMP TABLE scratch (id int); LISTEN leaky_channel;
+             SELECT pg_advisory_lock(42); DECLARE c CURSOR WITH HOLD FOR SELECT 1",
+        )
+        .unwrap();
+        conn.query_one("SELECT 7::int8", &[]).unwrap();
+        conn.process_id()
+    };
+    let mut conn = pool.acquire().unwrap();
+    assert_eq!(conn.process_id(), pid, "the same session is lent again");
+    let text = |conn: &mut lifeguard::PooledConnection, sql: &str| {
+        conn.query_one(sql, &[]).unwrap().get::<String>(0).unwrap()
+    };
+    assert_eq!(
+        text(&mut conn, "SELECT current_setting('application_name')"),
+        ""
+    );
+    assert_eq!(
+        text(&mut conn, "SELECT current_setting('search_path')"),
+        "\"$user\", public"
+    );
+    let count = |conn: &mut lifeguard::PooledConnection, sql: &str| {
+        conn.query_one(sql, &[]).unwrap().get::<i64>(0).unwrap()
+    };
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) FROM pg_listening_channels()"),
+        0
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) FROM pg_class WHERE relname = 'scratch' AND relpersistence = 't'"
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) FROM pg_cursors WHERE name = 'c'"
+        ),
+        0
+    );
+    // The statement the connection prepared before still runs (its cache is in step).
+    assert_eq!(count(&mut conn, "SELECT 7::int8"), 7);
+}
+
+#[test]
+fn session_reset_close_never_lends_a_session_twice() {
+    let pool = fresh_pool("pool_reset_close", |c| {
+        c.max_exclusive(1)
+            .session_reset(lifeguard::SessionReset::Close)
+    });
+    let first = pool.acquire().unwrap().process_id();
+    let second = pool.acquire().unwrap().process_id();
+    assert_ne!(first, second);
+    assert_eq!(pool.stats().exclusive_open, 0);
+}
+
+#[test]
 fn exhausted_exclusive_connections_fail_begin_with_an_acquire_timeout() {
     let bound = Duration::from_millis(300);
     let pool = fresh_pool("pool_exhaust", |c| {

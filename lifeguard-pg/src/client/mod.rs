@@ -37,7 +37,8 @@ pub use notifications::Notifications;
 
 use pipeline::{Shared, State};
 use slot::Slot;
-use statements::Entry;
+pub use statements::DEFAULT_STATEMENT_CACHE_CAPACITY;
+use statements::{Entry, Lookup};
 
 /// SQLSTATE invalid_sql_statement_name: the server lost a statement we thought parsed.
 const NO_SUCH_STATEMENT: &str = "26000";
@@ -111,6 +112,8 @@ pub struct ClientStats {
     pub cache_misses: u64,
     /// Notices dropped because nobody took them (the newest 10,000 are kept).
     pub notices_dropped: u64,
+    /// Statements prepared on the server now, at most the cache capacity.
+    pub statements_cached: usize,
 }
 
 impl Client {
@@ -199,6 +202,30 @@ impl Client {
     /// The response limit now (see [`set_max_response_bytes`](Self::set_max_response_bytes)).
     pub fn max_response_bytes(&self) -> usize {
         self.handle.shared.max_response_bytes()
+    }
+
+    /// Bounds the statements kept prepared on the server for this connection (every
+    /// clone): past `capacity`, the least recently used one is closed on the server
+    /// to make room. `0` prepares nothing for good (each statement is parsed every
+    /// time, unnamed). The default is [`DEFAULT_STATEMENT_CACHE_CAPACITY`].
+    ///
+    /// ```no_run
+    /// # fn demo(client: &lifeguard_pg::Client) {
+    /// client.set_statement_cache_capacity(64);
+    /// assert_eq!(client.statement_cache_capacity(), 64);
+    /// # }
+    /// ```
+    pub fn set_statement_cache_capacity(&self, capacity: usize) {
+        self.handle
+            .shared
+            .with_state(|state| state.statements.set_capacity(capacity));
+    }
+
+    /// The statement cache's capacity now.
+    pub fn statement_cache_capacity(&self) -> usize {
+        self.handle
+            .shared
+            .with_state(|state| state.statements.capacity())
     }
 
     /// The stall timeout now (see [`set_stall_timeout`](Self::set_stall_timeout)).
@@ -352,7 +379,8 @@ impl Client {
             in_flight: shared.in_flight(),
             cache_hits: shared.cache_hits.load(Ordering::Relaxed),
             cache_misses: shared.cache_misses.load(Ordering::Relaxed),
-            notices_dropped: shared.notices_dropped.load(Ordering::Relaxed),
+            notices_dropped: shared.notices_dropped(),
+            statements_cached: shared.with_state(|state| state.statements.len()),
         }
     }
 
@@ -364,9 +392,11 @@ impl Client {
     ) -> Result<Outcome, Error> {
         match statement.to_query() {
             Query::Sql(sql) => {
+                // Described once, then run as the same server statement: parsed with
+                // no types, bound with the ones the server inferred.
                 let entry = self.described(sql)?;
                 let types = entry.params.get().cloned().unwrap_or_default();
-                self.execute_with(sql, &types, params, on_row)
+                self.execute_sql(sql, &[], &types, params, on_row)
             }
             Query::Statement(s) => self.execute_with_entry(s, params, on_row),
         }
@@ -377,16 +407,18 @@ impl Client {
         let key = statements::key(sql, &[]);
         let mut entry = None;
         let answer = self.request(|state| {
-            let (e, fresh) = lookup(state, key);
+            let prepared = Prepared::in_state(state, key, sql, &[])?;
+            let e = prepared.entry.clone();
             let known = e.params.get().is_some() && e.columns.get().is_some();
             if !known {
-                if fresh {
-                    parse_fresh(state, key, &e, sql, &[])?;
+                let described = encode::describe(b'S', &e.name, &mut state.pending);
+                if let Err(err) = described {
+                    prepared.undo(state, key);
+                    return Err(err);
                 }
-                encode::describe(b'S', &e.name, &mut state.pending)?;
                 frontend::sync(&mut state.pending);
             }
-            entry = Some((e, fresh));
+            entry = Some((e, prepared.fresh));
             Ok(!known)
         })?;
         let (entry, fresh) = entry.ok_or_else(|| Error::protocol("statement lookup failed"))?;
@@ -415,25 +447,39 @@ impl Client {
         params: &[Param<'_>],
         on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
     ) -> Result<Outcome, Error> {
-        let key = statements::key(sql, types);
+        self.execute_sql(sql, types, types, params, on_row)
+    }
+
+    /// Runs `sql` as the statement parsed with `parse_types`, binding `params` as
+    /// `bind_types` (the same, or what the server inferred when it parsed untyped).
+    fn execute_sql(
+        &self,
+        sql: &str,
+        parse_types: &[Type],
+        bind_types: &[Type],
+        params: &[Param<'_>],
+        on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
+    ) -> Result<Outcome, Error> {
+        let key = statements::key(sql, parse_types);
         let mut chosen = None;
         let answer = self.request(|state| {
-            let (entry, fresh) = lookup(state, key);
-            if fresh {
-                parse_fresh(state, key, &entry, sql, types)?;
-                let _ = entry.params.set(types.to_vec());
+            let prepared = Prepared::in_state(state, key, sql, parse_types)?;
+            let entry = prepared.entry.clone();
+            if prepared.fresh {
+                let _ = entry.params.set(bind_types.to_vec());
             }
             let columns = entry.columns.get().cloned();
-            encode::bind(&entry.name, types, params, &mut state.pending).inspect_err(|_| {
-                if fresh {
-                    forget(state, key, &entry);
-                }
-            })?;
-            if columns.is_none() {
-                encode::describe(b'P', "", &mut state.pending)?;
+            let encoded = encode::bind(&entry.name, bind_types, params, &mut state.pending)
+                .and_then(|()| match columns {
+                    Some(_) => Ok(()),
+                    None => encode::describe(b'P', "", &mut state.pending),
+                })
+                .and_then(|()| encode::execute_sync(&mut state.pending));
+            if let Err(e) = encoded {
+                prepared.undo(state, key);
+                return Err(e);
             }
-            encode::execute_sync(&mut state.pending)?;
-            chosen = Some((entry, columns, fresh));
+            chosen = Some((entry, columns, prepared.fresh));
             Ok(true)
         })?;
         let (entry, columns, fresh) =
@@ -487,7 +533,7 @@ impl Client {
 
     fn forget_entry(&self, key: u64, entry: &Arc<Entry>) {
         let shared = &self.handle.shared;
-        shared.with_state(|state| forget(state, key, entry));
+        shared.with_state(|state| state.statements.forget(key, entry));
     }
 
     /// Queues one request built by `encode` and waits for its answer. `encode` returns
@@ -515,49 +561,72 @@ impl Connection {
     }
 }
 
-/// The entry for `key`, created if absent; `true` when it was created.
-fn lookup(state: &mut State, key: u64) -> (Arc<Entry>, bool) {
-    let mut fresh = false;
-    let entry = state
-        .statements
-        .entry(key)
-        .or_insert_with(|| {
-            fresh = true;
-            Arc::new(Entry::new(key))
-        })
-        .clone();
-    (entry, fresh)
+/// A statement made ready for one request: looked up in the cache and, when new,
+/// its Parse queued (after a Close of the statement it evicted).
+struct Prepared {
+    entry: Arc<Entry>,
+    /// A Parse was queued for this request.
+    fresh: bool,
+    evicted: Option<(u64, Arc<Entry>)>,
 }
 
-fn forget(state: &mut State, key: u64, entry: &Arc<Entry>) {
-    if state
-        .statements
-        .get(&key)
-        .is_some_and(|e| Arc::ptr_eq(e, entry))
-    {
-        state.statements.remove(&key);
+impl Prepared {
+    fn in_state(state: &mut State, key: u64, sql: &str, types: &[Type]) -> Result<Prepared, Error> {
+        let prepared = match state.statements.lookup(key, sql, types) {
+            Lookup::Hit(entry) => {
+                return Ok(Prepared {
+                    entry,
+                    fresh: false,
+                    evicted: None,
+                });
+            }
+            Lookup::Fresh { entry, evicted } => Prepared {
+                entry,
+                fresh: true,
+                evicted,
+            },
+            Lookup::Collision(entry) => Prepared {
+                entry,
+                fresh: true,
+                evicted: None,
+            },
+        };
+        let queued = prepared.queue_parse(state, sql, types);
+        if let Err(e) = queued {
+            prepared.undo(state, key);
+            return Err(e);
+        }
+        Ok(prepared)
     }
-}
 
-/// Appends the Parse of a statement new to the cache, preceded by a Close of its name:
-/// an earlier Parse under that name may have succeeded although its request failed,
-/// and closing a statement that does not exist is no error.
-fn parse_fresh(
-    state: &mut State,
-    key: u64,
-    entry: &Arc<Entry>,
-    sql: &str,
-    types: &[Type],
-) -> Result<(), Error> {
-    refuse_copy_in(sql)
-        .and_then(|()| {
-            frontend::close(b'S', &entry.name, &mut state.pending).map_err(|e| Error::Encode {
-                index: 0,
-                source: Box::new(e),
-            })
-        })
-        .and_then(|()| encode::parse(&entry.name, sql, types, &mut state.pending))
-        .inspect_err(|_| forget(state, key, entry))
+    /// Appends the Parse of a statement new to the cache, preceded by a Close of its
+    /// name (an earlier Parse under that name may have succeeded although its request
+    /// failed, and closing a statement that does not exist is no error) and of the
+    /// statement it evicted.
+    fn queue_parse(&self, state: &mut State, sql: &str, types: &[Type]) -> Result<(), Error> {
+        refuse_copy_in(sql)?;
+        let name = &self.entry.name;
+        let evicted = self.evicted.as_ref().map(|(_, e)| e.name.as_str());
+        for close in [evicted, (!name.is_empty()).then_some(name.as_str())]
+            .into_iter()
+            .flatten()
+        {
+            frontend::close(b'S', close, &mut state.pending)
+                .map_err(|e| Error::protocol(format!("cannot encode Close: {e}")))?;
+        }
+        encode::parse(name, sql, types, &mut state.pending)
+    }
+
+    /// The request failed before it was queued (its bytes are dropped): the cache
+    /// forgets the new entry and takes the evicted one back, still parsed on the server.
+    fn undo(&self, state: &mut State, key: u64) {
+        if self.fresh {
+            state.statements.forget(key, &self.entry);
+        }
+        if let Some((evicted_key, evicted)) = &self.evicted {
+            state.statements.restore(*evicted_key, evicted.clone());
+        }
+    }
 }
 
 /// Refuses SQL that would start a COPY FROM STDIN on the shared connection (see

@@ -1,7 +1,8 @@
 //! The pipelined connection's notifications, bounded: the reader queues each one for
 //! the [`Notifications`] receiver, and drops (and counts) what arrives while
-//! [`MAX_QUEUED`] are waiting to be read, so a channel nobody reads cannot grow the
-//! client's memory without end.
+//! [`MAX_NOTIFICATIONS`] are waiting to be read, so a channel nobody reads cannot grow
+//! the client's memory without end. Unlike the exclusive connection's backlog it drops
+//! the newest, not the oldest: the queued ones are already in the receiver's channel.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -9,11 +10,9 @@ use std::time::Duration;
 
 use may::sync::mpsc;
 
+use crate::backlog::MAX_NOTIFICATIONS;
 use crate::deadline::may_timeout;
 use crate::notify::Notification;
-
-/// At most this many notifications wait to be read; later ones are dropped and counted.
-pub(crate) const MAX_QUEUED: usize = 100_000;
 
 /// What the reader and the receiver share: how many wait, how many were dropped.
 #[derive(Default)]
@@ -32,7 +31,7 @@ impl Sender {
     /// Queues `notification`, or drops it when the backlog is full.
     pub(crate) fn send(&self, notification: Notification) {
         let backlog = &self.backlog;
-        if backlog.queued.load(Ordering::Relaxed) >= MAX_QUEUED {
+        if backlog.queued.load(Ordering::Relaxed) >= MAX_NOTIFICATIONS {
             backlog.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }

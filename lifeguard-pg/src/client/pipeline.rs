@@ -18,7 +18,7 @@
 //!   seen no byte from the server for the stall timeout: a frozen server, a
 //!   black-holed network.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -28,6 +28,7 @@ use bytes::BytesMut;
 use may::sync::Mutex;
 use postgres_protocol::message::backend::Message;
 
+use crate::backlog::{Backlog, MAX_NOTICES};
 use crate::codec::parse_message;
 use crate::error::{DbError, Error};
 use crate::notify::Notification;
@@ -35,10 +36,7 @@ use crate::socket::{Socket, Stream};
 
 use super::notifications;
 use super::slot::{Answer, Slot};
-use super::statements::Entry;
-
-/// At most this many notices are kept until taken; older ones are dropped and counted.
-const MAX_NOTICES: usize = 10_000;
+use super::statements::{self, Cache};
 
 pub(crate) struct Shared {
     state: Mutex<State>,
@@ -47,8 +45,7 @@ pub(crate) struct Shared {
     control: Socket,
     closed: AtomicBool,
     notifications: notifications::Sender,
-    notices: Mutex<VecDeque<DbError>>,
-    pub(crate) notices_dropped: AtomicU64,
+    notices: Mutex<Backlog<DbError>>,
     pub(crate) cache_hits: AtomicU64,
     pub(crate) cache_misses: AtomicU64,
     /// The largest response buffered for a caller (see `reader.rs`).
@@ -81,7 +78,7 @@ pub(crate) struct State {
     writing: bool,
     closed: Option<String>,
     /// Statements parsed on this connection (or whose Parse is pending), by cache key.
-    pub(crate) statements: HashMap<u64, Arc<Entry>>,
+    pub(crate) statements: Cache,
 }
 
 impl Shared {
@@ -98,7 +95,7 @@ impl Shared {
                 waiters: VecDeque::new(),
                 writing: false,
                 closed: None,
-                statements: HashMap::new(),
+                statements: Cache::new(statements::DEFAULT_STATEMENT_CACHE_CAPACITY),
             }),
             writer: Mutex::new(Writer {
                 socket: writer,
@@ -106,8 +103,7 @@ impl Shared {
             }),
             closed: AtomicBool::new(false),
             notifications,
-            notices: Mutex::new(VecDeque::new()),
-            notices_dropped: AtomicU64::new(0),
+            notices: Mutex::new(Backlog::new(MAX_NOTICES)),
             cache_hits: AtomicU64::new(0),
             cache_misses: AtomicU64::new(0),
             max_response_bytes: AtomicUsize::new(super::DEFAULT_MAX_RESPONSE_BYTES),
@@ -322,12 +318,7 @@ impl Shared {
             }
             Some(Message::NoticeResponse(body)) => {
                 let notice = DbError::parse(&mut body.fields())?;
-                let mut notices = self.notices.lock().unwrap_or_else(|p| p.into_inner());
-                if notices.len() == MAX_NOTICES {
-                    notices.pop_front();
-                    self.notices_dropped.fetch_add(1, Ordering::Relaxed);
-                }
-                notices.push_back(notice);
+                self.lock_notices().push(notice);
             }
             _ => {}
         }
@@ -335,8 +326,17 @@ impl Shared {
     }
 
     pub(crate) fn take_notices(&self) -> Vec<DbError> {
-        let mut notices = self.notices.lock().unwrap_or_else(|p| p.into_inner());
-        notices.drain(..).collect()
+        self.lock_notices().take()
+    }
+
+    /// Notices dropped so far because the newest [`MAX_NOTICES`] were kept.
+    pub(crate) fn notices_dropped(&self) -> u64 {
+        self.lock_notices().dropped()
+    }
+
+    fn lock_notices(&self) -> may::sync::MutexGuard<'_, Backlog<DbError>> {
+        // Pushes and takes only: a poisoned backlog is still a backlog.
+        self.notices.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Closes the connection for good: every waiter, queued or in flight, gets an error

@@ -28,11 +28,13 @@ impl Config {
     ///
     /// The parameters are `host`, `hostaddr` (a numeric IP address that wins over
     /// `host`), `port`, `user`, `password`, `dbname`, `application_name`,
-    /// `connect_timeout` (whole seconds; zero or less is no timeout),
-    /// `keepalives` (`0` or `1`), `keepalives_idle` (whole seconds), `options` and
-    /// `sslmode`. An empty value is the same as leaving the parameter out; a repeated
-    /// parameter keeps its last value. Unknown parameters are an error, and so are
-    /// several comma-separated hosts or ports.
+    /// `connect_timeout` (whole seconds; zero or less is no timeout, and 1 is read as 2,
+    /// as libpq does), `keepalives` (`0` or `1`), `keepalives_idle` and
+    /// `keepalives_interval` (whole seconds), `keepalives_count`, `tcp_user_timeout`
+    /// (milliseconds; 0 keeps the OS default), `options` and `sslmode` (see
+    /// [`Config`] for the keepalive defaults). An empty value is the same as leaving
+    /// the parameter out; a repeated parameter keeps its last value. Unknown
+    /// parameters are an error, and so are several comma-separated hosts or ports.
     ///
     /// This reads no environment variables: see [`Config::apply_env`]. An error is an
     /// [`Error::Config`] that says what is wrong and where, never showing the password.
@@ -78,8 +80,6 @@ const LIBPQ_ONLY: &[&str] = &[
     "gssdelegation",
     "gssencmode",
     "gsslib",
-    "keepalives_count",
-    "keepalives_interval",
     "krbsrvname",
     "load_balance_hosts",
     "max_protocol_version",
@@ -109,7 +109,6 @@ const LIBPQ_ONLY: &[&str] = &[
     "sslrootcert",
     "sslsni",
     "target_session_attrs",
-    "tcp_user_timeout",
     "tty",
 ];
 
@@ -125,6 +124,9 @@ pub(super) const SUPPORTED: &[&str] = &[
     "connect_timeout",
     "keepalives",
     "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_count",
+    "tcp_user_timeout",
     "options",
     "sslmode",
 ];
@@ -163,7 +165,14 @@ impl<'a> Params<'a> {
             "application_name" => config.application_name = super::non_empty(value),
             "connect_timeout" => config.connect_timeout = parse_connect_timeout(value)?,
             "keepalives" => config.keepalives = parse_keepalives(value)?,
-            "keepalives_idle" => config.keepalives_idle = parse_keepalives_idle(value)?,
+            "keepalives_idle" => {
+                config.keepalives_idle = parse_positive_seconds("keepalives_idle", value)?
+            }
+            "keepalives_interval" => {
+                config.keepalives_interval = parse_positive_seconds("keepalives_interval", value)?
+            }
+            "keepalives_count" => config.keepalives_count = parse_keepalives_count(value)?,
+            "tcp_user_timeout" => config.tcp_user_timeout = parse_tcp_user_timeout(value)?,
             "options" => config.options = super::non_empty(value),
             "sslmode" => config.ssl_mode = parse_ssl_mode(value)?,
             _ => return Err(unknown_key(key)),
@@ -239,12 +248,19 @@ fn parse_seconds(key: &str, value: &str) -> Result<i64, String> {
         .map_err(|_| format!("invalid {key} \"{value}\"; expected a whole number of seconds"))
 }
 
+/// libpq's reading: zero or negative is no timeout (an explicit `Some(ZERO)`, which
+/// the environment cannot override), and 1 is two seconds ("to prevent possibly
+/// waiting hardly-at-all", fe-connect.c).
 fn parse_connect_timeout(value: &str) -> Result<Option<Duration>, String> {
     if value.is_empty() {
         return Ok(None);
     }
-    let seconds = parse_seconds("connect_timeout", value)?;
-    Ok(Some(Duration::from_secs(seconds.max(0).unsigned_abs())))
+    let seconds = match parse_seconds("connect_timeout", value)? {
+        ..=0 => 0,
+        1 => 2,
+        n => n.unsigned_abs(),
+    };
+    Ok(Some(Duration::from_secs(seconds)))
 }
 
 fn parse_keepalives(value: &str) -> Result<Option<bool>, String> {
@@ -256,12 +272,36 @@ fn parse_keepalives(value: &str) -> Result<Option<bool>, String> {
     }
 }
 
-fn parse_keepalives_idle(value: &str) -> Result<Option<Duration>, String> {
+/// Whole seconds; zero or less is the default (unset).
+fn parse_positive_seconds(key: &str, value: &str) -> Result<Option<Duration>, String> {
     if value.is_empty() {
         return Ok(None);
     }
-    let seconds = parse_seconds("keepalives_idle", value)?;
+    let seconds = parse_seconds(key, value)?;
     Ok((seconds > 0).then(|| Duration::from_secs(seconds.unsigned_abs())))
+}
+
+/// A probe count; zero or less is the default (unset).
+fn parse_keepalives_count(value: &str) -> Result<Option<u32>, String> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let count = value
+        .trim()
+        .parse::<i64>()
+        .map_err(|_| format!("invalid keepalives_count \"{value}\"; expected a whole number"))?;
+    Ok((count > 0).then(|| u32::try_from(count).unwrap_or(u32::MAX)))
+}
+
+/// Milliseconds, as in libpq; zero or less keeps the OS default (`Some(ZERO)`).
+fn parse_tcp_user_timeout(value: &str) -> Result<Option<Duration>, String> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let millis = value.trim().parse::<i64>().map_err(|_| {
+        format!("invalid tcp_user_timeout \"{value}\"; expected a whole number of milliseconds")
+    })?;
+    Ok(Some(Duration::from_millis(millis.max(0).unsigned_abs())))
 }
 
 fn parse_ssl_mode(value: &str) -> Result<Option<SslMode>, String> {

@@ -53,7 +53,10 @@ fn new_has_defaults() {
     assert_eq!(config.get_application_name(), None);
     assert_eq!(config.get_connect_timeout(), None);
     assert!(config.get_keepalives());
-    assert_eq!(config.get_keepalives_idle(), Duration::from_secs(7200));
+    assert_eq!(config.get_keepalives_idle(), Duration::from_secs(30));
+    assert_eq!(config.get_keepalives_interval(), Duration::from_secs(10));
+    assert_eq!(config.get_keepalives_count(), 3);
+    assert_eq!(config.get_tcp_user_timeout(), Some(Duration::from_secs(30)));
     assert_eq!(config.get_options(), None);
     assert_eq!(config.get_ssl_mode(), SslMode::Prefer);
     assert_eq!(config, Config::default());
@@ -72,6 +75,9 @@ fn setters_chain_and_getters_read_back() {
         .connect_timeout(Duration::from_secs(3))
         .keepalives(false)
         .keepalives_idle(Duration::from_secs(60))
+        .keepalives_interval(Duration::from_secs(5))
+        .keepalives_count(7)
+        .tcp_user_timeout(Duration::from_millis(2500))
         .options("-c search_path=app")
         .ssl_mode(SslMode::Disable);
     assert_eq!(config.get_host(), tcp("db.example").as_ref());
@@ -83,6 +89,12 @@ fn setters_chain_and_getters_read_back() {
     assert_eq!(config.get_connect_timeout(), Some(Duration::from_secs(3)));
     assert!(!config.get_keepalives());
     assert_eq!(config.get_keepalives_idle(), Duration::from_secs(60));
+    assert_eq!(config.get_keepalives_interval(), Duration::from_secs(5));
+    assert_eq!(config.get_keepalives_count(), 7);
+    assert_eq!(
+        config.get_tcp_user_timeout(),
+        Some(Duration::from_millis(2500))
+    );
     assert_eq!(config.get_options(), Some("-c search_path=app"));
     assert_eq!(config.get_ssl_mode(), SslMode::Disable);
 }
@@ -112,9 +124,16 @@ fn zero_durations() {
     let mut config = Config::new();
     config
         .connect_timeout(Duration::ZERO)
-        .keepalives_idle(Duration::ZERO);
+        .keepalives_idle(Duration::ZERO)
+        .keepalives_interval(Duration::ZERO)
+        .keepalives_count(0)
+        .tcp_user_timeout(Duration::ZERO);
     assert_eq!(config.get_connect_timeout(), None);
-    assert_eq!(config.get_keepalives_idle(), Duration::from_secs(7200));
+    assert_eq!(config.get_keepalives_idle(), Duration::from_secs(30));
+    assert_eq!(config.get_keepalives_interval(), Duration::from_secs(10));
+    assert_eq!(config.get_keepalives_count(), 3);
+    // Zero keeps the operating system's default, as in libpq.
+    assert_eq!(config.get_tcp_user_timeout(), None);
 }
 
 // ---- Display reads back
@@ -131,6 +150,8 @@ fn display_round_trips() {
         "application_name='caf\u{e9}' connect_timeout=0 keepalives=1 keepalives_idle=30",
         "options='-c search_path=a,b' sslmode=verify-full connect_timeout=9",
         "port=6432",
+        "keepalives_interval=4 keepalives_count=6 tcp_user_timeout=1500",
+        "tcp_user_timeout=0 connect_timeout=1",
     ] {
         let config = parse(s);
         let shown = config.to_string();

@@ -52,6 +52,9 @@ fn assert_defaults_except_url(config: &PoolConfig) {
     assert_eq!(config.get_connections(), may::config().get_workers());
     assert_eq!(config.get_max_exclusive(), 16);
     assert_eq!(config.get_max_in_flight(), 128);
+    assert_eq!(config.get_max_response_bytes(), 256 << 20);
+    assert_eq!(config.get_statement_cache_capacity(), 256);
+    assert_eq!(config.get_session_reset(), crate::SessionReset::Reset);
     assert_eq!(config.get_acquire_timeout(), secs(5));
     assert_eq!(config.get_connect_timeout(), secs(5));
     assert_eq!(config.get_statement_timeout(), None);

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::PoolConfig;
+use super::{PoolConfig, SessionReset};
 
 /// One setting that a TOML file or the environment can give.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,6 +13,8 @@ pub(super) enum Key {
     MaxExclusive,
     MaxInFlight,
     MaxResponseBytes,
+    StatementCacheCapacity,
+    SessionReset,
     AcquireTimeout,
     ConnectTimeout,
     StatementTimeout,
@@ -26,12 +28,14 @@ pub(super) enum Key {
 
 impl Key {
     /// Every key, `url` first so that the settings after it apply to its server.
-    pub(super) const ALL: [Key; 14] = [
+    pub(super) const ALL: [Key; 16] = [
         Key::Url,
         Key::Connections,
         Key::MaxExclusive,
         Key::MaxInFlight,
         Key::MaxResponseBytes,
+        Key::StatementCacheCapacity,
+        Key::SessionReset,
         Key::AcquireTimeout,
         Key::ConnectTimeout,
         Key::StatementTimeout,
@@ -51,6 +55,8 @@ impl Key {
             Key::MaxExclusive => "max_exclusive",
             Key::MaxInFlight => "max_in_flight",
             Key::MaxResponseBytes => "max_response_bytes",
+            Key::StatementCacheCapacity => "statement_cache_capacity",
+            Key::SessionReset => "session_reset",
             Key::AcquireTimeout => "acquire_timeout",
             Key::ConnectTimeout => "connect_timeout",
             Key::StatementTimeout => "statement_timeout",
@@ -71,6 +77,8 @@ impl Key {
             Key::MaxExclusive => "LIFEGUARD_MAX_EXCLUSIVE",
             Key::MaxInFlight => "LIFEGUARD_MAX_IN_FLIGHT",
             Key::MaxResponseBytes => "LIFEGUARD_MAX_RESPONSE_BYTES",
+            Key::StatementCacheCapacity => "LIFEGUARD_STATEMENT_CACHE_CAPACITY",
+            Key::SessionReset => "LIFEGUARD_SESSION_RESET",
             Key::AcquireTimeout => "LIFEGUARD_ACQUIRE_TIMEOUT",
             Key::ConnectTimeout => "LIFEGUARD_CONNECT_TIMEOUT",
             Key::StatementTimeout => "LIFEGUARD_STATEMENT_TIMEOUT",
@@ -151,6 +159,20 @@ pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 impl Raw<'_> {
+    /// `"reset"`, `"close"` or `"none"`.
+    fn session_reset(self) -> Result<SessionReset, Problem> {
+        let expected = || Problem::Value("expected \"reset\", \"close\" or \"none\"".to_owned());
+        match self {
+            Raw::Str(text) => match text.trim() {
+                "reset" => Ok(SessionReset::Reset),
+                "close" => Ok(SessionReset::Close),
+                "none" => Ok(SessionReset::None),
+                _ => Err(expected()),
+            },
+            _ => Err(expected()),
+        }
+    }
+
     /// A duration of any length, zero included.
     fn duration(self) -> Result<Duration, Problem> {
         match self {
@@ -229,6 +251,8 @@ impl PoolConfig {
             Key::MaxExclusive => self.max_exclusive(raw.count(0)?),
             Key::MaxInFlight => self.max_in_flight(raw.count(1)?),
             Key::MaxResponseBytes => self.max_response_bytes(raw.count(1)?),
+            Key::StatementCacheCapacity => self.statement_cache_capacity(raw.count(0)?),
+            Key::SessionReset => self.session_reset(raw.session_reset()?),
             Key::AcquireTimeout => self.acquire_timeout(raw.positive_duration()?),
             Key::ConnectTimeout => self.connect_timeout(raw.positive_duration()?),
             Key::StatementTimeout => self.statement_timeout(raw.optional_duration()?),

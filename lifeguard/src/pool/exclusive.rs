@@ -11,6 +11,7 @@ use may::sync::Mutex;
 
 use super::connect_error::ConnectError;
 use super::{Inner, pool_closed};
+use crate::config::SessionReset;
 use crate::fair::{Capacity, Fair, Wait};
 
 /// An idle exclusive connection and when it must be retired.
@@ -90,8 +91,10 @@ impl Capacity for Exclusive {
 }
 
 /// A connection lent by the pool. It dereferences to [`Connection`]; dropped, it goes
-/// back to the pool, or is closed when it broke, is still inside a transaction, or is
-/// dropped during a panic (the server then rolls back whatever was open).
+/// back to the pool with its session reset (settings, `LISTEN`s, advisory locks,
+/// temporary tables: see [`SessionReset`]), or is closed when it broke, is still
+/// inside a transaction, or is dropped during a panic (the server then rolls back
+/// whatever was open).
 pub struct PooledConnection {
     conn: Option<Connection>,
     retire_at: Option<Instant>,
@@ -151,12 +154,15 @@ impl Drop for PooledConnection {
             });
             return;
         }
-        let reusable = self.conn.as_ref().is_some_and(|c| {
-            !c.is_closed()
-                && c.transaction_status() == TransactionStatus::Idle
-                && self.retire_at.is_none_or(|at| Instant::now() < at)
-                && !self.pool.is_closing()
-        });
+        let policy = self.pool.config.get_session_reset();
+        let reusable = policy != SessionReset::Close
+            && self.conn.as_mut().is_some_and(|c| {
+                !c.is_closed()
+                    && c.transaction_status() == TransactionStatus::Idle
+                    && self.retire_at.is_none_or(|at| Instant::now() < at)
+                    && !self.pool.is_closing()
+                    && (policy == SessionReset::None || reset(c).is_ok())
+            });
         if reusable {
             if let Some(conn) = self.conn.take() {
                 self.pool.exclusive.lock_idle().push(Idle {
@@ -170,6 +176,22 @@ impl Drop for PooledConnection {
         }
         self.pool.exclusive.release_permit();
     }
+}
+
+/// What a session can leave behind for the next borrower, cleared in one round trip
+/// (what `DISCARD ALL` does, less `DEALLOCATE ALL`: the connection's prepared
+/// statements stay, so its statement cache stays true).
+const RESET_SESSION: &str = "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; \
+     UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD PLANS; DISCARD TEMP; \
+     DISCARD SEQUENCES";
+
+/// Clears a returned session: the server's state, and the notices and notifications
+/// it buffered for the borrower.
+fn reset(conn: &mut Connection) -> Result<(), Error> {
+    conn.batch_execute(RESET_SESSION)?;
+    conn.take_notifications();
+    conn.take_notices();
+    Ok(())
 }
 
 /// Lends an exclusive connection: waits in line for a permit, then reuses an idle
@@ -246,8 +268,10 @@ fn connect_before(pool: &Inner, deadline: Instant) -> Result<Connection, Error> 
         Connection::connect_with(&pool.pg, Runtime::May)
     };
     match result {
-        Ok(conn) => {
+        Ok(mut conn) => {
             exclusive.connect_error.succeeded();
+            // Each call on the lent connection is bounded as a pipelined request is.
+            conn.set_request_timeout(pool.config.get_request_timeout());
             Ok(conn)
         }
         Err(e) => {
@@ -275,9 +299,9 @@ fn check_idle(pool: &Inner, entry: Idle) -> Option<(Connection, Option<Instant>)
         return None;
     }
     if idle_since.elapsed() >= pool.config.get_liveness_interval() {
-        conn.set_statement_timeout(Some(pool.config.get_connect_timeout()));
+        conn.set_request_timeout(Some(pool.config.get_connect_timeout()));
         let alive = conn.batch_execute("").is_ok();
-        conn.set_statement_timeout(None);
+        conn.set_request_timeout(pool.config.get_request_timeout());
         if !alive {
             return None;
         }

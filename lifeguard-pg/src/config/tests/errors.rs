@@ -98,6 +98,18 @@ fn error_invalid_numbers() {
     );
     let msg = parse_err("keepalives_idle=1.5");
     assert!(msg.contains("invalid keepalives_idle \"1.5\""), "{msg}");
+    let msg = parse_err("keepalives_interval=x");
+    assert!(msg.contains("invalid keepalives_interval \"x\""), "{msg}");
+    let msg = parse_err("keepalives_count=many");
+    assert!(
+        msg.contains("invalid keepalives_count \"many\"; expected a whole number"),
+        "{msg}"
+    );
+    let msg = parse_err("postgres://h?tcp_user_timeout=1s");
+    assert!(
+        msg.contains("invalid tcp_user_timeout \"1s\"; expected a whole number of milliseconds"),
+        "{msg}"
+    );
     let msg = parse_err("hostaddr=db.example");
     assert!(
         msg.contains("invalid hostaddr \"db.example\"; expected a numeric IP address"),

@@ -88,7 +88,13 @@ fn key_value_last_value_wins() {
 
 #[test]
 fn connect_timeout_zero_or_negative_is_no_timeout() {
-    for s in ["connect_timeout=0", "connect_timeout=-5"] {
+    for s in [
+        "connect_timeout=0",
+        "connect_timeout=-1",
+        "connect_timeout=-5",
+        "postgres://h/d?connect_timeout=-1",
+        "postgres://h/d?connect_timeout=0",
+    ] {
         let config = parse(s);
         assert_eq!(config.get_connect_timeout(), None, "{s}");
         assert_eq!(config.connect_timeout, Some(Duration::ZERO), "{s}");
@@ -100,12 +106,51 @@ fn connect_timeout_zero_or_negative_is_no_timeout() {
 }
 
 #[test]
+fn connect_timeout_one_is_two_seconds_as_in_libpq() {
+    for s in ["connect_timeout=1", "postgres://h/d?connect_timeout=1"] {
+        assert_eq!(
+            parse(s).get_connect_timeout(),
+            Some(Duration::from_secs(2)),
+            "{s}"
+        );
+    }
+    assert_eq!(
+        parse("connect_timeout=2").get_connect_timeout(),
+        Some(Duration::from_secs(2))
+    );
+}
+
+#[test]
 fn keepalives_values() {
     assert!(parse("keepalives=1").get_keepalives());
     assert!(!parse("keepalives=0").get_keepalives());
     assert_eq!(
         parse("keepalives_idle=0").get_keepalives_idle(),
-        Duration::from_secs(7200)
+        Duration::from_secs(30)
+    );
+    let config = parse("keepalives_interval=4 keepalives_count=6 tcp_user_timeout=1500");
+    assert_eq!(config.get_keepalives_interval(), Duration::from_secs(4));
+    assert_eq!(config.get_keepalives_count(), 6);
+    assert_eq!(
+        config.get_tcp_user_timeout(),
+        Some(Duration::from_millis(1500))
+    );
+    let config = parse("keepalives_interval=0 keepalives_count=-1 tcp_user_timeout=0");
+    assert_eq!(config.get_keepalives_interval(), Duration::from_secs(10));
+    assert_eq!(config.get_keepalives_count(), 3);
+    assert_eq!(config.get_tcp_user_timeout(), None);
+    assert_eq!(
+        parse("tcp_user_timeout=-5").get_tcp_user_timeout(),
+        None,
+        "negative is the OS default too"
+    );
+    let config =
+        parse("postgres://h/d?keepalives_interval=4&keepalives_count=6&tcp_user_timeout=1500");
+    assert_eq!(config.get_keepalives_interval(), Duration::from_secs(4));
+    assert_eq!(config.get_keepalives_count(), 6);
+    assert_eq!(
+        config.get_tcp_user_timeout(),
+        Some(Duration::from_millis(1500))
     );
 }
 

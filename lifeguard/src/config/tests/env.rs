@@ -13,6 +13,8 @@ fn env_reads_every_variable() {
         ("LIFEGUARD_MAX_EXCLUSIVE", "0"),
         ("LIFEGUARD_MAX_IN_FLIGHT", "7"),
         ("LIFEGUARD_MAX_RESPONSE_BYTES", "1048576"),
+        ("LIFEGUARD_STATEMENT_CACHE_CAPACITY", "0"),
+        ("LIFEGUARD_SESSION_RESET", "close"),
         ("LIFEGUARD_ACQUIRE_TIMEOUT", "250ms"),
         ("LIFEGUARD_CONNECT_TIMEOUT", "2s"),
         ("LIFEGUARD_STATEMENT_TIMEOUT", "1m"),
@@ -29,6 +31,8 @@ fn env_reads_every_variable() {
     assert_eq!(config.get_max_exclusive(), 0);
     assert_eq!(config.get_max_in_flight(), 7);
     assert_eq!(config.get_max_response_bytes(), 1 << 20);
+    assert_eq!(config.get_statement_cache_capacity(), 0);
+    assert_eq!(config.get_session_reset(), crate::SessionReset::Close);
     assert_eq!(config.get_acquire_timeout(), ms(250));
     assert_eq!(config.get_connect_timeout(), secs(2));
     assert_eq!(config.pg().get_connect_timeout(), Some(secs(2)));
