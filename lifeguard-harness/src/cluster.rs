@@ -2,6 +2,7 @@
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -26,8 +27,9 @@ const PORT_ATTEMPTS: usize = 5;
 /// (`fsync`, `synchronous_commit`, `full_page_writes`), `wal_level` is `replica` and
 /// there are WAL senders, so [`start_standby`](Self::start_standby) works.
 ///
-/// Dropping the cluster stops the server (immediate shutdown) and deletes the directory;
-/// if this process dies without dropping it, a guard process does the same (see the
+/// Dropping the cluster stops the server (immediate shutdown, after a
+/// [`thaw`](Self::thaw) if it is [frozen](Self::freeze)) and deletes the directory; if
+/// this process dies without dropping it, a guard process does the same (see the
 /// crate documentation). All methods take `&self`, so a cluster can be shared between
 /// threads, for example to [`kill`](Self::kill) it while a pool is busy.
 ///
@@ -46,6 +48,9 @@ pub struct Cluster {
     pub(crate) timeout: Duration,
     /// The postmaster's pid while the guard has a child it has not reaped.
     pub(crate) postmaster: Mutex<Option<i32>>,
+    /// Set by [`Cluster::freeze`], cleared by [`Cluster::thaw`] (changed only while
+    /// `postmaster` is locked).
+    pub(crate) frozen: AtomicBool,
 }
 
 /// Options for a [`Cluster`]; made by [`Cluster::builder`].
@@ -144,6 +149,7 @@ impl Cluster {
             port: 0,
             timeout,
             postmaster: Mutex::new(None),
+            frozen: AtomicBool::new(false),
         };
         let mut attempt = 0;
         loop {
@@ -248,12 +254,21 @@ impl Cluster {
     }
 }
 
+impl Drop for Cluster {
+    /// Thaws a frozen server, so that the guard's immediate shutdown (a signal the
+    /// stopped postmaster could not act on) ends it at once.
+    fn drop(&mut self) {
+        let _ = self.thaw();
+    }
+}
+
 impl std::fmt::Debug for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cluster")
             .field("port", &self.port)
             .field("socket_dir", &self.socket_dir())
             .field("postmaster", &*self.lock_postmaster())
+            .field("frozen", &self.is_frozen())
             .finish()
     }
 }

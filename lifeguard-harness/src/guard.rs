@@ -6,7 +6,8 @@
 //! as its own child and reports the pid; on `wait` it reaps the postmaster and reports how
 //! it ended. When the pipe closes — [`Guard`] dropped, an `atexit` hook at normal exit, or
 //! the kernel closing our descriptors after a crash or a SIGKILL — the guard stops a
-//! running postmaster (immediate shutdown), reaps it, removes a stale shared-memory
+//! running postmaster (immediate shutdown, continuing it and its children in case they
+//! were frozen with SIGSTOP), reaps it, removes a stale shared-memory
 //! segment left by a killed postmaster, deletes the directory and exits. The postmaster
 //! being the guard's child means it is always reaped, even where PID 1 reaps nothing.
 
@@ -37,7 +38,13 @@ while IFS= read -r cmd; do
     *) echo "unknown $cmd" ;;
   esac
 done
-if [ -n "$pid" ]; then kill -QUIT "$pid" 2>/dev/null; wait "$pid"; fi
+if [ -n "$pid" ]; then
+  kill -QUIT "$pid" 2>/dev/null
+  # A frozen server (SIGSTOP) acts on the signal only once continued.
+  command -v pkill >/dev/null 2>&1 && pkill -CONT -P "$pid"
+  kill -CONT "$pid" 2>/dev/null
+  wait "$pid"
+fi
 if [ -f "$data/postmaster.pid" ]; then
   set -- $(sed -n 7p "$data/postmaster.pid")
   [ -n "$2" ] && ipcrm -m "$2" 2>/dev/null

@@ -12,10 +12,13 @@
 //!   [`Cluster::create_database`], [`Cluster::create_role_with`], [`Cluster::set_auth`]
 //!   with an [`AuthMethod`]), faults ([`Cluster::stop`] with a [`StopMode`],
 //!   [`Cluster::start_again`], [`Cluster::restart`], [`Cluster::kill`],
-//!   [`Cluster::terminate_backends`]).
+//!   [`Cluster::terminate_backends`], [`Cluster::freeze`] / [`Cluster::thaw`]: a server
+//!   that accepts TCP connects but answers nothing).
 //! - [`Cluster::start_standby`] → a streaming hot standby, with
 //!   [`Cluster::pause_replay`], [`Cluster::resume_replay`],
 //!   [`Cluster::wait_for_replay`] and the WAL positions.
+//! - [`SilentListener`]: a port that accepts connections and never answers;
+//!   [`RefusingPort`]: a port that refuses them. Each has a `url()` for a client.
 //! - [`psql`]: run SQL against any URL; [`wait_until`]: poll with a deadline.
 //! - [`PgBinaries`]: where the server programs are; [`HarnessError`]: every failure,
 //!   with the command, its exit status and its stderr.
@@ -56,6 +59,7 @@
 mod admin;
 mod binaries;
 mod cluster;
+mod endpoints;
 mod error;
 mod guard;
 mod hba;
@@ -70,6 +74,7 @@ mod wait;
 pub use admin::psql;
 pub use binaries::{BINDIR_ENV, PgBinaries};
 pub use cluster::{Cluster, ClusterBuilder, DEFAULT_START_TIMEOUT};
+pub use endpoints::{RefusingPort, SilentListener};
 pub use error::{HarnessError, Result};
 pub use guard::TMPDIR_ENV;
 pub use hba::AuthMethod;

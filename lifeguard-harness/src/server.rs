@@ -1,6 +1,13 @@
 //! Controlling a [`Cluster`]'s server process: [`StopMode`], stop, start again, restart,
-//! kill, and waiting for it to accept connections.
+//! kill, freeze and thaw, and waiting for it to accept connections.
+//!
+//! Freezing stops (SIGSTOP) the postmaster first and its children after: a stopped
+//! postmaster cannot fork, so the children listed then are all there are until it is
+//! continued, and [`Cluster::thaw`] continues them before it continues the postmaster.
+//! Every method that signals the server to end thaws it first, since a stopped process
+//! acts on no signal but SIGKILL.
 
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::cluster::Cluster;
@@ -29,6 +36,9 @@ impl StopMode {
 /// How long the server's children may take to exit after [`Cluster::kill`].
 const KILL_REAP_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long [`Cluster::freeze`] waits for each process to show as stopped.
+const STOPPED_TIMEOUT: Duration = Duration::from_secs(1);
+
 impl Cluster {
     /// Whether the server is running (started and not exited; a server that crashed on
     /// its own counts as not running).
@@ -43,8 +53,8 @@ impl Cluster {
             .map(|pid| pid as u32)
     }
 
-    /// Shuts the server down and waits for it to exit. Nothing happens when it is not
-    /// running. If it has not exited within the start timeout it is killed and an error
+    /// Shuts the server down and waits for it to exit (thawing it first when it is
+    /// [frozen](Self::freeze)). Nothing happens when it is not running. If it has not exited within the start timeout it is killed and an error
     /// is returned.
     ///
     /// With [`StopMode::Immediate`] (and [`kill`](Self::kill)), commits of the last few
@@ -67,6 +77,7 @@ impl Cluster {
         let Some(pid) = *postmaster else {
             return Ok(());
         };
+        self.thaw_locked(pid)?;
         if process::is_alive(pid) {
             process::signal(pid, mode.signal())?;
         }
@@ -118,7 +129,7 @@ impl Cluster {
     /// postmaster and to all its processes at once, so every client connection drops
     /// immediately and nothing is written. Returns once they are all gone; then
     /// [`start_again`](Self::start_again) runs crash recovery. Nothing happens when the
-    /// server is not running.
+    /// server is not running. A [frozen](Self::freeze) server is thawed first.
     ///
     /// On Linux this process becomes a child subreaper (`PR_SET_CHILD_SUBREAPER`) the
     /// first time it kills a cluster, so that it can reap the killed server processes
@@ -128,6 +139,7 @@ impl Cluster {
         let Some(pid) = *postmaster else {
             return Ok(());
         };
+        self.thaw_locked(pid)?;
         let mut children = Vec::new();
         if process::is_alive(pid) {
             // Stopped, the postmaster can neither fork nor react while we look around.
@@ -148,6 +160,85 @@ impl Cluster {
         *postmaster = None;
         process::reap(&children, KILL_REAP_TIMEOUT);
         Ok(())
+    }
+
+    /// Freezes the server, like a hung host or a network that silently drops every
+    /// packet looks to its clients: SIGSTOP to the postmaster, then to each of its
+    /// processes (backends, WAL writer, checkpointer, ...). The kernel still completes
+    /// TCP connects to its port (they wait in the listen backlog), but nothing answers:
+    /// not a startup, not a query, not a cancel request. Returns once every process is
+    /// stopped. An error when the server is not running.
+    ///
+    /// [`thaw`](Self::thaw) lets it go on where it stopped. [`stop`](Self::stop),
+    /// [`kill`](Self::kill) and dropping the cluster thaw it first. Helpers that talk
+    /// to the server ([`psql`](Self::psql) and the admin methods) wait for it, up to
+    /// their connect timeout, while it is frozen.
+    ///
+    /// ```no_run
+    /// use std::io::Read;
+    /// use std::net::TcpStream;
+    /// use std::time::Duration;
+    /// use lifeguard_harness::Cluster;
+    ///
+    /// let cluster = Cluster::start()?;
+    /// cluster.freeze()?;
+    /// let mut socket = TcpStream::connect(("127.0.0.1", cluster.port())).unwrap(); // connects
+    /// socket.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    /// assert!(socket.read(&mut [0; 1]).is_err()); // but nobody answers
+    /// cluster.thaw()?;
+    /// assert_eq!(cluster.psql("postgres", "select 1")?, "1");
+    /// # Ok::<(), lifeguard_harness::HarnessError>(())
+    /// ```
+    pub fn freeze(&self) -> Result<()> {
+        let postmaster = self.lock_postmaster();
+        let pid = postmaster
+            .filter(|&pid| process::is_alive(pid))
+            .ok_or_else(|| {
+                HarnessError::new(format!(
+                    "cannot freeze the server on port {}: it is not running",
+                    self.port
+                ))
+            })?;
+        self.frozen.store(true, Ordering::SeqCst);
+        process::signal(pid, libc::SIGSTOP)?;
+        process::wait_stopped(pid, STOPPED_TIMEOUT);
+        let children = process::children_of(pid);
+        for &child in &children {
+            // A child that exited meanwhile needs no stopping.
+            let _ = process::signal(child, libc::SIGSTOP);
+        }
+        for &child in &children {
+            process::wait_stopped(child, STOPPED_TIMEOUT);
+        }
+        Ok(())
+    }
+
+    /// Lets a [frozen](Self::freeze) server go on: SIGCONT to its processes, then to the
+    /// postmaster. What clients sent meanwhile is answered then; connects waiting in the
+    /// backlog are accepted. Nothing happens when the server is not frozen.
+    pub fn thaw(&self) -> Result<()> {
+        let postmaster = self.lock_postmaster();
+        match *postmaster {
+            Some(pid) => self.thaw_locked(pid),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether the server is [frozen](Self::freeze) (and not thawed since).
+    pub fn is_frozen(&self) -> bool {
+        self.frozen.load(Ordering::SeqCst)
+    }
+
+    /// [`thaw`](Self::thaw) for a caller that holds the postmaster lock.
+    fn thaw_locked(&self, pid: i32) -> Result<()> {
+        if !self.frozen.swap(false, Ordering::SeqCst) || !process::is_alive(pid) {
+            return Ok(());
+        }
+        // The postmaster is still stopped: these are all its children.
+        for child in process::children_of(pid) {
+            let _ = process::signal(child, libc::SIGCONT);
+        }
+        process::signal(pid, libc::SIGCONT)
     }
 
     /// Starts the postmaster through the guard and waits until `postmaster.pid` says it
