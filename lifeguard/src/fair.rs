@@ -14,8 +14,10 @@
 //! its deadline passed, or it is unwinding because its coroutine was cancelled or it
 //! panicked). A waker that finds a waiter abandoned passes the ticket to the next one,
 //! or gives it back when none is left; a waiter that abandons after being granted gives
-//! its ticket back and wakes the queue. Abandoned waiters still queued are skipped and
-//! dropped by the next waker.
+//! its ticket back and wakes the queue. Abandoning takes no lock (a crowd whose
+//! deadlines pass together must not line up for it): abandoned waiters still queued
+//! are skipped and dropped by the next waker or by the next caller to queue, and are
+//! not counted as waiting.
 //!
 //! Closing the queue ([`Fair::close`]) moves every waiting caller to closed the same
 //! way, under the lock, so a close and a grant never both reach one waiter.
@@ -26,11 +28,13 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use lifeguard_pg::may_timeout_until;
-use may::sync::{Blocker, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
+
+use may::sync::Blocker;
 
 /// Capacity that callers wait for: tickets (a slot index, or a permit) taken and given
 /// back.
@@ -63,6 +67,16 @@ pub(crate) enum Wait {
 /// the next release: it must not park.
 const UNWIND_LOCK_TRIES: usize = 1000;
 
+/// What a waiter that stops waiting had been given.
+enum Left {
+    /// A ticket: now the caller's to use or give back.
+    Granted(usize),
+    /// The queue closed (and dropped it).
+    Closed,
+    /// Nothing: it is still queued, marked abandoned.
+    Abandoned,
+}
+
 /// One parked caller.
 struct Waiter {
     state: AtomicUsize,
@@ -87,11 +101,13 @@ impl Waiter {
         self.state.load(Ordering::Acquire).checked_sub(GRANTED)
     }
 
-    /// Stops waiting: the ticket granted before, if any, is now the caller's to return.
-    fn abandon(&self) -> Option<usize> {
-        self.state
-            .swap(ABANDONED, Ordering::AcqRel)
-            .checked_sub(GRANTED)
+    /// Stops waiting, and says what happened before.
+    fn leave(&self) -> Left {
+        match self.state.swap(ABANDONED, Ordering::AcqRel) {
+            CLOSED => Left::Closed,
+            WAITING | ABANDONED => Left::Abandoned,
+            granted => Left::Granted(granted - GRANTED),
+        }
     }
 
     fn is_abandoned(&self) -> bool {
@@ -115,6 +131,9 @@ pub(crate) struct Fair {
     queue: Mutex<VecDeque<Arc<Waiter>>>,
     /// Queued waiters, abandoned ones not yet dropped included.
     waiting: AtomicUsize,
+    /// Abandoned waiters not yet dropped from the queue (may dip below zero for a
+    /// moment: the waker that drops one can come before the count of it).
+    abandoned: AtomicIsize,
     /// Set by [`Fair::close`]: nobody queues any more.
     closed: AtomicBool,
 }
@@ -124,13 +143,15 @@ impl Fair {
         Fair {
             queue: Mutex::new(VecDeque::new()),
             waiting: AtomicUsize::new(0),
+            abandoned: AtomicIsize::new(0),
             closed: AtomicBool::new(false),
         }
     }
 
-    /// Number of queued callers.
+    /// Number of callers waiting in line.
     pub(crate) fn waiting(&self) -> usize {
-        self.waiting.load(Ordering::SeqCst)
+        let queued = self.waiting.load(Ordering::SeqCst) as isize;
+        (queued - self.abandoned.load(Ordering::SeqCst)).max(0) as usize
     }
 
     /// Takes a ticket from `capacity`, waiting in line until `deadline` if there is
@@ -146,6 +167,7 @@ impl Fair {
             if self.closed.load(Ordering::SeqCst) {
                 return Wait::Closed;
             }
+            self.drop_abandoned_front(&mut queue);
             if queue.is_empty()
                 && let Some(ticket) = capacity.try_take()
             {
@@ -185,19 +207,50 @@ impl Fair {
         }
     }
 
-    /// The deadline passed: leaves the queue, unless a ticket (or the close) came just
-    /// in time.
+    /// The deadline passed: leaves the line, unless a ticket (or the close) came just
+    /// in time. Without waiting for the queue lock: callers whose deadlines pass
+    /// together (a server down under load, thousands of them on OS threads) would
+    /// otherwise line up for it one by one, each past its deadline.
     fn give_up(&self, waiter: &Arc<Waiter>) -> Wait {
-        let mut queue = self.lock();
-        // Grants and closes happen under the lock: the state cannot change meanwhile.
-        if waiter.is_closed() {
-            return Wait::Closed;
+        match waiter.leave() {
+            Left::Granted(ticket) => Wait::Ticket(ticket),
+            Left::Closed => Wait::Closed,
+            Left::Abandoned => {
+                self.abandoned_one(waiter);
+                Wait::TimedOut
+            }
         }
-        if let Some(ticket) = waiter.abandon() {
-            return Wait::Ticket(ticket);
+    }
+
+    /// Counts `waiter` as abandoned, and drops it from the queue if the lock is free
+    /// at once; otherwise the next waker or caller in line drops it.
+    fn abandoned_one(&self, waiter: &Arc<Waiter>) {
+        self.abandoned.fetch_add(1, Ordering::SeqCst);
+        if let Some(mut queue) = crate::brief::try_lock(&self.queue)
+            && let Some(at) = queue.iter().position(|w| Arc::ptr_eq(w, waiter))
+            && let Some(entry) = queue.remove(at)
+        {
+            self.dropped(&entry);
         }
-        self.remove(&mut queue, waiter);
-        Wait::TimedOut
+    }
+
+    /// Drops abandoned waiters from the front of the queue.
+    fn drop_abandoned_front(&self, queue: &mut VecDeque<Arc<Waiter>>) {
+        while let Some(front) = queue.front()
+            && front.is_abandoned()
+        {
+            if let Some(entry) = queue.pop_front() {
+                self.dropped(&entry);
+            }
+        }
+    }
+
+    /// Books an entry taken out of the queue.
+    fn dropped(&self, entry: &Waiter) {
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        if entry.is_abandoned() {
+            self.abandoned.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 
     /// Closes the queue: every waiter gets [`Wait::Closed`] now, and later callers who
@@ -209,14 +262,10 @@ impl Fair {
             self.waiting.fetch_sub(1, Ordering::SeqCst);
             if waiter.close() {
                 waiter.blocker.unpark();
+            } else {
+                // Only an abandoned waiter refuses the close; its owner counted it.
+                self.abandoned.fetch_sub(1, Ordering::SeqCst);
             }
-        }
-    }
-
-    fn remove(&self, queue: &mut VecDeque<Arc<Waiter>>, waiter: &Arc<Waiter>) {
-        if let Some(at) = queue.iter().position(|w| Arc::ptr_eq(w, waiter)) {
-            queue.remove(at);
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
         }
     }
 
@@ -246,8 +295,9 @@ impl Fair {
                     ticket = Some(t);
                 }
             }
-            queue.pop_front();
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            if let Some(entry) = queue.pop_front() {
+                self.dropped(&entry);
+            }
         }
         if let Some(t) = ticket {
             capacity.give_back(t);
@@ -259,7 +309,7 @@ impl Fair {
             return Some(self.lock());
         }
         for _ in 0..UNWIND_LOCK_TRIES {
-            if let Ok(queue) = self.queue.try_lock() {
+            if let Some(queue) = crate::brief::try_lock(&self.queue) {
                 return Some(queue);
             }
             std::thread::yield_now();
@@ -267,9 +317,9 @@ impl Fair {
         None
     }
 
+    /// The queue lock: held for a few instructions only (see `brief.rs`).
     fn lock(&self) -> MutexGuard<'_, VecDeque<Arc<Waiter>>> {
-        // Never held across I/O or user code: a poisoned queue is still consistent.
-        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+        crate::brief::lock(&self.queue)
     }
 }
 
@@ -287,18 +337,13 @@ impl Drop for Abandon<'_> {
         if !self.armed {
             return;
         }
-        match self.waiter.abandon() {
-            Some(ticket) => {
+        match self.waiter.leave() {
+            Left::Granted(ticket) => {
                 self.capacity.give_back(ticket);
                 self.fair.wake(self.capacity);
             }
-            None => {
-                // Still queued: drop the entry now if the lock is free, else the next
-                // waker skips it.
-                if let Ok(mut queue) = self.fair.queue.try_lock() {
-                    self.fair.remove(&mut queue, self.waiter);
-                }
-            }
+            Left::Closed => {}
+            Left::Abandoned => self.fair.abandoned_one(self.waiter),
         }
     }
 }

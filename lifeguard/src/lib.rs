@@ -6,6 +6,8 @@
 //! - [`query!`], [`query_as!`], [`query_scalar!`] and their `query_file*` forms: SQL
 //!   checked at compile time (on `DATABASE_URL`, or offline against `.lifeguard/`),
 //!   typed rows, a [`CheckedQuery`] with its [`StatementInfo`].
+//! - [`Pool::listen`] → [`Listener`]: notifications on a connection of its own that
+//!   reconnects and reports what may have been missed.
 //! - [`Pool::verify_statements`]: every compiled statement against the live schema.
 //! - [`query()`] / [`query_typed`] build a [`Query`] that runs on any [`Executor`];
 //!   [`query_as()`] and [`FromRow`] decode rows of SQL built at run time.
@@ -13,14 +15,18 @@
 //! - [`pg`]: the coroutine-native client underneath.
 //!
 //! Modules: `config` (settings), `pool` (the pool, its shared and exclusive sides),
-//! `fair` (FIFO waiting), `query` (query values, `Executor`), `macros` (the `query!`
-//! family's front), `checked` (what they expand to), `from_row`, `verify` (start-up
-//! verification), `transaction`, `stats`, and `__private` (what generated code uses).
+//! `fair` (FIFO waiting), `brief` (locks held for a few instructions), `listener`
+//! (`LISTEN` on a connection of its own), `query` (query values, `Executor`), `macros`
+//! (the `query!` family's front), `checked` (what they expand to), `from_row`,
+//! `verify` (start-up verification), `transaction`, `stats`, and `__private` (what
+//! generated code uses).
 
+mod brief;
 mod checked;
 pub mod config;
 mod fair;
 mod from_row;
+mod listener;
 mod macros;
 mod pool;
 mod query;
@@ -40,6 +46,7 @@ pub use from_row::{FromRow, QueryAs, query_as};
 pub use lifeguard_macros::FromRow;
 pub use lifeguard_pg as pg;
 pub use lifeguard_pg::{Error, Row};
+pub use listener::{ListenEvent, Listener};
 pub use pool::{Pool, PooledConnection};
 pub use query::{Executor, Query, query, query_typed};
 pub use stats::PoolStats;

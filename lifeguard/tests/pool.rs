@@ -695,3 +695,106 @@ fn dropping_the_last_pool_handle_closes_its_connections() {
         sessions()
     );
 }
+
+#[test]
+fn session_changing_statements_are_refused_on_shared_connections_with_the_way_out() {
+    let pool = fresh_pool("pool_refuse", |c| c);
+    for (sql, hint) in [
+        ("LISTEN jobs", "pool.listen()"),
+        ("SET application_name = 'x'", "pool.acquire()"),
+        ("BEGIN", "pool.begin()"),
+        ("CREATE TEMP TABLE t (id int)", "pool.acquire()"),
+        ("SELECT pg_advisory_lock(7)", "pool.acquire()"),
+    ] {
+        let err = query(sql).execute(&pool).unwrap_err();
+        assert!(matches!(err, Error::Unsupported(_)), "{sql}: {err}");
+        assert!(err.to_string().contains(hint), "{sql}: {err}");
+    }
+    // Nothing reached the server: the shared connections are as they were.
+    let name: String = query("SELECT current_setting('application_name')")
+        .fetch_one(&pool)
+        .unwrap()
+        .get(0)
+        .unwrap();
+    assert_eq!(name, "");
+    // A pinned session may change itself.
+    let mut conn = pool.acquire().unwrap();
+    query("SET application_name = 'mine'")
+        .execute(&mut conn)
+        .unwrap();
+}
+
+#[test]
+fn a_pool_listener_reconnects_and_reports_the_gap() {
+    let cluster = Cluster::start().unwrap();
+    let pool = Pool::new(
+        PoolConfig::new(&cluster.url())
+            .unwrap()
+            .backoff(Duration::from_millis(10), Duration::from_millis(100)),
+    )
+    .unwrap();
+    let mut listener = pool.listen(&["jobs"]).unwrap();
+    let notify = |payload: &str| {
+        query("SELECT pg_notify('jobs', $1)")
+            .bind(&payload)
+            .execute(&pool)
+    };
+    let next = |listener: &mut lifeguard::Listener| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            assert!(Instant::now() < deadline, "no event within 20 s");
+            if let Some(event) = listener.recv(Duration::from_millis(500)).unwrap_or(None) {
+                return event;
+            }
+        }
+    };
+    assert!(eventually(Duration::from_secs(10), || notify("one").is_ok()));
+    match next(&mut listener) {
+        lifeguard::ListenEvent::Notification(n) => assert_eq!(n.payload(), "one"),
+        other => panic!("expected the notification, got {other:?}"),
+    }
+    // The listener's backend dies: it reconnects, LISTENs again and says so.
+    let pid = listener.process_id().unwrap();
+    query("SELECT pg_terminate_backend($1)")
+        .bind(&pid)
+        .execute(&pool)
+        .unwrap();
+    match next(&mut listener) {
+        lifeguard::ListenEvent::Gap { reason } => assert!(reason.contains("missed"), "{reason}"),
+        other => panic!("expected a gap, got {other:?}"),
+    }
+    assert_ne!(listener.process_id(), Some(pid));
+    notify("two").unwrap();
+    match next(&mut listener) {
+        lifeguard::ListenEvent::Notification(n) => assert_eq!(n.payload(), "two"),
+        other => panic!("expected the notification, got {other:?}"),
+    }
+    // A whole server restart too, with the listener in a coroutine: it reports the
+    // gap once it listens again, and hears what is sent after that.
+    cluster.restart(StopMode::Fast).unwrap();
+    let p = pool.clone();
+    let events = may::go!(move || {
+        let mut events = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while events.len() < 2 && Instant::now() < deadline {
+            if let Ok(Some(event)) = listener.recv(Duration::from_millis(500)) {
+                if matches!(event, lifeguard::ListenEvent::Gap { .. }) {
+                    let sent = eventually(Duration::from_secs(10), || {
+                        query("SELECT pg_notify('jobs', 'three')")
+                            .execute(&p)
+                            .is_ok()
+                    });
+                    assert!(sent, "the pool did not come back");
+                }
+                events.push(event);
+            }
+        }
+        events
+    })
+    .join()
+    .unwrap();
+    assert!(
+        matches!(&events[..], [lifeguard::ListenEvent::Gap { .. }, lifeguard::ListenEvent::Notification(n)] if n.payload() == "three"),
+        "{events:?}"
+    );
+}

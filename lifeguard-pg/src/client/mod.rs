@@ -5,11 +5,12 @@
 //! neighbours. The reader coroutine answers callers in order; when the socket fails,
 //! every caller waiting on it gets `Error::Closed` at once and later calls fail fast.
 
-mod copy_in;
 mod keeper;
+mod lexer;
 mod notifications;
 mod pipeline;
 mod reader;
+mod refuse;
 mod slot;
 mod statements;
 
@@ -182,6 +183,25 @@ impl Client {
         self.handle.shared.set_stall_timeout(timeout);
     }
 
+    /// Refuses, from now on, statements that would change the session every caller of
+    /// this connection shares (`LISTEN`, `SET`, `BEGIN`, temporary tables, session
+    /// advisory locks, ...; see `refuse.rs` for the list): each fails with
+    /// `Error::Unsupported` before anything is sent. A pool turns this on for its
+    /// shared connections, whose callers do not know each other.
+    ///
+    /// ```no_run
+    /// # fn demo(client: &lifeguard_pg::Client) {
+    /// client.refuse_session_changes(true);
+    /// assert!(client.batch_execute("LISTEN jobs").is_err());
+    /// # }
+    /// ```
+    pub fn refuse_session_changes(&self, refuse: bool) {
+        self.handle
+            .shared
+            .refuse_session_changes
+            .store(refuse, Ordering::Relaxed);
+    }
+
     /// Bounds the memory one response may take: a response is buffered whole before
     /// its caller reads it, and one larger than `limit` bytes is dropped as it
     /// arrives; its caller gets `Error::Unsupported` saying so, and the connection
@@ -325,7 +345,7 @@ impl Client {
 
     /// Runs statements separated by `;` with the simple protocol (no parameters).
     pub fn simple_query(&self, sql: &str) -> Result<Vec<SimpleQueryMessage>, Error> {
-        refuse_copy_in(sql)?;
+        refuse(&self.handle.shared, sql)?;
         let answer = self.request(|state| encode::query(sql, &mut state.pending).map(|()| true))?;
         let answer = answer.ok_or_else(|| Error::protocol("request not queued"))?;
         response::read_simple(&mut Buffered(answer))
@@ -406,8 +426,9 @@ impl Client {
     fn described(&self, sql: &str) -> Result<Arc<Entry>, Error> {
         let key = statements::key(sql, &[]);
         let mut entry = None;
+        let shared = &*self.handle.shared;
         let answer = self.request(|state| {
-            let prepared = Prepared::in_state(state, key, sql, &[])?;
+            let prepared = Prepared::in_state(shared, state, key, sql, &[])?;
             let e = prepared.entry.clone();
             let known = e.params.get().is_some() && e.columns.get().is_some();
             if !known {
@@ -462,8 +483,9 @@ impl Client {
     ) -> Result<Outcome, Error> {
         let key = statements::key(sql, parse_types);
         let mut chosen = None;
+        let shared = &*self.handle.shared;
         let answer = self.request(|state| {
-            let prepared = Prepared::in_state(state, key, sql, parse_types)?;
+            let prepared = Prepared::in_state(shared, state, key, sql, parse_types)?;
             let entry = prepared.entry.clone();
             if prepared.fresh {
                 let _ = entry.params.set(bind_types.to_vec());
@@ -571,7 +593,13 @@ struct Prepared {
 }
 
 impl Prepared {
-    fn in_state(state: &mut State, key: u64, sql: &str, types: &[Type]) -> Result<Prepared, Error> {
+    fn in_state(
+        shared: &Shared,
+        state: &mut State,
+        key: u64,
+        sql: &str,
+        types: &[Type],
+    ) -> Result<Prepared, Error> {
         let prepared = match state.statements.lookup(key, sql, types) {
             Lookup::Hit(entry) => {
                 return Ok(Prepared {
@@ -591,7 +619,7 @@ impl Prepared {
                 evicted: None,
             },
         };
-        let queued = prepared.queue_parse(state, sql, types);
+        let queued = refuse(shared, sql).and_then(|()| prepared.queue_parse(state, sql, types));
         if let Err(e) = queued {
             prepared.undo(state, key);
             return Err(e);
@@ -604,7 +632,6 @@ impl Prepared {
     /// failed, and closing a statement that does not exist is no error) and of the
     /// statement it evicted.
     fn queue_parse(&self, state: &mut State, sql: &str, types: &[Type]) -> Result<(), Error> {
-        refuse_copy_in(sql)?;
         let name = &self.entry.name;
         let evicted = self.evicted.as_ref().map(|(_, e)| e.name.as_str());
         for close in [evicted, (!name.is_empty()).then_some(name.as_str())]
@@ -629,16 +656,31 @@ impl Prepared {
     }
 }
 
-/// Refuses SQL that would start a COPY FROM STDIN on the shared connection (see
-/// `copy_in.rs`), before anything is sent.
-fn refuse_copy_in(sql: &str) -> Result<(), Error> {
-    if copy_in::copies_from_stdin(sql) {
+/// Refuses, before anything is sent, SQL the shared connection must not run (see
+/// `refuse.rs`): COPY FROM STDIN always, session changes when told to.
+fn refuse(shared: &Shared, sql: &str) -> Result<(), Error> {
+    if refuse::copies_from_stdin(sql) {
         return Err(Error::Unsupported(
             "COPY FROM STDIN cannot run on a pipelined connection: it would stall every \
              request behind it; use an exclusive Connection's copy_in (in a pool: \
              pool.acquire())"
                 .into(),
         ));
+    }
+    if shared.refuse_session_changes.load(Ordering::Relaxed)
+        && let Some(what) = refuse::session_change(sql)
+    {
+        return Err(Error::Unsupported(format!(
+            "{what} changes the session, and this connection is shared by every caller \
+             of the pool: use pool.acquire() for a session of your own{}",
+            if what.contains("LISTEN") {
+                ", or pool.listen() for notifications"
+            } else if what == "BEGIN" || what == "START" {
+                ", or pool.begin() for a transaction"
+            } else {
+                ""
+            }
+        )));
     }
     Ok(())
 }

@@ -48,6 +48,8 @@ pub(crate) struct Shared {
     notices: Mutex<Backlog<DbError>>,
     pub(crate) cache_hits: AtomicU64,
     pub(crate) cache_misses: AtomicU64,
+    /// Session-changing statements are refused (see `refuse.rs`).
+    pub(crate) refuse_session_changes: AtomicBool,
     /// The largest response buffered for a caller (see `reader.rs`).
     max_response_bytes: AtomicUsize,
     /// The stall timeout in milliseconds; zero: none.
@@ -106,6 +108,7 @@ impl Shared {
             notices: Mutex::new(Backlog::new(MAX_NOTICES)),
             cache_hits: AtomicU64::new(0),
             cache_misses: AtomicU64::new(0),
+            refuse_session_changes: AtomicBool::new(false),
             max_response_bytes: AtomicUsize::new(super::DEFAULT_MAX_RESPONSE_BYTES),
             stall_ms: AtomicU64::new(0),
             last_read_ns: AtomicU64::new(0),

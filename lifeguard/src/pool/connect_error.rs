@@ -5,43 +5,58 @@
 use std::sync::Arc;
 
 use lifeguard_pg::Error;
-use may::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 /// The last connect error since the last successful connect.
 #[derive(Default)]
 pub(crate) struct ConnectError {
     last: Mutex<Option<Arc<Error>>>,
+    /// `last` holds an error: read without the lock by every call that asks.
+    failing: AtomicBool,
 }
 
 impl ConnectError {
     /// Records a failed connect (a copy of its error: the caller keeps the original).
     pub(crate) fn failed(&self, error: &Error) -> Arc<Error> {
         let error = Arc::new(copy_of(error));
-        *self.lock() = Some(error.clone());
+        let mut last = self.lock();
+        *last = Some(error.clone());
+        self.failing.store(true, Ordering::SeqCst);
         error
     }
 
     /// Records a successful connect: earlier failures no longer explain anything.
     pub(crate) fn succeeded(&self) {
-        let mut last = self.lock();
-        if last.is_some() {
+        if self.failing.load(Ordering::SeqCst) {
+            let mut last = self.lock();
             *last = None;
+            self.failing.store(false, Ordering::SeqCst);
         }
+    }
+
+    /// The last connect error, while connecting keeps failing.
+    pub(crate) fn failing(&self) -> Option<Arc<Error>> {
+        if !self.failing.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.lock().clone()
     }
 
     /// The error an acquire that timed out reports: [`Error::Unavailable`] with the
     /// last connect error when connecting has been failing, a plain acquire timeout
     /// when the capacity was simply in use.
     pub(crate) fn acquire_timeout(&self) -> Error {
-        match self.lock().clone() {
+        match self.failing() {
             Some(cause) => Error::Unavailable { cause },
             None => Error::Timeout(lifeguard_pg::Timeout::Acquire),
         }
     }
 
-    fn lock(&self) -> may::sync::MutexGuard<'_, Option<Arc<Error>>> {
-        // Holds one value, set whole: a poisoned lock still holds a consistent one.
-        self.last.lock().unwrap_or_else(|p| p.into_inner())
+    /// The flag and the value change together under it; readers check the flag
+    /// first, so only a failing pool's callers take it (briefly: see `brief.rs`).
+    fn lock(&self) -> MutexGuard<'_, Option<Arc<Error>>> {
+        crate::brief::lock(&self.last)
     }
 }
 

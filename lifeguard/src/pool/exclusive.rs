@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use lifeguard_pg::{Connection, Error, Runtime, TransactionStatus};
-use may::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 use super::connect_error::ConnectError;
 use super::{Inner, pool_closed};
@@ -74,9 +74,9 @@ impl Exclusive {
         }
     }
 
-    fn lock_idle(&self) -> may::sync::MutexGuard<'_, Vec<Idle>> {
-        // Pushes and pops only: a poisoned list is still a list.
-        self.idle.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock_idle(&self) -> MutexGuard<'_, Vec<Idle>> {
+        // Pushes and pops only (see `brief.rs`).
+        crate::brief::lock(&self.idle)
     }
 }
 

@@ -3,8 +3,10 @@
 //!
 //! An autocommit statement goes to the healthy shared connection with the fewest
 //! requests in flight. When every one is at `max_in_flight`, callers wait in arrival
-//! order, up to the acquire timeout. A transaction takes an exclusive connection, also
-//! in arrival order and with the same bound. Healer coroutines keep the shared
+//! order, up to the acquire timeout. While every shared connection is down and
+//! reconnecting fails, calls fail at once with [`Error::Unavailable`] naming the
+//! connect error. A transaction takes an exclusive connection, also in arrival order
+//! and with the same bound. Healer coroutines keep the shared
 //! connections up: a pool can be built while the server is down and serves as soon as
 //! it is back.
 
@@ -22,6 +24,7 @@ pub use exclusive::PooledConnection;
 
 use crate::config::PoolConfig;
 use crate::fair::Wait;
+use crate::listener::Listener;
 use crate::query::Query;
 use crate::stats::PoolStats;
 use crate::transaction::Transaction;
@@ -142,6 +145,15 @@ impl Pool {
         }
     }
 
+    /// Listens to `channels` on a connection of its own (not one of the pool's, and
+    /// not counted in `max_exclusive`), which reconnects after a failure and reports
+    /// when notifications may have been missed: see [`Listener`]. The pool's shared
+    /// connections refuse `LISTEN`.
+    pub fn listen(&self, channels: &[&str]) -> Result<Listener, Error> {
+        self.inner.check_open()?;
+        Listener::open(self.inner.pg.clone(), self.inner.config.clone(), channels)
+    }
+
     /// Lends an exclusive connection (a pinned session) until it is dropped.
     pub fn acquire(&self) -> Result<PooledConnection, Error> {
         exclusive::acquire(&self.inner)
@@ -220,6 +232,14 @@ impl Pool {
         let inner = &self.inner;
         inner.check_open()?;
         let shared = &inner.shared;
+        if shared.open() == 0
+            && let Some(cause) = shared.connect_error.failing()
+        {
+            // Every connection is down and reconnecting fails: say so now rather than
+            // after the acquire timeout. The healers keep trying; the first call after
+            // one succeeds goes through.
+            return Err(Error::Unavailable { cause });
+        }
         let deadline = Instant::now() + inner.config.get_acquire_timeout();
         let index = match shared.fair.acquire(&**shared, deadline) {
             Wait::Ticket(index) => index,

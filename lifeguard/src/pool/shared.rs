@@ -184,6 +184,7 @@ pub(crate) fn heal(
                     }
                     let request_timeout = config.get_request_timeout();
                     client.set_stall_timeout(request_timeout);
+                    client.refuse_session_changes(true);
                     client.set_max_response_bytes(config.get_max_response_bytes());
                     client.set_statement_cache_capacity(config.get_statement_cache_capacity());
                     let client = match request_timeout {
