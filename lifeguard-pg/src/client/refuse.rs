@@ -72,9 +72,7 @@ pub(super) fn session_change(sql: &str) -> Option<String> {
                 if let Some(found) = classify(head) {
                     return Some(found);
                 }
-                if token.is_none() {
-                    return None;
-                }
+                token.as_ref()?;
                 head = [None, None];
                 position = 0;
             }
