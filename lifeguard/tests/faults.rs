@@ -81,6 +81,19 @@ fn transact(pool: &Pool, call: usize) -> Outcome {
     Ok(())
 }
 
+/// Waits until the pool has seen its first connects fail: a call then fails at once
+/// with `Unavailable` (before that it would wait for capacity).
+fn connecting_fails(pool: &Pool) {
+    assert!(
+        eventually(Duration::from_secs(10), || matches!(
+            query("SELECT 1").execute(pool),
+            Err(Error::Unavailable { .. })
+        )),
+        "the pool's connects did not fail: {:?}",
+        pool.stats()
+    );
+}
+
 fn pool_error(outcome: &Outcome) -> Option<&Error> {
     match outcome {
         Err(Failure::Pool(e)) => Some(e),
@@ -201,7 +214,10 @@ fn stopped_server() {
     for (calls, kind) in SIZES {
         let pool = warm_pool(config(&cluster.url()));
         cluster.stop(StopMode::Fast).unwrap();
-        std::thread::sleep(Duration::from_millis(200)); // the pool tries to reconnect
+        assert!(
+            eventually(Duration::from_secs(10), || pool.stats().shared_open == 0),
+            "the pool did not see its connections end"
+        );
         let report = common::start(kind, calls, STACK, op(&pool, select_own)).collect(ACQUIRE);
         let row = Row {
             fault: "stopped (Fast)",
@@ -271,7 +287,10 @@ fn terminated_backends() {
             |o: &Outcome| o.is_ok() || connection_error(o) || (crowded && acquire_timeout(o));
         let pool = warm_pool(config(&cluster.url()));
         let running = common::start(kind, calls, STACK, op(&pool, select_some_slowly));
-        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            eventually(Duration::from_secs(10), || pool.stats().in_flight > 0),
+            "no request went out"
+        );
         let terminated = cluster.terminate_backends("postgres").unwrap();
         let report = running.collect(ACQUIRE + REQUEST);
         let fault = format!("backends terminated ({terminated})");
@@ -301,7 +320,7 @@ fn refused_port() {
     let check = |o: &Outcome| unavailable_because(o, refused);
     for (calls, kind) in SIZES {
         let pool = Pool::new(config(&refusing.url())).unwrap();
-        std::thread::sleep(Duration::from_millis(200)); // the first connects fail
+        connecting_fails(&pool);
         let report = common::start(kind, calls, STACK, op(&pool, select_own)).collect(ACQUIRE);
         let row = Row {
             fault: "port refused",
@@ -325,8 +344,7 @@ fn listener_that_never_answers() {
     let check = |o: &Outcome| unavailable_because(o, |c| c.timeout() == Some(Timeout::Connect));
     for (calls, kind) in SIZES {
         let pool = Pool::new(config(&silent.url())).unwrap();
-        // The first connects run into their timeout.
-        std::thread::sleep(CONNECT + Duration::from_millis(300));
+        connecting_fails(&pool);
         let report = common::start(kind, calls, STACK, op(&pool, select_own)).collect(ACQUIRE);
         let row = Row {
             fault: "silent listener",
@@ -358,7 +376,7 @@ fn wrong_password() {
             .psql("postgres", "ALTER ROLE app PASSWORD 'right'")
             .unwrap();
         let pool = Pool::new(config(&url)).unwrap();
-        std::thread::sleep(Duration::from_millis(500)); // the first logins fail
+        connecting_fails(&pool);
         let report = common::start(kind, calls, STACK, op(&pool, select_own)).collect(ACQUIRE);
         let row = Row {
             fault: "wrong password",
@@ -579,7 +597,7 @@ fn cancel_when(
     if !eventually(Duration::from_secs(5), ready) {
         return Err("the coroutine never got where it should be cancelled".to_owned());
     }
-    std::thread::sleep(Duration::from_millis(100)); // parked, not just arriving
+    // Cancelled before it parks, it unwinds at the park all the same.
     let started = Instant::now();
     // SAFETY: cancelling raises a panic in the coroutine at its next blocking point;
     // what it holds is released by unwinding, which is what the case checks.
