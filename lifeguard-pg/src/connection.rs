@@ -502,6 +502,23 @@ impl<S: Stream> Connection<S> {
         }
     }
 
+    /// Whether the server sent something (or closed the connection) that nobody has
+    /// read yet, found without waiting. Between calls that means a notification, a
+    /// notice, or a session the server ended (an idle connection whose backend was
+    /// terminated holds its FATAL error and the end of the stream): a pool looks
+    /// before it lends an idle connection.
+    ///
+    /// ```no_run
+    /// # fn demo(conn: &mut lifeguard_pg::Connection) -> Result<(), lifeguard_pg::Error> {
+    /// if conn.has_pending_input() {
+    ///     conn.batch_execute("")?; // reads it: a closed session fails here
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn has_pending_input(&self) -> bool {
+        !self.wire.rbuf.is_empty() || self.wire.stream.has_pending_input().unwrap_or(true)
+    }
+
     /// True once the connection has failed; every call then fails fast.
     pub fn is_closed(&self) -> bool {
         self.wire.is_broken()

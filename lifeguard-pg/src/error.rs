@@ -58,9 +58,10 @@ pub enum Error {
     },
     /// A bound ran out.
     Timeout(Timeout),
-    /// No pool capacity freed up within the acquire timeout because connecting kept
-    /// failing: `cause` is the last connect error (refused, authentication, connect
-    /// timeout, ...). [`Error::timeout`] reports it as [`Timeout::Acquire`].
+    /// A pool had no connection to give because connecting fails: at once while every
+    /// connection is down, or when the acquire timeout ran out meanwhile. `cause` is
+    /// the last connect error (refused, authentication, connect timeout, ...).
+    /// [`Error::timeout`] reports it as [`Timeout::Acquire`].
     Unavailable {
         /// The last error connecting to the server (shared by every caller it failed).
         cause: std::sync::Arc<Error>,
@@ -204,10 +205,9 @@ impl fmt::Display for Error {
             Error::Io(e) => write!(f, "I/O error: {e}"),
             Error::Closed { reason } => write!(f, "connection closed: {reason}"),
             Error::Timeout(t) => write!(f, "{t} expired"),
-            Error::Unavailable { cause } => write!(
-                f,
-                "acquire timeout expired: no connection to the server could be opened: {cause}"
-            ),
+            Error::Unavailable { cause } => {
+                write!(f, "no connection to the server could be opened: {cause}")
+            }
             Error::Decode { column, source } => {
                 write!(f, "cannot decode column \"{column}\": {source}")
             }

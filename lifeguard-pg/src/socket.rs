@@ -36,6 +36,12 @@ pub trait Stream: Read + Write + Send {
     fn set_write_timeout(&self, _timeout: Option<Duration>) -> io::Result<()> {
         Ok(())
     }
+
+    /// Whether bytes (or the end of the stream) are waiting to be read, found without
+    /// waiting. A stream that cannot tell says `false`.
+    fn has_pending_input(&self) -> io::Result<bool> {
+        Ok(false)
+    }
 }
 
 /// Which flavour of socket to open.
@@ -140,6 +146,15 @@ impl Stream for Socket {
         }
     }
 
+    fn has_pending_input(&self) -> io::Result<bool> {
+        match self {
+            Socket::StdTcp(s) => peek_now(socket2::SockRef::from(s)),
+            Socket::StdUnix(s) => peek_now(socket2::SockRef::from(s)),
+            Socket::MayTcp(s) => peek_now(socket2::SockRef::from(s.inner())),
+            Socket::MayUnix(s) => peek_now(socket2::SockRef::from(s.inner())),
+        }
+    }
+
     fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         match self {
             Socket::StdTcp(s) => s.set_write_timeout(timeout),
@@ -147,6 +162,18 @@ impl Stream for Socket {
             Socket::MayTcp(s) => s.set_write_timeout(timeout.map(may_timeout)),
             Socket::MayUnix(s) => s.set_write_timeout(timeout.map(may_timeout)),
         }
+    }
+}
+
+/// Peeks at one byte without waiting: true for data or the end of the stream.
+fn peek_now(socket: socket2::SockRef<'_>) -> io::Result<bool> {
+    let mut byte = [std::mem::MaybeUninit::<u8>::uninit()];
+    match socket.recv_with_flags(&mut byte, libc::MSG_PEEK | libc::MSG_DONTWAIT) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(false),
+        // A reset or another failure: reading would find it too.
+        Err(_) => Ok(true),
     }
 }
 

@@ -798,3 +798,66 @@ fn a_pool_listener_reconnects_and_reports_the_gap() {
         "{events:?}"
     );
 }
+
+#[test]
+fn begin_right_after_idle_exclusive_connections_were_terminated_succeeds_first_time() {
+    let pool = fresh_pool("pool_idle_terminated", |c| c.max_exclusive(4));
+    for round in 0..2 {
+        let pids: Vec<i32> = {
+            let mut held: Vec<_> = (0..4).map(|_| pool.begin().unwrap()).collect();
+            let pids = held
+                .iter_mut()
+                .map(|tx| tx.connection().process_id())
+                .collect();
+            for tx in held {
+                tx.commit().unwrap();
+            }
+            pids
+        };
+        for pid in &pids {
+            query("SELECT pg_terminate_backend($1)")
+                .bind(pid)
+                .execute(&pool)
+                .unwrap();
+        }
+        let gone = || {
+            query("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)")
+                .bind(&pids)
+                .fetch_one(&pool)
+                .unwrap()
+                .get::<i64>(0)
+                .unwrap()
+                == 0
+        };
+        assert!(
+            eventually(Duration::from_secs(10), gone),
+            "backends still there"
+        );
+        // Every begin succeeds on its first try: from threads in round 0, from
+        // coroutines (may's default stack) in round 1.
+        let begin = {
+            let pool = pool.clone();
+            move || {
+                let mut tx = pool.begin().map_err(|e| e.to_string())?;
+                query("SELECT 1")
+                    .execute(&mut tx)
+                    .map_err(|e| e.to_string())?;
+                tx.commit().map_err(|e| e.to_string())
+            }
+        };
+        let results: Vec<Result<(), String>> = if round == 0 {
+            (0..4)
+                .map(|_| std::thread::spawn(begin.clone()))
+                .map(|h| h.join().unwrap())
+                .collect()
+        } else {
+            (0..4)
+                .map(|_| may::go!(begin.clone()))
+                .map(|h| h.join().unwrap())
+                .collect()
+        };
+        for r in results {
+            r.unwrap();
+        }
+    }
+}

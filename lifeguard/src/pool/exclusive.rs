@@ -19,6 +19,8 @@ struct Idle {
     conn: Connection,
     retire_at: Option<Instant>,
     idle_since: Instant,
+    /// [`Exclusive::faults`] when it came back.
+    faults_seen: u64,
 }
 
 /// The idle exclusive connections and the permits to hold one.
@@ -30,6 +32,10 @@ pub(crate) struct Exclusive {
     max: usize,
     pub(crate) discarded: AtomicU64,
     connect_error: ConnectError,
+    /// Lent connections that came back broken: when this moved since an idle
+    /// connection came back, the fault may have hit it too, and it is checked before
+    /// it is lent.
+    faults: AtomicU64,
 }
 
 impl Exclusive {
@@ -42,6 +48,7 @@ impl Exclusive {
             max,
             discarded: AtomicU64::new(0),
             connect_error: ConnectError::default(),
+            faults: AtomicU64::new(0),
         }
     }
 
@@ -163,15 +170,21 @@ impl Drop for PooledConnection {
                     && !self.pool.is_closing()
                     && (policy == SessionReset::None || reset(c).is_ok())
             });
+        let exclusive = &self.pool.exclusive;
         if reusable {
             if let Some(conn) = self.conn.take() {
-                self.pool.exclusive.lock_idle().push(Idle {
+                let faults_seen = exclusive.faults.load(Ordering::SeqCst);
+                exclusive.lock_idle().push(Idle {
                     conn,
                     retire_at: self.retire_at,
                     idle_since: Instant::now(),
+                    faults_seen,
                 });
             }
         } else {
+            if self.conn.as_ref().is_some_and(|c| c.is_closed()) {
+                exclusive.faults.fetch_add(1, Ordering::SeqCst);
+            }
             self.drop_connection();
         }
         self.pool.exclusive.release_permit();
@@ -287,24 +300,54 @@ fn connect_before(pool: &Inner, deadline: Instant) -> Result<Connection, Error> 
 }
 
 /// An idle connection fit to lend: not broken, not past its lifetime, and answering a
-/// trivial query when it has been idle longer than the liveness interval.
+/// trivial query when there is reason to doubt it: the server sent it something while
+/// it was idle (a terminated backend's FATAL and end of stream), another lent
+/// connection broke since it came back, or it has been idle longer than the liveness
+/// interval.
 fn check_idle(pool: &Inner, entry: Idle) -> Option<(Connection, Option<Instant>)> {
     let Idle {
         mut conn,
         retire_at,
         idle_since,
+        faults_seen,
     } = entry;
     if conn.is_closed() || retire_at.is_some_and(|at| Instant::now() >= at) {
         let _ = conn.close();
         return None;
     }
-    if idle_since.elapsed() >= pool.config.get_liveness_interval() {
-        conn.set_request_timeout(Some(pool.config.get_connect_timeout()));
-        let alive = conn.batch_execute("").is_ok();
-        conn.set_request_timeout(pool.config.get_request_timeout());
-        if !alive {
-            return None;
-        }
+    let doubtful = conn.has_pending_input()
+        || faults_seen != pool.exclusive.faults.load(Ordering::SeqCst)
+        || idle_since.elapsed() >= pool.config.get_liveness_interval();
+    if doubtful {
+        return probe(pool, conn).map(|conn| (conn, retire_at));
     }
     Some((conn, retire_at))
+}
+
+/// Stack of the coroutine that checks a doubtful idle connection, in words (may's
+/// unit): 64 Ki words = 512 KiB. Reading a terminated session's FATAL error and
+/// closing it takes more than a caller's 32 KiB in debug builds.
+const PROBE_STACK_WORDS: usize = 64 * 1024;
+
+/// Runs a trivial query on `conn` within the connect timeout, on a coroutine with a
+/// roomy stack (the caller waits for it); the connection back when it answered.
+fn probe(pool: &Inner, mut conn: Connection) -> Option<Connection> {
+    let bound = pool.config.get_connect_timeout();
+    let request_timeout = pool.config.get_request_timeout();
+    let check = move || {
+        conn.set_request_timeout(Some(bound));
+        let alive = conn.batch_execute("").is_ok();
+        conn.set_request_timeout(request_timeout);
+        if alive {
+            return Some(conn);
+        }
+        let _ = conn.close();
+        None
+    };
+    let builder = may::coroutine::Builder::new()
+        .name("lifeguard probe".to_owned())
+        .stack_size(PROBE_STACK_WORDS);
+    // SAFETY: the probe uses no thread-locals and blocks only on its may socket.
+    let handle = unsafe { builder.spawn(check) }.ok()?;
+    handle.join().ok().flatten()
 }

@@ -3,10 +3,10 @@
 //!
 //! An autocommit statement goes to the healthy shared connection with the fewest
 //! requests in flight. When every one is at `max_in_flight`, callers wait in arrival
-//! order, up to the acquire timeout. While every shared connection is down and
-//! reconnecting fails, calls fail at once with [`Error::Unavailable`] naming the
-//! connect error. A transaction takes an exclusive connection, also in arrival order
-//! and with the same bound. Healer coroutines keep the shared
+//! order, up to the acquire timeout (a server restart shorter than that costs its
+//! callers a wait, not an error); when connecting is what failed meanwhile, the error
+//! is [`Error::Unavailable`] naming the connect error. A transaction takes an
+//! exclusive connection, also in arrival order and with the same bound. Healer coroutines keep the shared
 //! connections up: a pool can be built while the server is down and serves as soon as
 //! it is back.
 
@@ -232,14 +232,6 @@ impl Pool {
         let inner = &self.inner;
         inner.check_open()?;
         let shared = &inner.shared;
-        if shared.open() == 0
-            && let Some(cause) = shared.connect_error.failing()
-        {
-            // Every connection is down and reconnecting fails: say so now rather than
-            // after the acquire timeout. The healers keep trying; the first call after
-            // one succeeds goes through.
-            return Err(Error::Unavailable { cause });
-        }
         let deadline = Instant::now() + inner.config.get_acquire_timeout();
         let index = match shared.fair.acquire(&**shared, deadline) {
             Wait::Ticket(index) => index,

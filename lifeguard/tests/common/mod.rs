@@ -74,7 +74,10 @@ pub struct Call {
 
 /// Callers at work; [`Running::collect`] gathers what they report.
 pub struct Running {
-    rx: may::sync::mpsc::Receiver<Call>,
+    /// A std channel, not may's: may's queue spins while a producer is preempted
+    /// mid-push, and 2,000 producing threads on 2 cores turn that into seconds of
+    /// spinning (found with perf) that would be charged to the pool.
+    rx: std::sync::mpsc::Receiver<Call>,
     calls: usize,
     kind: Kind,
     /// When each call now in progress started (a std lock, held for one insert or
@@ -87,7 +90,7 @@ type Out = Arc<Mutex<HashMap<usize, Instant>>>;
 /// Starts `calls` calls of `op` made by callers of `kind`; coroutines get stacks of
 /// `stack_words` words (may's unit).
 pub fn start(kind: Kind, calls: usize, stack_words: usize, op: Op) -> Running {
-    let (tx, rx) = may::sync::mpsc::channel();
+    let (tx, rx) = std::sync::mpsc::channel();
     let out = Out::default();
     match kind {
         Kind::Coroutines => {
@@ -119,7 +122,7 @@ pub fn start(kind: Kind, calls: usize, stack_words: usize, op: Op) -> Running {
 /// Starts `calls` calls of `op`, one coroutine each, one at a time: after each it
 /// waits until `started(calls started so far)` holds (or fails the test).
 pub fn start_in_order(calls: usize, op: Op, mut started: impl FnMut(usize) -> bool) -> Running {
-    let (tx, rx) = may::sync::mpsc::channel();
+    let (tx, rx) = std::sync::mpsc::channel();
     let out = Out::default();
     for call in 0..calls {
         spawn_call(call, 0x1000, &op, &tx, &out);
@@ -137,7 +140,7 @@ fn spawn_call(
     call: usize,
     stack_words: usize,
     op: &Op,
-    tx: &may::sync::mpsc::Sender<Call>,
+    tx: &std::sync::mpsc::Sender<Call>,
     out: &Out,
 ) {
     let (tx, op, out) = (tx.clone(), op.clone(), out.clone());
@@ -151,7 +154,7 @@ fn spawn_call(
 fn timed(
     call: usize,
     op: &(dyn Fn(usize) -> Outcome + Send + Sync),
-    tx: &may::sync::mpsc::Sender<Call>,
+    tx: &std::sync::mpsc::Sender<Call>,
     out: &Out,
 ) {
     let started = Instant::now();
