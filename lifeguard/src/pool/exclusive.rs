@@ -306,7 +306,7 @@ fn connect_before(pool: &Inner, deadline: Instant) -> Result<Connection, Error> 
 /// interval.
 fn check_idle(pool: &Inner, entry: Idle) -> Option<(Connection, Option<Instant>)> {
     let Idle {
-        mut conn,
+        conn,
         retire_at,
         idle_since,
         faults_seen,
