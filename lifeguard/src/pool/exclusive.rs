@@ -222,20 +222,34 @@ pub(crate) fn acquire(pool: &Arc<Inner>) -> Result<PooledConnection, Error> {
             return Err(exclusive.connect_error.acquire_timeout());
         }
     }
-    // From here the permit is ours: every path gives it back (the PooledConnection on
-    // drop, or explicitly on failure). A pool closed meanwhile opens nothing new.
-    let lent = pool
+    // From here the permit is ours: the guard gives it back on every path that does
+    // not hand it to a PooledConnection, unwinding included (a caller cancelled while
+    // its connection is being opened). A pool closed meanwhile opens nothing new.
+    let mut permit = Permit {
+        exclusive,
+        held: true,
+    };
+    let (conn, retire_at) = pool
         .check_open()
-        .and_then(|()| reuse_or_open(pool, deadline));
-    match lent {
-        Ok((conn, retire_at)) => Ok(PooledConnection {
-            conn: Some(conn),
-            retire_at,
-            pool: pool.clone(),
-        }),
-        Err(e) => {
-            exclusive.release_permit();
-            Err(e)
+        .and_then(|()| reuse_or_open(pool, deadline))?;
+    permit.held = false;
+    Ok(PooledConnection {
+        conn: Some(conn),
+        retire_at,
+        pool: pool.clone(),
+    })
+}
+
+/// A permit not yet handed to a [`PooledConnection`]: given back when dropped.
+struct Permit<'a> {
+    exclusive: &'a Exclusive,
+    held: bool,
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        if self.held {
+            self.exclusive.release_permit();
         }
     }
 }
