@@ -68,6 +68,13 @@ impl ToStatement for Statement {
     }
 }
 
+/// What [`Connection::describe_then`] returns besides a connection failure: the
+/// statement (or why it failed to describe), and the simple query's outcome.
+pub type DescribedThen = (
+    Result<Statement, Error>,
+    Result<Vec<SimpleQueryMessage>, Error>,
+);
+
 /// Whether a session is inside a transaction block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TransactionStatus {
@@ -258,33 +265,19 @@ impl<S: Stream> Connection<S> {
     /// dealloc?;
     /// # Ok(()) }
     /// ```
-    #[allow(clippy::type_complexity)]
     pub fn describe_then(
         &mut self,
         sql: &str,
         then: impl FnOnce(&str) -> String,
-    ) -> Result<
-        (
-            Result<Statement, Error>,
-            Result<Vec<SimpleQueryMessage>, Error>,
-        ),
-        Error,
-    > {
+    ) -> Result<DescribedThen, Error> {
         self.request(|conn| conn.describe_then_now(sql, then))
     }
 
-    #[allow(clippy::type_complexity)]
     fn describe_then_now(
         &mut self,
         sql: &str,
         then: impl FnOnce(&str) -> String,
-    ) -> Result<
-        (
-            Result<Statement, Error>,
-            Result<Vec<SimpleQueryMessage>, Error>,
-        ),
-        Error,
-    > {
+    ) -> Result<DescribedThen, Error> {
         self.next_statement += 1;
         let name = format!("lg{}", self.next_statement);
         encode::parse(&name, sql, &[], &mut self.wire.wbuf)?;

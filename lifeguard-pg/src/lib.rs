@@ -62,7 +62,7 @@ pub use client::{
     Notifications,
 };
 pub use config::{Config, Host, SslMode};
-pub use connection::{Connection, Query, ToStatement, TransactionStatus};
+pub use connection::{Connection, DescribedThen, Query, ToStatement, TransactionStatus};
 pub use copy::{CopyIn, CopyOut};
 pub use deadline::{DEFAULT_REQUEST_TIMEOUT, may_timeout, may_timeout_until};
 pub use encode::Param;

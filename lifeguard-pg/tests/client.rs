@@ -377,3 +377,50 @@ fn server_stopped_immediately_under_load_fails_every_caller_within_two_seconds()
         "connecting to a dead server fails fast"
     );
 }
+
+/// A frozen server (SIGSTOP of a private cluster): with no deadline of their own,
+/// 64 callers in coroutines and 8 on threads all get `Closed` naming the stall within
+/// the stall timeout + 1 s, and the connection counts as closed.
+#[test]
+fn a_frozen_server_closes_the_pipelined_connection_after_its_stall_timeout() {
+    let cluster = lifeguard_harness::Cluster::start().unwrap();
+    let config: Config = cluster.url().parse().unwrap();
+    let client = Client::connect(&config).unwrap();
+    let stall = Duration::from_secs(1);
+    client.set_stall_timeout(Some(stall));
+    assert_eq!(
+        client
+            .query_one("SELECT 1", &[])
+            .unwrap()
+            .get::<i32>(0)
+            .unwrap(),
+        1
+    );
+    cluster.freeze().unwrap();
+    let started = Instant::now();
+    let (tx, rx) = std::sync::mpsc::channel();
+    for i in 0..72 {
+        let (client, tx) = (client.clone(), tx.clone());
+        let call = move || {
+            let result = client.query_one("SELECT $1::int4", &[&i]);
+            let _ = tx.send((started.elapsed(), result.map(drop)));
+        };
+        if i < 64 {
+            may::go!(call);
+        } else {
+            std::thread::spawn(call);
+        }
+    }
+    for _ in 0..72 {
+        let (took, result) = rx
+            .recv_timeout(stall + Duration::from_secs(5))
+            .expect("a caller still waits on the frozen server");
+        assert!(took < stall + Duration::from_secs(1), "{took:?}");
+        match result {
+            Err(Error::Closed { reason }) => assert!(reason.contains("stall"), "{reason}"),
+            other => panic!("expected Closed naming the stall, got {other:?}"),
+        }
+    }
+    assert!(client.is_closed());
+    cluster.thaw().unwrap();
+}
