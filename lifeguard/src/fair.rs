@@ -101,12 +101,18 @@ impl Waiter {
         self.state.load(Ordering::Acquire).checked_sub(GRANTED)
     }
 
-    /// Stops waiting, and says what happened before.
+    /// Stops waiting, and says what happened before. Only a waiter still waiting
+    /// becomes abandoned: a granted or closed state stays as it is, so that whoever
+    /// takes the entry out of the queue books it by what it was (a waker between its
+    /// grant and its pop must not count a granted waiter as abandoned).
     fn leave(&self) -> Left {
-        match self.state.swap(ABANDONED, Ordering::AcqRel) {
-            CLOSED => Left::Closed,
-            WAITING | ABANDONED => Left::Abandoned,
-            granted => Left::Granted(granted - GRANTED),
+        match self
+            .state
+            .compare_exchange(WAITING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) | Err(ABANDONED) => Left::Abandoned,
+            Err(CLOSED) => Left::Closed,
+            Err(granted) => Left::Granted(granted - GRANTED),
         }
     }
 
@@ -345,5 +351,78 @@ impl Drop for Abandon<'_> {
             Left::Closed => {}
             Left::Abandoned => self.fair.abandoned_one(self.waiter),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::time::Duration;
+
+    /// `n` interchangeable tickets.
+    struct Tickets(AtomicUsize);
+
+    impl Capacity for Tickets {
+        fn try_take(&self) -> Option<usize> {
+            self.0
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+                .ok()
+                .map(|_| 0)
+        }
+        fn give_back(&self, _ticket: usize) {
+            self.0.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    #[test]
+    fn a_granted_waiter_that_leaves_keeps_its_ticket_and_is_not_abandoned() {
+        let waiter = Waiter {
+            state: AtomicUsize::new(WAITING),
+            blocker: Blocker::new(false),
+        };
+        assert!(waiter.grant(7));
+        assert!(matches!(waiter.leave(), Left::Granted(7)));
+        assert!(!waiter.is_abandoned());
+        assert!(!waiter.grant(8));
+    }
+
+    #[test]
+    fn a_closed_waiter_that_leaves_stays_closed() {
+        let waiter = Waiter {
+            state: AtomicUsize::new(WAITING),
+            blocker: Blocker::new(false),
+        };
+        assert!(waiter.close());
+        assert!(matches!(waiter.leave(), Left::Closed));
+        assert!(waiter.is_closed());
+    }
+
+    /// Deadlines passing while tickets are handed over: every ticket comes back and
+    /// nobody is counted as waiting once every caller has returned.
+    #[test]
+    fn timeouts_racing_grants_leave_nothing_counted() {
+        let fair = Arc::new(Fair::new());
+        let tickets = Arc::new(Tickets(AtomicUsize::new(2)));
+        let callers: Vec<_> = (0..32)
+            .map(|_| {
+                let (fair, tickets) = (fair.clone(), tickets.clone());
+                std::thread::spawn(move || {
+                    for _ in 0..200 {
+                        let deadline = Instant::now() + Duration::from_micros(1500);
+                        if let Wait::Ticket(t) = fair.acquire(&*tickets, deadline) {
+                            std::thread::sleep(Duration::from_micros(100));
+                            tickets.give_back(t);
+                            fair.wake(&*tickets);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for caller in callers {
+            caller.join().expect("caller panicked");
+        }
+        assert_eq!(fair.waiting(), 0);
+        assert_eq!(tickets.0.load(Ordering::Acquire), 2);
     }
 }
