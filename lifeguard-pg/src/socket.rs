@@ -65,6 +65,13 @@ impl Runtime {
 }
 
 /// A socket opened by [`Connection::connect`](crate::Connection::connect).
+///
+/// The may sockets are boxed so that their address never changes when the
+/// connection that holds them moves: may 0.3.51 (`SocketRead::subscribe`,
+/// `src/io/sys/unix/net/socket_read.rs`) still reads the socket's registration after
+/// it has handed the waiting coroutine to the event loop, and a coroutine resumed on
+/// another thread that moves its connection meanwhile (returning it, putting it in a
+/// pool) left it reading the old place: a segfault under load.
 #[derive(Debug)]
 pub enum Socket {
     /// std TCP.
@@ -72,9 +79,9 @@ pub enum Socket {
     /// std Unix domain socket.
     StdUnix(std::os::unix::net::UnixStream),
     /// may TCP.
-    MayTcp(may::net::TcpStream),
+    MayTcp(Box<may::net::TcpStream>),
     /// may Unix domain socket.
-    MayUnix(may::os::unix::net::UnixStream),
+    MayUnix(Box<may::os::unix::net::UnixStream>),
 }
 
 macro_rules! each_socket {
@@ -184,8 +191,8 @@ impl Socket {
         Ok(match self {
             Socket::StdTcp(s) => Socket::StdTcp(s.try_clone()?),
             Socket::StdUnix(s) => Socket::StdUnix(s.try_clone()?),
-            Socket::MayTcp(s) => Socket::MayTcp(s.try_clone()?),
-            Socket::MayUnix(s) => Socket::MayUnix(s.try_clone()?),
+            Socket::MayTcp(s) => Socket::MayTcp(Box::new(s.try_clone()?)),
+            Socket::MayUnix(s) => Socket::MayUnix(Box::new(s.try_clone()?)),
         })
     }
 
@@ -311,7 +318,9 @@ pub(crate) fn remaining(deadline: Option<Instant>) -> Result<Option<Duration>, E
 fn open_unix(path: &Path, runtime: Runtime) -> Result<Socket, Error> {
     let socket = match runtime {
         Runtime::Std => std::os::unix::net::UnixStream::connect(path).map(Socket::StdUnix),
-        Runtime::May => may::os::unix::net::UnixStream::connect(path).map(Socket::MayUnix),
+        Runtime::May => {
+            may::os::unix::net::UnixStream::connect(path).map(|s| Socket::MayUnix(Box::new(s)))
+        }
     };
     socket.map_err(|e| {
         Error::Io(io::Error::new(
@@ -332,10 +341,11 @@ fn open_tcp(
             std::net::TcpStream::connect_timeout(addr, t).map(Socket::StdTcp)
         }
         (Runtime::Std, None) => std::net::TcpStream::connect(addr).map(Socket::StdTcp),
-        (Runtime::May, Some(t)) => {
-            may::net::TcpStream::connect_timeout(addr, may_timeout(t)).map(Socket::MayTcp)
+        (Runtime::May, Some(t)) => may::net::TcpStream::connect_timeout(addr, may_timeout(t))
+            .map(|s| Socket::MayTcp(Box::new(s))),
+        (Runtime::May, None) => {
+            may::net::TcpStream::connect(addr).map(|s| Socket::MayTcp(Box::new(s)))
         }
-        (Runtime::May, None) => may::net::TcpStream::connect(addr).map(Socket::MayTcp),
     };
     let socket = socket.map_err(|e| match e.kind() {
         io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Error::Timeout(Timeout::Connect),

@@ -10,7 +10,8 @@ pub struct PoolStats {
     pub shared_open: usize,
     /// Open exclusive connections, lent or idle.
     pub exclusive_open: usize,
-    /// Exclusive connections lent out now.
+    /// Exclusive connections lent out now, counting one still being opened for the
+    /// caller it is for (so for a moment it can exceed `exclusive_open`).
     pub exclusive_in_use: usize,
     /// Statements in flight on the shared connections.
     pub in_flight: usize,
@@ -22,8 +23,10 @@ pub struct PoolStats {
     pub reconnects: u64,
     /// Exclusive connections closed instead of reused (broken, mid-transaction, panic).
     pub discarded: u64,
-    /// Statement executions that found their statement prepared.
+    /// Statement executions on the shared connections that found their statement
+    /// prepared (those replaced since included; exclusive connections keep their own
+    /// caches, not counted here).
     pub cache_hits: u64,
-    /// Statement executions that had to prepare it.
+    /// Statement executions on the shared connections that had to prepare it.
     pub cache_misses: u64,
 }

@@ -85,12 +85,16 @@ pub enum Drift {
         /// The type now (`-` for none).
         live: String,
     },
-    /// A result column the code reads is gone (or the statement returns fewer columns).
+    /// A result column the code reads is no longer where it was: gone, renamed or
+    /// moved to another position (or the statement returns fewer columns).
     ColumnGone {
         /// The column's name at compile time.
         column: String,
     },
-    /// A result column's name, position or count changed.
+    /// The statement now returns a column after those it returned at compile time (a
+    /// column added to a table read with `SELECT *`): one per extra column. The
+    /// generated code reads columns by position and ignores it; a renamed or moved
+    /// column is [`ColumnGone`](Drift::ColumnGone) instead.
     ColumnAdded {
         /// The new column's name.
         column: String,

@@ -44,6 +44,12 @@ use statements::{Entry, Lookup};
 /// SQLSTATE invalid_sql_statement_name: the server lost a statement we thought parsed.
 const NO_SUCH_STATEMENT: &str = "26000";
 
+/// SQLSTATE feature_not_supported, which a Bind of a parsed statement gets when the
+/// schema changed its result columns ("cached plan must not change result type", after
+/// `ALTER TABLE .. ADD COLUMN` under a `SELECT *`): the statement did not run, and only
+/// parsing it again makes it run.
+const RESULT_TYPE_CHANGED: &str = "0A000";
+
 /// The largest response a pipelined connection buffers for one caller unless told
 /// otherwise ([`Client::set_max_response_bytes`]): 256 MiB.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 256 << 20;
@@ -256,7 +262,7 @@ impl Client {
     /// Prepares a statement (or returns the one this connection has), so its parameter
     /// and column types are known.
     pub fn prepare(&self, sql: &str) -> Result<Statement, Error> {
-        let entry = self.described(sql)?;
+        let (entry, _) = self.described(sql)?;
         entry
             .statement()
             .ok_or_else(|| Error::protocol("statement described without columns"))
@@ -413,17 +419,19 @@ impl Client {
         match statement.to_query() {
             Query::Sql(sql) => {
                 // Described once, then run as the same server statement: parsed with
-                // no types, bound with the ones the server inferred.
-                let entry = self.described(sql)?;
+                // no types, bound with the ones the server inferred. An execution whose
+                // describe parsed the statement counts as a cache miss.
+                let (entry, parsed) = self.described(sql)?;
                 let types = entry.params.get().cloned().unwrap_or_default();
-                self.execute_sql(sql, &[], &types, params, on_row)
+                self.execute_sql(sql, &[], &types, params, on_row, parsed)
             }
             Query::Statement(s) => self.execute_with_entry(s, params, on_row),
         }
     }
 
-    /// The cache entry for untyped SQL, described by the server if it is not yet.
-    fn described(&self, sql: &str) -> Result<Arc<Entry>, Error> {
+    /// The cache entry for untyped SQL, described by the server if it is not yet, and
+    /// whether this call parsed it.
+    fn described(&self, sql: &str) -> Result<(Arc<Entry>, bool), Error> {
         let key = statements::key(sql, &[]);
         let mut entry = None;
         let shared = &*self.handle.shared;
@@ -444,7 +452,7 @@ impl Client {
         })?;
         let (entry, fresh) = entry.ok_or_else(|| Error::protocol("statement lookup failed"))?;
         let Some(answer) = answer else {
-            return Ok(entry);
+            return Ok((entry, fresh));
         };
         let outcome = response::read_extended(&mut Buffered(answer), None, &mut |_| Ok(()))
             .inspect_err(|_| {
@@ -458,7 +466,7 @@ impl Client {
         if let Some(columns) = outcome.columns {
             let _ = entry.columns.set(columns);
         }
-        Ok(entry)
+        Ok((entry, fresh))
     }
 
     fn execute_with(
@@ -468,11 +476,12 @@ impl Client {
         params: &[Param<'_>],
         on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
     ) -> Result<Outcome, Error> {
-        self.execute_sql(sql, types, types, params, on_row)
+        self.execute_sql(sql, types, types, params, on_row, false)
     }
 
     /// Runs `sql` as the statement parsed with `parse_types`, binding `params` as
     /// `bind_types` (the same, or what the server inferred when it parsed untyped).
+    /// `parsed` says the describe just before parsed it (a cache miss, not a hit).
     fn execute_sql(
         &self,
         sql: &str,
@@ -480,6 +489,7 @@ impl Client {
         bind_types: &[Type],
         params: &[Param<'_>],
         on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
+        parsed: bool,
     ) -> Result<Outcome, Error> {
         let key = statements::key(sql, parse_types);
         let mut chosen = None;
@@ -506,7 +516,7 @@ impl Client {
         })?;
         let (entry, columns, fresh) =
             chosen.ok_or_else(|| Error::protocol("statement lookup failed"))?;
-        let counter = if fresh {
+        let counter = if fresh || parsed {
             &self.handle.shared.cache_misses
         } else {
             &self.handle.shared.cache_hits
@@ -515,10 +525,10 @@ impl Client {
         let answer = answer.ok_or_else(|| Error::protocol("request not queued"))?;
         let result = response::read_extended(&mut Buffered(answer), columns, on_row);
         if let Err(Error::Db(db)) = &result
-            && (fresh || db.code == NO_SUCH_STATEMENT)
+            && (fresh || db.code == NO_SUCH_STATEMENT || db.code == RESULT_TYPE_CHANGED)
         {
-            // The Parse may have failed, or the server lost the statement
-            // (DISCARD ALL): parse it again next time.
+            // The Parse may have failed, the server lost the statement (DISCARD ALL),
+            // or its result columns changed: parse it again next time.
             self.forget_entry(key, &entry);
         }
         if let (Ok(outcome), None) = (&result, entry.columns.get())

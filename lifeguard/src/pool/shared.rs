@@ -22,6 +22,28 @@ pub(crate) struct Slot {
     in_flight: AtomicUsize,
     /// Requests finished on this slot, for the healer to see whether it is idle.
     served: AtomicU64,
+    /// Statement cache hits and misses of the connections this slot held before its
+    /// current one, changed only under the `client` write lock, so that a reader
+    /// holding the read lock sees them and the current client's in step: the pool's
+    /// counters never go down when a connection is replaced.
+    retired_hits: AtomicU64,
+    retired_misses: AtomicU64,
+}
+
+impl Slot {
+    /// Puts `client` in the slot (or empties it) and returns the one it held, whose
+    /// counts the slot keeps. A request still running on the old one when it is
+    /// replaced goes uncounted.
+    fn replace(&self, client: Option<Client>) -> Option<Client> {
+        let mut current = write(&self.client);
+        if let Some(old) = current.as_ref() {
+            let s = old.stats();
+            self.retired_hits.fetch_add(s.cache_hits, Ordering::Relaxed);
+            self.retired_misses
+                .fetch_add(s.cache_misses, Ordering::Relaxed);
+        }
+        std::mem::replace(&mut *current, client)
+    }
 }
 
 /// The pipelined connections and the line of callers waiting for one of them.
@@ -42,6 +64,8 @@ impl Shared {
                     healthy: AtomicBool::new(false),
                     in_flight: AtomicUsize::new(0),
                     served: AtomicU64::new(0),
+                    retired_hits: AtomicU64::new(0),
+                    retired_misses: AtomicU64::new(0),
                 })
                 .collect(),
             fair: Fair::new(),
@@ -112,11 +136,14 @@ impl Shared {
             .count()
     }
 
-    /// The client counters summed over the connections.
+    /// The client counters summed over the connections, those replaced included.
     pub(crate) fn client_stats(&self) -> ClientStats {
         let mut sum = ClientStats::default();
         for slot in &self.slots {
-            if let Some(client) = read(&slot.client).as_ref() {
+            let current = read(&slot.client);
+            sum.cache_hits += slot.retired_hits.load(Ordering::Relaxed);
+            sum.cache_misses += slot.retired_misses.load(Ordering::Relaxed);
+            if let Some(client) = current.as_ref() {
                 let s = client.stats();
                 sum.cache_hits += s.cache_hits;
                 sum.cache_misses += s.cache_misses;
@@ -129,7 +156,7 @@ impl Shared {
     pub(crate) fn close_all(&self) {
         for slot in &self.slots {
             slot.healthy.store(false, Ordering::SeqCst);
-            if let Some(client) = write(&slot.client).take() {
+            if let Some(client) = slot.replace(None) {
                 client.close();
             }
         }
@@ -191,7 +218,7 @@ pub(crate) fn heal(
                         Some(timeout) => client.with_deadline(timeout),
                         None => client,
                     };
-                    *write(&slot.client) = Some(client);
+                    slot.replace(Some(client));
                     slot.healthy.store(true, Ordering::SeqCst);
                     if current.is_some() || failures > 0 {
                         shared.reconnects.fetch_add(1, Ordering::Relaxed);
