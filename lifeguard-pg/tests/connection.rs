@@ -79,6 +79,38 @@ fn execute_counts_rows_and_server_errors_carry_every_field() {
     );
 }
 
+/// A name two columns share is an error naming both, never the first of them; by index
+/// each stays reachable. The same holds for the text rows of a simple query.
+#[test]
+fn a_column_name_two_columns_share_is_ambiguous() {
+    let mut conn = Connection::connect(&fresh_config("conn_ambiguous")).unwrap();
+    let row = conn
+        .query_one("SELECT 1::int4 AS id, 2::int4 AS id, 3::int4 AS other", &[])
+        .unwrap();
+    let err = row.get::<i32>("id").unwrap_err();
+    assert!(
+        matches!(&err, Error::AmbiguousColumn { name, positions } if name == "id" && positions == &[0, 1]),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("\"id\" is ambiguous"), "{err}");
+    assert!(matches!(row.raw("id"), Err(Error::AmbiguousColumn { .. })));
+    assert_eq!(
+        (row.get::<i32>(0).unwrap(), row.get::<i32>(1).unwrap()),
+        (1, 2)
+    );
+    assert_eq!(row.get::<i32>("other").unwrap(), 3);
+
+    let messages = conn.simple_query("SELECT 1 AS id, 2 AS id").unwrap();
+    let Some(SimpleQueryMessage::Row(simple)) = messages.first() else {
+        panic!("no row: {messages:?}");
+    };
+    assert!(matches!(
+        simple.try_get("id"),
+        Err(Error::AmbiguousColumn { .. })
+    ));
+    assert_eq!(simple.get(1), Some("2"));
+}
+
 #[test]
 fn simple_query_returns_text_rows_per_statement() {
     let mut conn = Connection::connect(&fresh_config("conn_simple")).unwrap();
