@@ -166,6 +166,66 @@ fn tags(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
+/// 3,000 distinct run-time statements leave no more than the cache's bound prepared
+/// in the session; a statement held while evicted, or only described, still runs; a
+/// capacity of 0 leaves nothing behind; a session that dropped its statements
+/// (`DISCARD ALL`) costs one error, then they are prepared again.
+#[test]
+fn the_statement_cache_is_bounded_and_closes_what_it_evicts() {
+    let mut conn = Connection::connect(&fresh_config("conn_cache")).unwrap();
+    let prepared = |conn: &mut Connection| {
+        conn.simple_query("SELECT count(*) FROM pg_prepared_statements")
+            .unwrap()
+            .iter()
+            .find_map(|m| match m {
+                SimpleQueryMessage::Row(r) => r.get(0).map(|v| v.parse::<usize>().unwrap()),
+                _ => None,
+            })
+            .unwrap()
+    };
+    assert_eq!(conn.statement_cache_capacity(), 256);
+    let held = conn.prepare("SELECT $1::int4 * 7").unwrap();
+    for i in 0..3000i32 {
+        let row = conn
+            .query_one(format!("SELECT $1::int4 + {i}").as_str(), &[&1i32])
+            .unwrap();
+        assert_eq!(row.get::<i32>(0).unwrap(), i + 1);
+    }
+    assert_eq!(conn.statements_cached(), 256);
+    assert_eq!(prepared(&mut conn), 256);
+    assert_eq!(
+        conn.query_one(&held, &[&3i32])
+            .unwrap()
+            .get::<i32>(0)
+            .unwrap(),
+        21
+    );
+
+    let described = conn.describe("SELECT $1::text || '!'", &[]).unwrap();
+    assert_eq!(described.name(), "", "describe leaves no statement behind");
+    let row = conn.query_one(&described, &[&"hi"]).unwrap();
+    assert_eq!(row.get::<String>(0).unwrap(), "hi!");
+
+    conn.set_statement_cache_capacity(10);
+    conn.execute("SELECT 1", &[]).unwrap();
+    assert_eq!(prepared(&mut conn), 10);
+    conn.set_statement_cache_capacity(0);
+    for i in 0..20 {
+        conn.execute(format!("SELECT {i}").as_str(), &[]).unwrap();
+    }
+    assert_eq!((conn.statements_cached(), prepared(&mut conn)), (0, 0));
+
+    conn.set_statement_cache_capacity(8);
+    conn.execute("SELECT 2", &[]).unwrap();
+    conn.batch_execute("DISCARD ALL").unwrap();
+    let err = conn.execute("SELECT 2", &[]).unwrap_err();
+    assert!(
+        matches!(&err, Error::Db(db) if db.code == "26000"),
+        "{err:?}"
+    );
+    conn.execute("SELECT 2", &[]).unwrap();
+}
+
 #[test]
 fn a_statement_cache_hit_sends_no_parse() {
     let config = fresh_config("conn_cache");
