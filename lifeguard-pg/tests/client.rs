@@ -357,8 +357,8 @@ fn every_caller_fails_fast(client: &Client, fault: impl FnOnce()) -> Duration {
     let err = client.query_one("SELECT 1", &[]).unwrap_err();
     assert!(matches!(err, Error::Closed { .. }), "{err}");
     assert!(
-        started.elapsed() < Duration::from_millis(100),
-        "later calls fail fast"
+        started.elapsed() < Duration::from_millis(500),
+        "later calls fail fast, without waiting for the server"
     );
     last - faulted
 }

@@ -442,10 +442,25 @@ fn statement_timeout_cancels_on_the_server_and_the_connection_is_reused() {
 
 #[test]
 fn cancel_token_cancels_from_another_thread() {
-    let mut conn = Connection::connect(&fresh_config("conn_cancel")).unwrap();
+    let config = fresh_config("conn_cancel");
+    let mut conn = Connection::connect(&config).unwrap();
     let token = conn.cancel_token().unwrap();
+    let pid = conn.process_id();
+    // Cancels once the statement is seen running (a cancel before it starts would
+    // cancel nothing).
     let canceller = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(200));
+        let mut watcher = Connection::connect(&config).unwrap();
+        let running = common::eventually(Duration::from_secs(10), || {
+            watcher
+                .query_opt(
+                    "SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND state = 'active' \
+                     AND query LIKE '%pg_sleep%'",
+                    &[&pid],
+                )
+                .unwrap()
+                .is_some()
+        });
+        assert!(running, "the statement never started");
         token.cancel()
     });
     let err = conn.execute("SELECT pg_sleep(30)", &[]).unwrap_err();
