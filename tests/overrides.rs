@@ -268,6 +268,18 @@ fn derived_from_row_with_query_as() {
         .unwrap_err();
     assert_unexpected_null(&err, "email");
 
+    // Two columns called `id` (a join without aliases): the derived reader does not
+    // guess which one the field means.
+    let err = lifeguard::query_as::<User>(
+        "SELECT u.id, u.name, u.email, v.id FROM users u JOIN users v ON v.id = u.id WHERE u.id = 1",
+    )
+    .fetch_one(pool())
+    .unwrap_err();
+    assert!(
+        matches!(&err, lifeguard::Error::AmbiguousColumn { name, positions } if name == "id" && positions == &[0, 3]),
+        "{err:?}"
+    );
+
     let pair: Option<(i32, String)> =
         lifeguard::query_as::<(i32, String)>("SELECT id, name FROM users WHERE id = 404")
             .fetch_optional(pool())

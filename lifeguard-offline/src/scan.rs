@@ -8,7 +8,9 @@
 //! arguments. The SQL is the string literal's value exactly as the macro sees it; for the
 //! `query_file` forms it is the file's contents, its path taken relative to the member's
 //! manifest directory. A call whose SQL argument is not a string literal (say `$sql`
-//! inside a `macro_rules!`) is skipped. Each statement says whether a target compiles it
+//! inside a `macro_rules!`) is skipped. Markdown a source file includes as its
+//! documentation (`#[doc = include_str!("../README.md")]`) is scanned too: rustdoc
+//! compiles its code blocks as doctests. Each statement says whether a target compiles it
 //! ([`Found::compiled`]): files no target's module tree reaches, such as trybuild
 //! fixtures, are scanned as well.
 //!
@@ -206,15 +208,35 @@ pub fn scan(workspace: &Workspace) -> Scan {
             }
         };
         let shown = relative(&file, &workspace.root);
-        let calls = match invocations(&text) {
-            Ok(calls) => calls,
+        let mut calls = match invocations(&text) {
+            Ok(calls) => calls
+                .into_iter()
+                .map(|call| (shown.clone(), call))
+                .collect::<Vec<_>>(),
             Err(e) => {
                 scan.warnings
                     .push(format!("{shown}: not scanned: cannot tokenize: {e}"));
                 continue;
             }
         };
-        for call in calls {
+        for doc in included_docs(&text) {
+            let path = file.parent().unwrap_or(Path::new(".")).join(&doc);
+            let path = fs::canonicalize(&path).unwrap_or(path);
+            match fs::read_to_string(&path) {
+                Ok(markdown) => {
+                    let doc_shown = relative(&path, &workspace.root);
+                    calls.extend(
+                        markdown_invocations(&markdown)
+                            .into_iter()
+                            .map(|call| (doc_shown.clone(), call)),
+                    );
+                }
+                Err(e) => scan.warnings.push(format!(
+                    "{shown}: included documentation {doc} not read: {e}"
+                )),
+            }
+        }
+        for (shown, call) in calls {
             let location = format!("{shown}:{}", call.line);
             let sql = if call.is_file() {
                 let path = member.manifest_dir.join(&call.literal);
@@ -365,20 +387,33 @@ pub fn invocations(text: &str) -> Result<Vec<Invocation>, String> {
 /// the 1-based line of its first code line. Hidden lines (`# ...`) are included, as
 /// rustdoc compiles them.
 fn doc_examples(text: &str) -> Vec<(usize, String)> {
+    fenced_examples(text.lines().map(|line| {
+        let trimmed = line.trim_start();
+        let doc = trimmed
+            .strip_prefix("///")
+            .or_else(|| trimmed.strip_prefix("//!"))?;
+        Some(doc.strip_prefix(' ').unwrap_or(doc))
+    }))
+}
+
+/// The code blocks of a Markdown file that a crate includes as documentation
+/// (`#[doc = include_str!("../README.md")]`), which rustdoc compiles the same way.
+fn markdown_examples(text: &str) -> Vec<(usize, String)> {
+    fenced_examples(text.lines().map(Some))
+}
+
+/// The compiled code blocks among `lines` of documentation (`None`: a line that is not
+/// documentation, which ends any open block).
+fn fenced_examples<'a>(lines: impl Iterator<Item = Option<&'a str>>) -> Vec<(usize, String)> {
     let mut out = Vec::new();
     let mut block: Option<(usize, String, bool)> = None;
-    for (n, line) in text.lines().enumerate() {
-        let trimmed = line.trim_start();
-        let Some(doc) = trimmed
-            .strip_prefix("///")
-            .or_else(|| trimmed.strip_prefix("//!"))
-        else {
+    for (n, doc) in lines.enumerate() {
+        let Some(doc) = doc else {
             if let Some((first, code, true)) = block.take() {
                 out.push((first, code));
             }
             continue;
         };
-        let doc = doc.strip_prefix(' ').unwrap_or(doc);
         if let Some(tag) = doc.trim_start().strip_prefix("```") {
             match block.take() {
                 Some((first, code, compiled)) => {
@@ -404,6 +439,47 @@ fn doc_examples(text: &str) -> Vec<(usize, String)> {
                 .or_else(|| (doc == "#").then_some(""));
             code.push_str(hidden.unwrap_or(doc));
             code.push('\n');
+        }
+    }
+    out
+}
+
+/// The files a source file includes as documentation: the literal of every
+/// `#[doc = include_str!("...")]` (inner or outer attribute), relative to that file.
+fn included_docs(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("include_str!") {
+        let before = rest[..at].trim_end();
+        rest = &rest[at + "include_str!".len()..];
+        let is_doc = before
+            .strip_suffix('=')
+            .is_some_and(|b| b.trim_end().ends_with("doc"));
+        if !is_doc {
+            continue;
+        }
+        let literal = rest
+            .trim_start()
+            .strip_prefix('(')
+            .map(str::trim_start)
+            .and_then(|r| r.strip_prefix('"'))
+            .and_then(|r| r.split_once('"'))
+            .map(|(path, _)| path.to_owned());
+        out.extend(literal);
+    }
+    out
+}
+
+/// The `query!`-family calls in the compiled code blocks of a Markdown file.
+fn markdown_invocations(text: &str) -> Vec<Invocation> {
+    let mut out = Vec::new();
+    for (first_line, code) in markdown_examples(text) {
+        if let Ok(tokens) = TokenStream::from_str(&code) {
+            let start = out.len();
+            visit(tokens, &mut out);
+            for call in &mut out[start..] {
+                call.line += first_line - 1;
+            }
         }
     }
     out

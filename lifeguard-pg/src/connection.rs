@@ -11,7 +11,6 @@
 //! (notices, notifications) is kept only up to a cap. `timeout.rs` holds the request
 //! and statement timeouts, `wire.rs` the deadline every read and write honours.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,6 +21,7 @@ use crate::config::Config;
 use crate::deadline::DEFAULT_REQUEST_TIMEOUT;
 use crate::encode::{self, Param};
 use crate::error::{DbError, Error, Timeout};
+use crate::lru::{DEFAULT_STATEMENT_CACHE_CAPACITY, Lru};
 use crate::notify::Notification;
 use crate::response::{self, Outcome};
 use crate::row::{Row, SimpleQueryMessage, at_most_one, exactly_one};
@@ -127,7 +127,9 @@ pub struct Connection<S = Socket> {
     pub(crate) wire: Wire<S>,
     key: BackendKey,
     pub(crate) cancel: Option<CancelToken>,
-    statements: HashMap<String, Statement>,
+    statements: Lru<String, Statement>,
+    /// Statements the cache let go of, closed on the server with the next request.
+    closing: Vec<String>,
     next_statement: u64,
     pub(crate) statement_timeout: Option<Duration>,
     pub(crate) request_timeout: Option<Duration>,
@@ -178,10 +180,15 @@ fn connect_in_coroutine(config: &Config) -> Result<Connection<Socket>, Error> {
         .stack_size(CONNECT_STACK_WORDS);
     // SAFETY: the coroutine uses no thread-locals and makes no thread-blocking calls:
     // DNS runs on a helper thread and the socket is a may socket.
-    let handle = unsafe { builder.spawn(move || Connection::open(&config, Runtime::May)) }?;
-    handle
-        .join()
-        .unwrap_or_else(|_| Err(Error::closed("the connecting coroutine panicked")))
+    // Boxed on the way back: the join copies its result through the caller's stack
+    // more than once, and a caller's coroutine stack is small.
+    let handle =
+        unsafe { builder.spawn(move || Connection::open(&config, Runtime::May).map(Box::new)) }?;
+    match handle.join() {
+        Ok(Ok(conn)) => Ok(*conn),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(Error::closed("the connecting coroutine panicked")),
+    }
 }
 
 impl<S: Stream> Connection<S> {
@@ -208,7 +215,8 @@ impl<S: Stream> Connection<S> {
             wire,
             key,
             cancel: None,
-            statements: HashMap::new(),
+            statements: Lru::new(DEFAULT_STATEMENT_CACHE_CAPACITY),
+            closing: Vec::new(),
             next_statement: 0,
             statement_timeout: None,
             request_timeout: Some(DEFAULT_REQUEST_TIMEOUT),
@@ -218,6 +226,11 @@ impl<S: Stream> Connection<S> {
 
     /// Prepares a statement, or returns the one this connection prepared for the same
     /// SQL before (no round trip then).
+    ///
+    /// At most [`statement_cache_capacity`](Self::statement_cache_capacity) statements
+    /// stay prepared; past it the least recently used is closed on the server (with
+    /// the next request, no round trip of its own). A [`Statement`] held meanwhile
+    /// still runs: it is prepared again.
     pub fn prepare(&mut self, sql: &str) -> Result<Statement, Error> {
         self.prepare_typed(sql, &[])
     }
@@ -228,28 +241,83 @@ impl<S: Stream> Connection<S> {
         if let Some(statement) = self.statements.get(&key) {
             return Ok(statement.clone());
         }
-        let statement = self.describe(sql, types)?;
-        self.statements.insert(key, statement.clone());
+        self.next_statement += 1;
+        let name = format!("lg{}", self.next_statement);
+        let statement = self.request(|conn| conn.describe_now(name, sql, types))?;
+        if let Some((_, evicted)) = self.statements.insert(key, statement.clone()) {
+            self.closing.push(evicted.name().to_owned());
+        }
         Ok(statement)
     }
 
-    /// Parses and describes a statement on the server without caching it: its parameter
-    /// types and result columns (with their source table and column).
-    pub fn describe(&mut self, sql: &str, types: &[Type]) -> Result<Statement, Error> {
-        self.request(|conn| conn.describe_now(sql, types))
+    /// Bounds the statements kept prepared on the server (default
+    /// [`DEFAULT_STATEMENT_CACHE_CAPACITY`]): past `capacity`, the least recently used
+    /// is closed. `0` keeps none: each statement is prepared, run and closed.
+    ///
+    /// ```no_run
+    /// # fn demo(conn: &mut lifeguard_pg::Connection) {
+    /// conn.set_statement_cache_capacity(100);
+    /// assert_eq!(conn.statement_cache_capacity(), 100);
+    /// # }
+    /// ```
+    pub fn set_statement_cache_capacity(&mut self, capacity: usize) {
+        let evicted = self.statements.set_capacity(capacity);
+        self.closing
+            .extend(evicted.into_iter().map(|(_, s)| s.name().to_owned()));
     }
 
-    fn describe_now(&mut self, sql: &str, types: &[Type]) -> Result<Statement, Error> {
-        self.next_statement += 1;
-        let name = format!("lg{}", self.next_statement);
+    /// The statement cache's capacity.
+    pub fn statement_cache_capacity(&self) -> usize {
+        self.statements.capacity()
+    }
+
+    /// How many statements the cache holds (each prepared on the server).
+    pub fn statements_cached(&self) -> usize {
+        self.statements.len()
+    }
+
+    /// Parses and describes a statement on the server without caching it: its parameter
+    /// types and result columns (with their source table and column). It is parsed as
+    /// the unnamed statement, so nothing stays behind on the server; running the
+    /// returned [`Statement`] prepares it first.
+    pub fn describe(&mut self, sql: &str, types: &[Type]) -> Result<Statement, Error> {
+        self.request(|conn| conn.describe_now(String::new(), sql, types))
+    }
+
+    fn describe_now(
+        &mut self,
+        name: String,
+        sql: &str,
+        types: &[Type],
+    ) -> Result<Statement, Error> {
         encode::parse(&name, sql, types, &mut self.wire.wbuf)?;
         encode::describe(b'S', &name, &mut self.wire.wbuf)?;
-        postgres_protocol::message::frontend::sync(&mut self.wire.wbuf);
+        let closes = self.sync_with_closes()?;
         self.wire.flush()?;
-        let outcome = self.read_response(None, &mut |_| Ok(()))?;
+        let outcome = self.read_response(None, &mut |_| Ok(()));
+        self.closes_done(closes, &outcome);
+        let outcome = outcome?;
         let params = outcome.params.unwrap_or_default();
         let columns = outcome.columns.map(|c| c.to_vec()).unwrap_or_default();
-        Ok(Statement::new(name, params, columns))
+        Ok(Statement::new(name, sql, types, params, columns))
+    }
+
+    /// Appends a Close of each statement the cache let go of, then the Sync; returns
+    /// how many Closes went out.
+    fn sync_with_closes(&mut self) -> Result<usize, Error> {
+        for name in &self.closing {
+            encode::close_statement(name, &mut self.wire.wbuf)?;
+        }
+        postgres_protocol::message::frontend::sync(&mut self.wire.wbuf);
+        Ok(self.closing.len())
+    }
+
+    /// Drops the first `sent` pending Closes once a response shows the server ran
+    /// them: an error earlier in the request skips them, so they go again next time.
+    fn closes_done<T>(&mut self, sent: usize, outcome: &Result<T, Error>) {
+        if outcome.is_ok() {
+            self.closing.drain(..sent.min(self.closing.len()));
+        }
     }
 
     /// Describes `sql` like [`describe`](Self::describe) and, in the same write, runs the
@@ -288,6 +356,8 @@ impl<S: Stream> Connection<S> {
         let described = match self.read_response(None, &mut |_| Ok(())) {
             Ok(outcome) => Ok(Statement::new(
                 name,
+                sql,
+                &[],
                 outcome.params.unwrap_or_default(),
                 outcome.columns.map(|c| c.to_vec()).unwrap_or_default(),
             )),
@@ -545,20 +615,33 @@ impl<S: Stream> Connection<S> {
         params: &[Param<'_>],
         on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
     ) -> Result<Outcome, Error> {
+        // A statement by its SQL: the cached one, or prepared again when the cache
+        // has closed it since (or it came from `describe`).
+        let statement = match statement.to_query() {
+            Query::Sql(sql) => self.prepare(sql)?,
+            Query::Statement(s) => self.prepare_typed(s.sql(), s.parsed_with())?,
+        };
         self.request(|conn| {
-            let statement = match statement.to_query() {
-                Query::Sql(sql) => conn.prepare(sql)?,
-                Query::Statement(s) => s.clone(),
-            };
             encode::bind(
                 statement.name(),
                 statement.params(),
                 params,
                 &mut conn.wire.wbuf,
             )?;
-            encode::execute_sync(&mut conn.wire.wbuf)?;
+            encode::execute(&mut conn.wire.wbuf)?;
+            let closes = conn.sync_with_closes()?;
             conn.wire.flush()?;
-            conn.read_response(Some(statement.shared_columns()), on_row)
+            let outcome = conn.read_response(Some(statement.shared_columns()), on_row);
+            conn.closes_done(closes, &outcome);
+            if let Err(Error::Db(db)) = &outcome
+                && db.code == NO_SUCH_STATEMENT
+            {
+                // The session dropped it (`DISCARD ALL`, `DEALLOCATE`): the next call
+                // prepares it again.
+                conn.statements
+                    .remove(&cache_key(statement.sql(), statement.parsed_with()));
+            }
+            outcome
         })
     }
 
@@ -570,6 +653,9 @@ impl<S: Stream> Connection<S> {
         self.with_timeout(|wire| response::read_extended(wire, columns, on_row))
     }
 }
+
+/// SQLSTATE `invalid_sql_statement_name`: no prepared statement of that name.
+const NO_SUCH_STATEMENT: &str = "26000";
 
 fn cache_key(sql: &str, types: &[Type]) -> String {
     if types.is_empty() {

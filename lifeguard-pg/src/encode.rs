@@ -98,9 +98,20 @@ pub(crate) fn bind(
 
 /// Appends Execute of the unnamed portal (all rows) and Sync.
 pub(crate) fn execute_sync(buf: &mut BytesMut) -> Result<(), Error> {
-    frontend::execute("", 0, buf).map_err(|e| unsendable("Execute", e))?;
+    execute(buf)?;
     frontend::sync(buf);
     Ok(())
+}
+
+/// Appends an Execute of the unnamed portal, all rows.
+pub(crate) fn execute(buf: &mut BytesMut) -> Result<(), Error> {
+    frontend::execute("", 0, buf).map_err(|e| unsendable("Execute", e))
+}
+
+/// Appends a Close of the prepared statement `name` (closing one the server does not
+/// have is no error).
+pub(crate) fn close_statement(name: &str, buf: &mut BytesMut) -> Result<(), Error> {
+    frontend::close(b'S', name, buf).map_err(|e| unsendable("Close", e))
 }
 
 /// Appends a simple Query.

@@ -94,6 +94,14 @@ pub enum Error {
     },
     /// A column name or index that the row does not have.
     ColumnNotFound(String),
+    /// A column name that more than one column of the row has (`SELECT a.id, b.id`):
+    /// pick the column by index, or give the columns distinct aliases.
+    AmbiguousColumn {
+        /// The name asked for.
+        name: String,
+        /// Where the columns of that name are (0-based).
+        positions: Vec<usize>,
+    },
     /// The statement expects a different number of parameters.
     ParameterCount {
         /// What the statement expects.
@@ -224,6 +232,16 @@ impl fmt::Display for Error {
                 write!(f, "expected {expected} row, the query returned {found}")
             }
             Error::ColumnNotFound(c) => write!(f, "no column {c} in the row"),
+            Error::AmbiguousColumn { name, positions } => {
+                let (last, rest) = positions.split_last().unwrap_or((&0, &[]));
+                let rest: Vec<String> = rest.iter().map(usize::to_string).collect();
+                write!(
+                    f,
+                    "column name \"{name}\" is ambiguous: the row has it as columns {} and {last}; \
+                     pick one by index or give the columns distinct aliases",
+                    rest.join(", ")
+                )
+            }
             Error::ParameterCount { expected, given } => write!(
                 f,
                 "the statement takes {expected} parameter(s) but {given} were given"

@@ -46,6 +46,7 @@ mod deadline;
 mod encode;
 mod error;
 mod interval;
+mod lru;
 mod notify;
 mod response;
 mod row;
@@ -57,10 +58,7 @@ mod transaction;
 mod wire;
 
 pub use cancel::CancelToken;
-pub use client::{
-    Client, ClientStats, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_STATEMENT_CACHE_CAPACITY,
-    Notifications,
-};
+pub use client::{Client, ClientStats, DEFAULT_MAX_RESPONSE_BYTES, Notifications};
 pub use config::{Config, Host, SslMode};
 pub use connection::{Connection, DescribedThen, Query, ToStatement, TransactionStatus};
 pub use copy::{CopyIn, CopyOut};
@@ -68,6 +66,7 @@ pub use deadline::{DEFAULT_REQUEST_TIMEOUT, may_timeout, may_timeout_until};
 pub use encode::Param;
 pub use error::{BoxError, DbError, Error, Timeout};
 pub use interval::Interval;
+pub use lru::DEFAULT_STATEMENT_CACHE_CAPACITY;
 pub use notify::Notification;
 pub use row::{Row, RowIndex, SimpleIndex, SimpleQueryMessage, SimpleRow};
 pub use socket::{Runtime, Socket, Stream};

@@ -13,25 +13,52 @@ use crate::statement::Column;
 
 /// Something that picks a column: its index (`usize`) or its name (`&str`).
 pub trait RowIndex: fmt::Display {
-    /// The position of the column this picks, if the row has it.
-    fn index_in(&self, columns: &[Column]) -> Option<usize>;
+    /// The position of the column this picks: [`Error::ColumnNotFound`] when the row
+    /// has none, [`Error::AmbiguousColumn`] when a name fits more than one column.
+    fn index_in(&self, columns: &[Column]) -> Result<usize, Error>;
 }
 
 impl RowIndex for usize {
-    fn index_in(&self, columns: &[Column]) -> Option<usize> {
-        (*self < columns.len()).then_some(*self)
+    fn index_in(&self, columns: &[Column]) -> Result<usize, Error> {
+        by_position(*self, columns.len())
     }
 }
 
 impl RowIndex for str {
-    fn index_in(&self, columns: &[Column]) -> Option<usize> {
-        columns.iter().position(|c| c.name() == self)
+    fn index_in(&self, columns: &[Column]) -> Result<usize, Error> {
+        by_name(self, columns.iter().map(Column::name))
     }
 }
 
 impl<T: RowIndex + ?Sized> RowIndex for &T {
-    fn index_in(&self, columns: &[Column]) -> Option<usize> {
+    fn index_in(&self, columns: &[Column]) -> Result<usize, Error> {
         (**self).index_in(columns)
+    }
+}
+
+fn by_position(index: usize, width: usize) -> Result<usize, Error> {
+    if index < width {
+        Ok(index)
+    } else {
+        Err(Error::ColumnNotFound(index.to_string()))
+    }
+}
+
+/// The one column called `name`. Two columns of one name (`SELECT a.id, b.id`) make
+/// the name ambiguous rather than the first of them silently right.
+fn by_name<'a>(name: &str, names: impl Iterator<Item = &'a str>) -> Result<usize, Error> {
+    let positions: Vec<usize> = names
+        .enumerate()
+        .filter(|(_, n)| *n == name)
+        .map(|(i, _)| i)
+        .collect();
+    match positions[..] {
+        [] => Err(Error::ColumnNotFound(name.to_owned())),
+        [one] => Ok(one),
+        _ => Err(Error::AmbiguousColumn {
+            name: name.to_owned(),
+            positions,
+        }),
     }
 }
 
@@ -77,7 +104,9 @@ impl Row {
     /// Decodes one column.
     ///
     /// A NULL where `T` cannot hold one is [`Error::UnexpectedNull`]; a type that does
-    /// not fit is [`Error::Decode`]; an unknown column is [`Error::ColumnNotFound`].
+    /// not fit is [`Error::Decode`]; an unknown column is [`Error::ColumnNotFound`]; a
+    /// name that two columns share is [`Error::AmbiguousColumn`] (pick by index, or give
+    /// the columns distinct aliases).
     /// A column of a type the client does not know by OID (an extension type such as
     /// `citext`, a user enum) is handed to `T`'s decoder without the type check.
     ///
@@ -126,9 +155,7 @@ impl Row {
     }
 
     fn position(&self, index: &impl RowIndex) -> Result<usize, Error> {
-        index
-            .index_in(&self.columns)
-            .ok_or_else(|| Error::ColumnNotFound(index.to_string()))
+        index.index_in(&self.columns)
     }
 
     fn raw_at(&self, i: usize) -> Option<&[u8]> {
@@ -231,28 +258,35 @@ impl SimpleRow {
         &self.columns
     }
 
-    /// The text of a column (`None` for NULL or an unknown column).
+    /// The text of a column: `None` for NULL, and for a column the row does not have
+    /// or a name two columns share ([`try_get`](Self::try_get) tells these apart).
     pub fn get(&self, index: impl SimpleIndex) -> Option<&str> {
+        self.try_get(index).ok().flatten()
+    }
+
+    /// The text of a column (`None` for NULL); [`Error::ColumnNotFound`] or
+    /// [`Error::AmbiguousColumn`] when `index` picks no single column.
+    pub fn try_get(&self, index: impl SimpleIndex) -> Result<Option<&str>, Error> {
         let i = index.simple_index(&self.columns)?;
-        self.values.get(i)?.as_deref()
+        Ok(self.values[i].as_deref())
     }
 }
 
 /// Picks a column of a [`SimpleRow`].
 pub trait SimpleIndex {
-    /// The position of the column this picks, if the row has it.
-    fn simple_index(&self, columns: &[String]) -> Option<usize>;
+    /// The position of the column this picks, as [`RowIndex::index_in`] does.
+    fn simple_index(&self, columns: &[String]) -> Result<usize, Error>;
 }
 
 impl SimpleIndex for usize {
-    fn simple_index(&self, columns: &[String]) -> Option<usize> {
-        (*self < columns.len()).then_some(*self)
+    fn simple_index(&self, columns: &[String]) -> Result<usize, Error> {
+        by_position(*self, columns.len())
     }
 }
 
 impl SimpleIndex for &str {
-    fn simple_index(&self, columns: &[String]) -> Option<usize> {
-        columns.iter().position(|c| c == self)
+    fn simple_index(&self, columns: &[String]) -> Result<usize, Error> {
+        by_name(self, columns.iter().map(String::as_str))
     }
 }
 
@@ -297,5 +331,37 @@ mod tests {
         assert!(matches!(err, Error::Protocol(_)), "{err:?}");
         assert!(err.to_string().contains("value 2 has length -2"), "{err}");
         assert!(value_ranges(&data_row(&[i32::MIN])).is_err());
+    }
+
+    #[test]
+    fn a_name_picks_its_one_column_or_says_why_not() {
+        let names = ["id", "name", "id"];
+        assert_eq!(by_name("name", names.into_iter()).unwrap(), 1);
+        let err = by_name("id", names.into_iter()).unwrap_err();
+        assert!(
+            matches!(&err, Error::AmbiguousColumn { name, positions } if name == "id" && positions == &[0, 2]),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("columns 0 and 2"), "{err}");
+        assert!(matches!(
+            by_name("nope", names.into_iter()),
+            Err(Error::ColumnNotFound(_))
+        ));
+        assert!(matches!(by_position(3, 3), Err(Error::ColumnNotFound(_))));
+    }
+
+    #[test]
+    fn a_simple_row_tells_null_from_ambiguous() {
+        let row = SimpleRow {
+            columns: vec!["id".to_owned(), "id".to_owned(), "v".to_owned()].into(),
+            values: vec![Some("1".to_owned()), Some("2".to_owned()), None],
+        };
+        assert_eq!(row.get(1), Some("2"));
+        assert_eq!(row.get("id"), None);
+        assert!(matches!(
+            row.try_get("id"),
+            Err(Error::AmbiguousColumn { .. })
+        ));
+        assert_eq!(row.try_get("v").unwrap(), None);
     }
 }

@@ -45,26 +45,48 @@ impl Column {
 }
 
 /// A statement prepared on a connection: its server-side name, parameter types and
-/// result columns. Cheap to clone.
+/// result columns, and the SQL it was prepared from. Cheap to clone.
 ///
-/// A `Statement` belongs to the connection that prepared it.
+/// Running a `Statement` runs its SQL as that connection prepared it: when the
+/// connection's statement cache has since closed it to make room, or it came from
+/// [`Connection::describe`](crate::Connection::describe), it is prepared again first.
 #[derive(Debug, Clone)]
 pub struct Statement(Arc<StatementInner>);
 
 #[derive(Debug)]
 struct StatementInner {
     name: String,
+    sql: Box<str>,
+    /// The types it was parsed with (empty: all inferred by the server).
+    parsed_with: Box<[Type]>,
     params: Vec<Type>,
     columns: Arc<[Column]>,
 }
 
 impl Statement {
-    pub(crate) fn new(name: String, params: Vec<Type>, columns: Vec<Column>) -> Statement {
+    pub(crate) fn new(
+        name: String,
+        sql: &str,
+        parsed_with: &[Type],
+        params: Vec<Type>,
+        columns: Vec<Column>,
+    ) -> Statement {
         Statement(Arc::new(StatementInner {
             name,
+            sql: sql.into(),
+            parsed_with: parsed_with.into(),
             params,
             columns: columns.into(),
         }))
+    }
+
+    /// The SQL it was prepared from.
+    pub fn sql(&self) -> &str {
+        &self.0.sql
+    }
+
+    pub(crate) fn parsed_with(&self) -> &[Type] {
+        &self.0.parsed_with
     }
 
     /// The name the server knows it by.

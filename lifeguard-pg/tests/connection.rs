@@ -79,6 +79,38 @@ fn execute_counts_rows_and_server_errors_carry_every_field() {
     );
 }
 
+/// A name two columns share is an error naming both, never the first of them; by index
+/// each stays reachable. The same holds for the text rows of a simple query.
+#[test]
+fn a_column_name_two_columns_share_is_ambiguous() {
+    let mut conn = Connection::connect(&fresh_config("conn_ambiguous")).unwrap();
+    let row = conn
+        .query_one("SELECT 1::int4 AS id, 2::int4 AS id, 3::int4 AS other", &[])
+        .unwrap();
+    let err = row.get::<i32>("id").unwrap_err();
+    assert!(
+        matches!(&err, Error::AmbiguousColumn { name, positions } if name == "id" && positions == &[0, 1]),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("\"id\" is ambiguous"), "{err}");
+    assert!(matches!(row.raw("id"), Err(Error::AmbiguousColumn { .. })));
+    assert_eq!(
+        (row.get::<i32>(0).unwrap(), row.get::<i32>(1).unwrap()),
+        (1, 2)
+    );
+    assert_eq!(row.get::<i32>("other").unwrap(), 3);
+
+    let messages = conn.simple_query("SELECT 1 AS id, 2 AS id").unwrap();
+    let Some(SimpleQueryMessage::Row(simple)) = messages.first() else {
+        panic!("no row: {messages:?}");
+    };
+    assert!(matches!(
+        simple.try_get("id"),
+        Err(Error::AmbiguousColumn { .. })
+    ));
+    assert_eq!(simple.get(1), Some("2"));
+}
+
 #[test]
 fn simple_query_returns_text_rows_per_statement() {
     let mut conn = Connection::connect(&fresh_config("conn_simple")).unwrap();
@@ -132,6 +164,66 @@ fn tags(bytes: &[u8]) -> Vec<u8> {
         i += len + 1;
     }
     out
+}
+
+/// 3,000 distinct run-time statements leave no more than the cache's bound prepared
+/// in the session; a statement held while evicted, or only described, still runs; a
+/// capacity of 0 leaves nothing behind; a session that dropped its statements
+/// (`DISCARD ALL`) costs one error, then they are prepared again.
+#[test]
+fn the_statement_cache_is_bounded_and_closes_what_it_evicts() {
+    let mut conn = Connection::connect(&fresh_config("conn_cache")).unwrap();
+    let prepared = |conn: &mut Connection| {
+        conn.simple_query("SELECT count(*) FROM pg_prepared_statements")
+            .unwrap()
+            .iter()
+            .find_map(|m| match m {
+                SimpleQueryMessage::Row(r) => r.get(0).map(|v| v.parse::<usize>().unwrap()),
+                _ => None,
+            })
+            .unwrap()
+    };
+    assert_eq!(conn.statement_cache_capacity(), 256);
+    let held = conn.prepare("SELECT $1::int4 * 7").unwrap();
+    for i in 0..3000i32 {
+        let row = conn
+            .query_one(format!("SELECT $1::int4 + {i}").as_str(), &[&1i32])
+            .unwrap();
+        assert_eq!(row.get::<i32>(0).unwrap(), i + 1);
+    }
+    assert_eq!(conn.statements_cached(), 256);
+    assert_eq!(prepared(&mut conn), 256);
+    assert_eq!(
+        conn.query_one(&held, &[&3i32])
+            .unwrap()
+            .get::<i32>(0)
+            .unwrap(),
+        21
+    );
+
+    let described = conn.describe("SELECT $1::text || '!'", &[]).unwrap();
+    assert_eq!(described.name(), "", "describe leaves no statement behind");
+    let row = conn.query_one(&described, &[&"hi"]).unwrap();
+    assert_eq!(row.get::<String>(0).unwrap(), "hi!");
+
+    conn.set_statement_cache_capacity(10);
+    conn.execute("SELECT 1", &[]).unwrap();
+    assert_eq!(prepared(&mut conn), 10);
+    conn.set_statement_cache_capacity(0);
+    for i in 0..20 {
+        conn.execute(format!("SELECT {i}").as_str(), &[]).unwrap();
+    }
+    assert_eq!((conn.statements_cached(), prepared(&mut conn)), (0, 0));
+
+    conn.set_statement_cache_capacity(8);
+    conn.execute("SELECT 2", &[]).unwrap();
+    conn.batch_execute("DISCARD ALL").unwrap();
+    let err = conn.execute("SELECT 2", &[]).unwrap_err();
+    assert!(
+        matches!(&err, Error::Db(db) if db.code == "26000"),
+        "{err:?}"
+    );
+    conn.execute("SELECT 2", &[]).unwrap();
 }
 
 #[test]
@@ -350,10 +442,25 @@ fn statement_timeout_cancels_on_the_server_and_the_connection_is_reused() {
 
 #[test]
 fn cancel_token_cancels_from_another_thread() {
-    let mut conn = Connection::connect(&fresh_config("conn_cancel")).unwrap();
+    let config = fresh_config("conn_cancel");
+    let mut conn = Connection::connect(&config).unwrap();
     let token = conn.cancel_token().unwrap();
+    let pid = conn.process_id();
+    // Cancels once the statement is seen running (a cancel before it starts would
+    // cancel nothing).
     let canceller = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(200));
+        let mut watcher = Connection::connect(&config).unwrap();
+        let running = common::eventually(Duration::from_secs(10), || {
+            watcher
+                .query_opt(
+                    "SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND state = 'active' \
+                     AND query LIKE '%pg_sleep%'",
+                    &[&pid],
+                )
+                .unwrap()
+                .is_some()
+        });
+        assert!(running, "the statement never started");
         token.cancel()
     });
     let err = conn.execute("SELECT pg_sleep(30)", &[]).unwrap_err();

@@ -9,8 +9,9 @@ use lifeguard_pg::{Error, Row};
 use crate::query::{Executor, Query, collect, query};
 
 /// A type built from a row. `#[derive(FromRow)]` reads each field from the column of
-/// the same name (`#[lifeguard(rename = "col")]` names another); tuples read by
-/// position.
+/// the same name (`#[lifeguard(rename = "col")]` names another), and a name that two
+/// columns of the row share (`SELECT a.id, b.id`) is [`Error::AmbiguousColumn`] rather
+/// than the first of them; tuples read by position.
 ///
 /// ```no_run
 /// # fn demo(pool: &lifeguard::Pool) -> Result<(), lifeguard::Error> {

@@ -52,3 +52,9 @@ pub use query::{Executor, Query, query, query_typed};
 pub use stats::PoolStats;
 pub use transaction::Transaction;
 pub use verify::{Drift, VerifyReport, registered_statements};
+
+/// The README's examples, compiled as doctests so that what it shows keeps working
+/// (`cargo lifeguard prepare` scans them too).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeExamples;

@@ -260,3 +260,52 @@ fn other_crates_query_macros_are_not_lifeguards() {
         .collect();
     assert_eq!(found, ["SELECT 1", "SELECT 2", "SELECT 3"]);
 }
+
+#[test]
+fn markdown_included_as_documentation_is_scanned() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = fs::canonicalize(tmp.path()).expect("canonical");
+    let lib = "#![doc = include_str!(\"../README.md\")]\n\
+               #[cfg(doctest)]\n#[doc = include_str!( \"../docs/more.md\" )]\nstruct More;\n\
+               const NOT_DOC: &str = include_str!(\"../other.md\");\n";
+    let readme = "# Title\n\n```rust,no_run\nlet a = lifeguard::query!(\"SELECT readme\");\n```\n\n\
+                  ```sh\nquery!(\"SELECT shell\")\n```\n\n```ignore\nquery!(\"SELECT ignored\");\n```\n";
+    let files: &[(&str, &str)] = &[
+        ("Cargo.toml", "[package]\n"),
+        ("src/lib.rs", lib),
+        ("README.md", readme),
+        (
+            "docs/more.md",
+            "```\nlifeguard::query_scalar!(\"SELECT more\");\n```\n",
+        ),
+        ("other.md", "```\nquery!(\"SELECT other\");\n```\n"),
+    ];
+    for (path, text) in files {
+        let path = root.join(path);
+        fs::create_dir_all(path.parent().expect("parent")).expect("dirs");
+        fs::write(path, text).expect("write");
+    }
+    let workspace = Workspace {
+        root: root.clone(),
+        target_dir: root.join("target"),
+        members: vec![Member {
+            name: "root".to_string(),
+            manifest_dir: root.clone(),
+            targets: vec![root.join("src/lib.rs")],
+        }],
+    };
+    let scanned = scan(&workspace);
+    let found: Vec<(&str, &str, bool)> = scanned
+        .found
+        .iter()
+        .map(|f| (f.sql.as_str(), f.location.as_str(), f.compiled))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("SELECT readme", "README.md:4", true),
+            ("SELECT more", "docs/more.md:2", true),
+        ]
+    );
+    assert!(scanned.warnings.is_empty(), "{:?}", scanned.warnings);
+}

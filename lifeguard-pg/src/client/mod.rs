@@ -38,7 +38,6 @@ pub use notifications::Notifications;
 
 use pipeline::{Shared, State};
 use slot::Slot;
-pub use statements::DEFAULT_STATEMENT_CACHE_CAPACITY;
 use statements::{Entry, Lookup};
 
 /// SQLSTATE invalid_sql_statement_name: the server lost a statement we thought parsed.
@@ -233,7 +232,7 @@ impl Client {
     /// Bounds the statements kept prepared on the server for this connection (every
     /// clone): past `capacity`, the least recently used one is closed on the server
     /// to make room. `0` prepares nothing for good (each statement is parsed every
-    /// time, unnamed). The default is [`DEFAULT_STATEMENT_CACHE_CAPACITY`].
+    /// time, unnamed). The default is [`DEFAULT_STATEMENT_CACHE_CAPACITY`](crate::DEFAULT_STATEMENT_CACHE_CAPACITY).
     ///
     /// ```no_run
     /// # fn demo(client: &lifeguard_pg::Client) {
@@ -242,9 +241,14 @@ impl Client {
     /// # }
     /// ```
     pub fn set_statement_cache_capacity(&self, capacity: usize) {
-        self.handle
-            .shared
-            .with_state(|state| state.statements.set_capacity(capacity));
+        self.handle.shared.with_state(|state| {
+            // Queued behind every request sent so far, which may still use them;
+            // answered with the next request's response.
+            for evicted in state.statements.set_capacity(capacity) {
+                encode::close_statement(&evicted.name, &mut state.pending)
+                    .expect("statement names are ours and hold no NUL");
+            }
+        });
     }
 
     /// The statement cache's capacity now.
@@ -425,7 +429,11 @@ impl Client {
                 let types = entry.params.get().cloned().unwrap_or_default();
                 self.execute_sql(sql, &[], &types, params, on_row, parsed)
             }
-            Query::Statement(s) => self.execute_with_entry(s, params, on_row),
+            // By its SQL: the same server statement while the cache holds it, parsed
+            // again once the cache has closed it.
+            Query::Statement(s) => {
+                self.execute_sql(s.sql(), s.parsed_with(), s.params(), params, on_row)
+            }
         }
     }
 
@@ -539,30 +547,6 @@ impl Client {
         result
     }
 
-    fn execute_with_entry(
-        &self,
-        statement: &Statement,
-        params: &[Param<'_>],
-        on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
-    ) -> Result<Outcome, Error> {
-        let answer = self.request(|state| {
-            encode::bind(
-                statement.name(),
-                statement.params(),
-                params,
-                &mut state.pending,
-            )?;
-            encode::execute_sync(&mut state.pending)?;
-            Ok(true)
-        })?;
-        let answer = answer.ok_or_else(|| Error::protocol("request not queued"))?;
-        response::read_extended(
-            &mut Buffered(answer),
-            Some(statement.shared_columns()),
-            on_row,
-        )
-    }
-
     fn forget_entry(&self, key: u64, entry: &Arc<Entry>) {
         let shared = &self.handle.shared;
         shared.with_state(|state| state.statements.forget(key, entry));
@@ -648,8 +632,7 @@ impl Prepared {
             .into_iter()
             .flatten()
         {
-            frontend::close(b'S', close, &mut state.pending)
-                .map_err(|e| Error::protocol(format!("cannot encode Close: {e}")))?;
+            encode::close_statement(close, &mut state.pending)?;
         }
         encode::parse(name, sql, types, &mut state.pending)
     }

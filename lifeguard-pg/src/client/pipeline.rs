@@ -36,7 +36,7 @@ use crate::socket::{Socket, Stream};
 
 use super::notifications;
 use super::slot::{Answer, Slot};
-use super::statements::{self, Cache};
+use super::statements::Cache;
 
 pub(crate) struct Shared {
     state: Mutex<State>,
@@ -97,7 +97,7 @@ impl Shared {
                 waiters: VecDeque::new(),
                 writing: false,
                 closed: None,
-                statements: Cache::new(statements::DEFAULT_STATEMENT_CACHE_CAPACITY),
+                statements: Cache::new(crate::DEFAULT_STATEMENT_CACHE_CAPACITY),
             }),
             writer: Mutex::new(Writer {
                 socket: writer,

@@ -7,21 +7,19 @@
 //! SQL text and the types too: two statements whose hashes collide never share a
 //! server statement (the newcomer runs unnamed, parsed each time).
 //!
-//! At capacity, a new statement evicts the least recently used one, and the caller
+//! At capacity (the bound and the map live in `lru.rs`, shared with the exclusive
+//! connection), a new statement evicts the least recently used one, and the caller
 //! queues a Close of it ahead of its own Parse. Requests queued earlier that use the
 //! evicted statement are ahead of that Close on the wire, so they still find it; a
 //! request after it finds the entry gone and parses again.
 
-use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, OnceLock};
 
 use postgres_types::Type;
 
+use crate::lru::Lru;
 use crate::statement::{Column, Statement};
-
-/// How many statements a pipelined connection keeps prepared unless told otherwise.
-pub const DEFAULT_STATEMENT_CACHE_CAPACITY: usize = 256;
 
 /// What the connection knows about one statement.
 pub(crate) struct Entry {
@@ -56,6 +54,8 @@ impl Entry {
         let columns = self.columns.get()?;
         Some(Statement::new(
             self.name.clone(),
+            &self.sql,
+            &self.parsed_with,
             params.clone(),
             columns.to_vec(),
         ))
@@ -76,97 +76,63 @@ pub(crate) enum Lookup {
     Collision(Arc<Entry>),
 }
 
-struct Cached {
-    entry: Arc<Entry>,
-    used: u64,
-}
-
 /// The statements parsed on one connection, at most `capacity` of them.
 pub(crate) struct Cache {
-    map: HashMap<u64, Cached>,
-    clock: u64,
-    capacity: usize,
+    lru: Lru<u64, Arc<Entry>>,
 }
 
 impl Cache {
     pub(crate) fn new(capacity: usize) -> Cache {
         Cache {
-            map: HashMap::new(),
-            clock: 0,
-            capacity,
+            lru: Lru::new(capacity),
         }
     }
 
     /// The entry for `sql` parsed with `types` (cache key `key`), created if absent.
     pub(crate) fn lookup(&mut self, key: u64, sql: &str, types: &[Type]) -> Lookup {
-        self.clock += 1;
-        if let Some(cached) = self.map.get_mut(&key) {
-            if !cached.entry.is_for(sql, types) {
+        if let Some(entry) = self.lru.get(&key) {
+            if !entry.is_for(sql, types) {
                 return Lookup::Collision(Arc::new(Entry::new(String::new(), sql, types)));
             }
-            cached.used = self.clock;
-            return Lookup::Hit(cached.entry.clone());
+            return Lookup::Hit(entry.clone());
         }
-        let entry = Arc::new(Entry::new(format!("lgp_{key:016x}"), sql, types));
-        if self.capacity == 0 {
+        if self.lru.capacity() == 0 {
             return Lookup::Collision(Arc::new(Entry::new(String::new(), sql, types)));
         }
-        let evicted = (self.map.len() >= self.capacity)
-            .then(|| self.evict())
-            .flatten();
-        self.map.insert(
-            key,
-            Cached {
-                entry: entry.clone(),
-                used: self.clock,
-            },
-        );
+        let entry = Arc::new(Entry::new(format!("lgp_{key:016x}"), sql, types));
+        let evicted = self.lru.insert(key, entry.clone());
         Lookup::Fresh { entry, evicted }
     }
 
     /// Removes `entry` (when it is still the one cached under `key`): its Parse failed
     /// or the server lost it.
     pub(crate) fn forget(&mut self, key: u64, entry: &Arc<Entry>) {
-        if self
-            .map
-            .get(&key)
-            .is_some_and(|c| Arc::ptr_eq(&c.entry, entry))
-        {
-            self.map.remove(&key);
+        if self.lru.peek(&key).is_some_and(|c| Arc::ptr_eq(c, entry)) {
+            self.lru.remove(&key);
         }
     }
 
     /// Puts back an entry evicted for a request that was then not sent.
     pub(crate) fn restore(&mut self, key: u64, entry: Arc<Entry>) {
-        self.map.entry(key).or_insert(Cached {
-            entry,
-            used: self.clock,
-        });
+        self.lru.restore(key, entry);
     }
 
-    /// Changes the capacity; entries beyond it go at the next misses.
-    pub(crate) fn set_capacity(&mut self, capacity: usize) {
-        self.capacity = capacity;
+    /// Changes the capacity; returns the entries beyond it, for the caller to close.
+    pub(crate) fn set_capacity(&mut self, capacity: usize) -> Vec<Arc<Entry>> {
+        self.lru
+            .set_capacity(capacity)
+            .into_iter()
+            .map(|(_, entry)| entry)
+            .collect()
     }
 
     pub(crate) fn capacity(&self) -> usize {
-        self.capacity
+        self.lru.capacity()
     }
 
     /// Statements cached now.
     pub(crate) fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    /// Takes out the least recently used entry: a scan, but only on a miss at
-    /// capacity, over a few hundred entries.
-    fn evict(&mut self) -> Option<(u64, Arc<Entry>)> {
-        let key = self
-            .map
-            .iter()
-            .min_by_key(|(_, cached)| cached.used)
-            .map(|(&key, _)| key)?;
-        self.map.remove(&key).map(|cached| (key, cached.entry))
+        self.lru.len()
     }
 }
 

@@ -14,9 +14,15 @@ use super::{Inner, pool_closed};
 use crate::config::SessionReset;
 use crate::fair::{Capacity, Fair, Wait};
 
+/// A connection as the pool holds it: boxed, so that lending it, taking it back and
+/// checking it move a pointer. A `Connection` is several hundred bytes, and every move
+/// of one is a copy in the frame of the caller's coroutine, whose stack is small (32
+/// KiB by default in may, and debug builds keep each copy).
+type Held = Box<Connection>;
+
 /// An idle exclusive connection and when it must be retired.
 struct Idle {
-    conn: Connection,
+    conn: Held,
     retire_at: Option<Instant>,
     idle_since: Instant,
     /// [`Exclusive::faults`] when it came back.
@@ -103,7 +109,7 @@ impl Capacity for Exclusive {
 /// inside a transaction, or is dropped during a panic (the server then rolls back
 /// whatever was open).
 pub struct PooledConnection {
-    conn: Option<Connection>,
+    conn: Option<Held>,
     retire_at: Option<Instant>,
     pool: Arc<Inner>,
 }
@@ -254,7 +260,7 @@ impl Drop for Permit<'_> {
     }
 }
 
-fn reuse_or_open(pool: &Inner, deadline: Instant) -> Result<(Connection, Option<Instant>), Error> {
+fn reuse_or_open(pool: &Inner, deadline: Instant) -> Result<(Held, Option<Instant>), Error> {
     let exclusive = &pool.exclusive;
     loop {
         let Some(entry) = exclusive.lock_idle().pop() else {
@@ -278,7 +284,7 @@ fn reuse_or_open(pool: &Inner, deadline: Instant) -> Result<(Connection, Option<
 /// Opens a connection within the connect timeout and before the acquire `deadline`.
 /// A connect cut short by the deadline is an acquire timeout whose cause is the
 /// connect timeout; any other failure is returned as it is (refused, authentication).
-fn connect_before(pool: &Inner, deadline: Instant) -> Result<Connection, Error> {
+fn connect_before(pool: &Inner, deadline: Instant) -> Result<Held, Error> {
     let exclusive = &pool.exclusive;
     let left = deadline.saturating_duration_since(Instant::now());
     let connect_timeout = pool.config.get_connect_timeout();
@@ -299,7 +305,8 @@ fn connect_before(pool: &Inner, deadline: Instant) -> Result<Connection, Error> 
             exclusive.connect_error.succeeded();
             // Each call on the lent connection is bounded as a pipelined request is.
             conn.set_request_timeout(pool.config.get_request_timeout());
-            Ok(conn)
+            conn.set_statement_cache_capacity(pool.config.get_statement_cache_capacity());
+            Ok(Box::new(conn))
         }
         Err(e) => {
             let timed_out = e.timeout() == Some(lifeguard_pg::Timeout::Connect);
@@ -318,7 +325,7 @@ fn connect_before(pool: &Inner, deadline: Instant) -> Result<Connection, Error> 
 /// it was idle (a terminated backend's FATAL and end of stream), another lent
 /// connection broke since it came back, or it has been idle longer than the liveness
 /// interval.
-fn check_idle(pool: &Inner, entry: Idle) -> Option<(Connection, Option<Instant>)> {
+fn check_idle(pool: &Inner, entry: Idle) -> Option<(Held, Option<Instant>)> {
     let Idle {
         conn,
         retire_at,
@@ -345,7 +352,7 @@ const PROBE_STACK_WORDS: usize = 64 * 1024;
 
 /// Runs a trivial query on `conn` within the connect timeout, on a coroutine with a
 /// roomy stack (the caller waits for it); the connection back when it answered.
-fn probe(pool: &Inner, mut conn: Connection) -> Option<Connection> {
+fn probe(pool: &Inner, mut conn: Held) -> Option<Held> {
     let bound = pool.config.get_connect_timeout();
     let request_timeout = pool.config.get_request_timeout();
     let check = move || {
