@@ -432,7 +432,7 @@ impl Client {
             // By its SQL: the same server statement while the cache holds it, parsed
             // again once the cache has closed it.
             Query::Statement(s) => {
-                self.execute_sql(s.sql(), s.parsed_with(), s.params(), params, on_row)
+                self.execute_sql(s.sql(), s.parsed_with(), s.params(), params, on_row, false)
             }
         }
     }
