@@ -634,10 +634,9 @@ impl<S: Stream> Connection<S> {
             let outcome = conn.read_response(Some(statement.shared_columns()), on_row);
             conn.closes_done(closes, &outcome);
             if let Err(Error::Db(db)) = &outcome
-                && db.code == NO_SUCH_STATEMENT
+                && crate::statement::must_prepare_again(db)
             {
-                // The session dropped it (`DISCARD ALL`, `DEALLOCATE`): the next call
-                // prepares it again.
+                // The next call prepares it again.
                 conn.statements
                     .remove(&cache_key(statement.sql(), statement.parsed_with()));
             }
@@ -653,9 +652,6 @@ impl<S: Stream> Connection<S> {
         self.with_timeout(|wire| response::read_extended(wire, columns, on_row))
     }
 }
-
-/// SQLSTATE `invalid_sql_statement_name`: no prepared statement of that name.
-const NO_SUCH_STATEMENT: &str = "26000";
 
 fn cache_key(sql: &str, types: &[Type]) -> String {
     if types.is_empty() {

@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use postgres_types::{Oid, Type};
 
+use crate::error::DbError;
+
 /// One column of a statement's result.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Column {
@@ -107,6 +109,14 @@ impl Statement {
     pub(crate) fn shared_columns(&self) -> Arc<[Column]> {
         self.0.columns.clone()
     }
+}
+
+/// Whether the server's answer to running a cached statement means it must be parsed
+/// again, the statement not having run: the session lost it (SQLSTATE 26000, after
+/// `DISCARD ALL` or `DEALLOCATE`), or the schema changed its result columns (0A000,
+/// "cached plan must not change result type", a `SELECT *` after `ADD COLUMN`).
+pub(crate) fn must_prepare_again(error: &DbError) -> bool {
+    matches!(error.code.as_str(), "26000" | "0A000")
 }
 
 /// The type for an OID; types the crate does not know (user enums, composites) get a

@@ -224,6 +224,23 @@ fn the_statement_cache_is_bounded_and_closes_what_it_evicts() {
         "{err:?}"
     );
     conn.execute("SELECT 2", &[]).unwrap();
+
+    // A migration that changes what `SELECT *` returns: one error, then the statement
+    // is prepared again with the new columns.
+    conn.batch_execute("CREATE TABLE migrated (id int); INSERT INTO migrated VALUES (1)")
+        .unwrap();
+    assert_eq!(
+        conn.query_one("SELECT * FROM migrated", &[]).unwrap().len(),
+        1
+    );
+    conn.batch_execute("ALTER TABLE migrated ADD COLUMN added int")
+        .unwrap();
+    let err = conn.query_one("SELECT * FROM migrated", &[]).unwrap_err();
+    assert_eq!(err.code(), Some("0A000"), "{err}");
+    assert_eq!(
+        conn.query_one("SELECT * FROM migrated", &[]).unwrap().len(),
+        2
+    );
 }
 
 #[test]

@@ -40,15 +40,6 @@ use pipeline::{Shared, State};
 use slot::Slot;
 use statements::{Entry, Lookup};
 
-/// SQLSTATE invalid_sql_statement_name: the server lost a statement we thought parsed.
-const NO_SUCH_STATEMENT: &str = "26000";
-
-/// SQLSTATE feature_not_supported, which a Bind of a parsed statement gets when the
-/// schema changed its result columns ("cached plan must not change result type", after
-/// `ALTER TABLE .. ADD COLUMN` under a `SELECT *`): the statement did not run, and only
-/// parsing it again makes it run.
-const RESULT_TYPE_CHANGED: &str = "0A000";
-
 /// The largest response a pipelined connection buffers for one caller unless told
 /// otherwise ([`Client::set_max_response_bytes`]): 256 MiB.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 256 << 20;
@@ -533,7 +524,7 @@ impl Client {
         let answer = answer.ok_or_else(|| Error::protocol("request not queued"))?;
         let result = response::read_extended(&mut Buffered(answer), columns, on_row);
         if let Err(Error::Db(db)) = &result
-            && (fresh || db.code == NO_SUCH_STATEMENT || db.code == RESULT_TYPE_CHANGED)
+            && (fresh || crate::statement::must_prepare_again(db))
         {
             // The Parse may have failed, the server lost the statement (DISCARD ALL),
             // or its result columns changed: parse it again next time.
