@@ -861,3 +861,85 @@ fn begin_right_after_idle_exclusive_connections_were_terminated_succeeds_first_t
         }
     }
 }
+
+/// `close(grace)` with a long statement still running: when the grace runs out the
+/// statement's caller gets a connection error at once (not when the statement would
+/// have ended), a connection still lent is closed when it comes back, nothing new is
+/// opened afterwards, and no session of the pool is left on the server. The close runs
+/// in a coroutine, the long statement in another, the lent connection on a thread.
+#[test]
+fn close_past_its_grace_ends_running_statements_and_leaves_no_session() {
+    let url = lifeguard_harness::test_server().fresh_database("pool_close_grace");
+    let database = url.rsplit('/').next().unwrap().to_owned();
+    let pool = Pool::new(PoolConfig::new(&url).unwrap().connections(1)).unwrap();
+    let watcher = lifeguard_pg::Connection::connect(&url.parse().unwrap());
+    let mut watcher = watcher.unwrap();
+    let mut sessions = move || {
+        watcher
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+                &[&database],
+            )
+            .unwrap()
+            .get::<i64>(0)
+            .unwrap()
+    };
+    let long = {
+        let p = pool.clone();
+        may::go!(move || {
+            let result = query("SELECT pg_sleep(30)").execute(&p).map(drop);
+            (Instant::now(), result)
+        })
+    };
+    let (lent_tx, lent_rx) = std::sync::mpsc::channel();
+    let (back_tx, back_rx) = std::sync::mpsc::channel::<()>();
+    let lender = {
+        let p = pool.clone();
+        std::thread::spawn(move || {
+            let mut tx = p.begin().unwrap();
+            query("SELECT 1").execute(&mut tx).unwrap();
+            lent_tx.send(()).unwrap();
+            back_rx.recv_timeout(Duration::from_secs(30)).unwrap();
+            drop(tx);
+        })
+    };
+    lent_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || pool.stats().in_flight == 1),
+        "the long statement never started: {:?}",
+        pool.stats()
+    );
+    let grace = Duration::from_millis(300);
+    let closer = {
+        let p = pool.clone();
+        may::go!(move || {
+            p.close(grace);
+            Instant::now()
+        })
+    };
+    let closed_at = closer.join().unwrap();
+    let (failed_at, result) = long.join().unwrap();
+    let err = result.unwrap_err();
+    assert!(err.is_connection_error(), "{err}");
+    assert!(
+        failed_at < closed_at + Duration::from_secs(2),
+        "the long statement's caller waited {:?} after close returned",
+        failed_at.saturating_duration_since(closed_at)
+    );
+    // The lent connection is still open until it comes back.
+    assert_eq!(pool.stats().exclusive_open, 1, "{:?}", pool.stats());
+    back_tx.send(()).unwrap();
+    lender.join().unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || sessions() == 0),
+        "sessions left on the server: {}",
+        sessions()
+    );
+    let stats = pool.stats();
+    assert_eq!((stats.open, stats.exclusive_open), (0, 0), "{stats:?}");
+    // Nothing opens after close.
+    assert!(query("SELECT 1").execute(&pool).is_err());
+    assert!(pool.begin().is_err());
+    assert_eq!(pool.stats().open, 0);
+    assert_eq!(sessions(), 0);
+}

@@ -201,8 +201,9 @@ impl Pool {
 
     /// Refuses new work (callers waiting for capacity get `Error::Closed` at once),
     /// waits up to `grace` for the work in flight (statements and lent connections),
-    /// then closes every connection. Connections lent out still are closed when they
-    /// come back.
+    /// then closes every connection: autocommit statements still running are
+    /// cancelled on the server and their callers get `Error::Closed`, so no session is
+    /// left running. Connections lent out still are closed when they come back.
     pub fn close(&self, grace: Duration) {
         let inner = &self.inner;
         inner.closing.store(true, Ordering::SeqCst);

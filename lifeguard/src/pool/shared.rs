@@ -157,7 +157,14 @@ impl Shared {
         for slot in &self.slots {
             slot.healthy.store(false, Ordering::SeqCst);
             if let Some(client) = slot.replace(None) {
+                let busy = slot.in_flight.load(Ordering::SeqCst) > 0;
                 client.close();
+                // A statement still running would keep its backend busy, unseen, until
+                // it ends (a backend notices a closed socket only when it next writes):
+                // cancelled, the session ends with the connection.
+                if busy && let Some(token) = client.cancel_token() {
+                    let _ = token.cancel();
+                }
             }
         }
     }
