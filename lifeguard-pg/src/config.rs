@@ -16,6 +16,7 @@
 //! `config/url.rs`, the environment and the defaults in `config/env.rs`.
 
 mod env;
+mod params;
 mod parse;
 #[cfg(test)]
 mod tests;

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::parse::Params;
+use super::params::Params;
 use super::{Config, Host};
 use crate::error::Error;
 

@@ -6,7 +6,7 @@
 use percent_encoding::percent_decode_str;
 
 use super::Config;
-use super::parse::{Params, SUPPORTED};
+use super::params::{Params, SUPPORTED};
 use crate::error::Error;
 
 /// The length of `scheme://` when `s` starts with a URL scheme.
