@@ -27,46 +27,12 @@ use crate::response::{self, Outcome};
 use crate::row::{Row, SimpleQueryMessage, at_most_one, exactly_one};
 use crate::socket::{self, Address, Runtime, Socket, Stream, TcpOptions};
 use crate::startup::{self, BackendKey};
-use crate::statement::{Column, Statement};
+use crate::statement::{Column, Statement, StatementRef, ToStatement};
 use crate::wire::{Deadline, Wire, is_timeout};
 
 /// How long [`Connection::close`] may take to hand its goodbye to a server that
 /// stopped reading.
 const CLOSE_BOUND: Duration = Duration::from_secs(1);
-
-/// What the query methods accept: SQL text (prepared and cached on first use) or a
-/// [`Statement`] prepared earlier on the same connection.
-pub trait ToStatement {
-    /// The SQL text or the statement.
-    fn to_query(&self) -> Query<'_>;
-}
-
-/// See [`ToStatement`].
-#[derive(Debug, Clone, Copy)]
-pub enum Query<'a> {
-    /// SQL text.
-    Sql(&'a str),
-    /// A prepared statement.
-    Statement(&'a Statement),
-}
-
-impl ToStatement for str {
-    fn to_query(&self) -> Query<'_> {
-        Query::Sql(self)
-    }
-}
-
-impl ToStatement for String {
-    fn to_query(&self) -> Query<'_> {
-        Query::Sql(self)
-    }
-}
-
-impl ToStatement for Statement {
-    fn to_query(&self) -> Query<'_> {
-        Query::Statement(self)
-    }
-}
 
 /// What [`Connection::describe_then`] returns besides a connection failure: the
 /// statement (or why it failed to describe), and the simple query's outcome.
@@ -617,9 +583,9 @@ impl<S: Stream> Connection<S> {
     ) -> Result<Outcome, Error> {
         // A statement by its SQL: the cached one, or prepared again when the cache
         // has closed it since (or it came from `describe`).
-        let statement = match statement.to_query() {
-            Query::Sql(sql) => self.prepare(sql)?,
-            Query::Statement(s) => self.prepare_typed(s.sql(), s.parsed_with())?,
+        let statement = match statement.to_statement_ref() {
+            StatementRef::Sql(sql) => self.prepare(sql)?,
+            StatementRef::Statement(s) => self.prepare_typed(s.sql(), s.parsed_with())?,
         };
         self.request(|conn| {
             encode::bind(

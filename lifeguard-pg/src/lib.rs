@@ -19,7 +19,7 @@
 //!
 //! | module | holds |
 //! |---|---|
-//! | `config` | [`Config`]: URLs, `key=value` strings, `PG*` variables |
+//! | `config` | [`Config`]: URLs, `key=value` strings, `PG*` variables (one parameter table, `config/params.rs`) |
 //! | `socket` | [`Stream`], [`Socket`]: TCP/Unix, std/may, connect timeout, DNS off the worker, TCP keepalive and `TCP_USER_TIMEOUT` |
 //! | `deadline` | [`may_timeout`]: deadlines as timeouts may cannot misread as "forever" |
 //! | `codec` | framing of backend messages, with length checks |
@@ -28,11 +28,13 @@
 //! | `backlog` | the caps on kept notices and notifications (shared by both clients) |
 //! | `encode` | Parse/Bind/Describe/Execute/Sync for one request |
 //! | `response` | reading one response to its ReadyForQuery (shared by both clients) |
+//! | `lru` | the bounded statement cache both connection kinds keep ([`DEFAULT_STATEMENT_CACHE_CAPACITY`]) |
 //! | `connection` | [`Connection`] |
 //! | `timeout` | the exclusive connection's request timeout and statement timeout (cancel, grace) |
 //! | `transaction`, `copy` | [`Transaction`], [`CopyIn`], [`CopyOut`] |
 //! | `client` | [`Client`], the pipelined connection and its reader coroutine |
-//! | `statement`, `row`, `notify`, `cancel`, `error` | the values the calls return |
+//! | `statement` | [`Statement`], and [`ToStatement`]: what both connection kinds run |
+//! | `row`, `notify`, `cancel`, `error` | the values the calls return |
 //! | `interval` | [`Interval`], the one common type `postgres-types` does not map |
 
 mod backlog;
@@ -60,7 +62,7 @@ mod wire;
 pub use cancel::CancelToken;
 pub use client::{Client, ClientStats, DEFAULT_MAX_RESPONSE_BYTES, Notifications};
 pub use config::{Config, Host, SslMode};
-pub use connection::{Connection, DescribedThen, Query, ToStatement, TransactionStatus};
+pub use connection::{Connection, DescribedThen, TransactionStatus};
 pub use copy::{CopyIn, CopyOut};
 pub use deadline::{DEFAULT_REQUEST_TIMEOUT, may_timeout, may_timeout_until};
 pub use encode::Param;
@@ -70,7 +72,7 @@ pub use lru::DEFAULT_STATEMENT_CACHE_CAPACITY;
 pub use notify::Notification;
 pub use row::{Row, RowIndex, SimpleIndex, SimpleQueryMessage, SimpleRow};
 pub use socket::{Runtime, Socket, Stream};
-pub use statement::{Column, Statement};
+pub use statement::{Column, Statement, StatementRef, ToStatement};
 pub use transaction::Transaction;
 
 /// The PostgreSQL type system: `Type`, and the `ToSql`/`FromSql` conversions.

@@ -111,6 +111,40 @@ impl Statement {
     }
 }
 
+/// What the query methods of both connection kinds accept: SQL text (prepared and
+/// cached on first use) or a [`Statement`] prepared earlier.
+pub trait ToStatement {
+    /// The SQL text or the statement.
+    fn to_statement_ref(&self) -> StatementRef<'_>;
+}
+
+/// See [`ToStatement`].
+#[derive(Debug, Clone, Copy)]
+pub enum StatementRef<'a> {
+    /// SQL text.
+    Sql(&'a str),
+    /// A prepared statement.
+    Statement(&'a Statement),
+}
+
+impl ToStatement for str {
+    fn to_statement_ref(&self) -> StatementRef<'_> {
+        StatementRef::Sql(self)
+    }
+}
+
+impl ToStatement for String {
+    fn to_statement_ref(&self) -> StatementRef<'_> {
+        StatementRef::Sql(self)
+    }
+}
+
+impl ToStatement for Statement {
+    fn to_statement_ref(&self) -> StatementRef<'_> {
+        StatementRef::Statement(self)
+    }
+}
+
 /// Whether the server's answer to running a cached statement means it must be parsed
 /// again, the statement not having run: the session lost it (SQLSTATE 26000, after
 /// `DISCARD ALL` or `DEALLOCATE`), or the schema changed its result columns (0A000,

@@ -14,12 +14,14 @@
 //! - [`PoolConfig`]: every setting, from code, a URL, TOML or the environment.
 //! - [`pg`]: the coroutine-native client underneath.
 //!
-//! Modules: `config` (settings), `pool` (the pool, its shared and exclusive sides),
-//! `fair` (FIFO waiting), `brief` (locks held for a few instructions), `listener`
-//! (`LISTEN` on a connection of its own), `query` (query values, `Executor`), `macros`
-//! (the `query!` family's front), `checked` (what they expand to), `from_row`,
-//! `verify` (start-up verification), `transaction`, `stats`, and `__private` (what
-//! generated code uses).
+//! Modules (methods live beside the type they work on; no two modules import each
+//! other, which `.ci/module-cycles.py` checks): `config` (settings), `pool` (the pool,
+//! its shared and exclusive sides), `fair` (FIFO waiting), `brief` (locks held for a
+//! few instructions), `listener` (`LISTEN` on a connection of its own), `query` (query
+//! values, the `Executor` trait), `macros` (the `query!` family's front), `checked`
+//! (what they expand to), `from_row`, `transaction` ([`Pool::begin`],
+//! [`Pool::transaction`] and [`Transaction`]), `verify` ([`Pool::verify_statements`]),
+//! `stats`, and `__private` (what generated code uses).
 
 mod brief;
 mod checked;

@@ -7,9 +7,6 @@
 use lifeguard_pg::types::{ToSql, Type};
 use lifeguard_pg::{Client, Connection, Error, Row, Socket};
 
-use crate::pool::{Pool, PooledConnection};
-use crate::transaction::Transaction;
-
 /// A statement with its parameters, ready to run.
 ///
 /// ```no_run
@@ -141,7 +138,7 @@ pub(crate) fn at_most_one<T>(mut rows: Vec<T>) -> Result<Option<T>, Error> {
 }
 
 /// Something a [`Query`] runs on: `&Pool` (autocommit, pipelined), `&mut Transaction`,
-/// `&mut PooledConnection` or `&mut Connection`.
+/// `&mut PooledConnection` or `&mut Connection`. Each impl lives beside its type.
 pub trait Executor {
     /// Runs `query`, handing each row to `on_row`; returns the rows affected.
     fn run(
@@ -149,16 +146,6 @@ pub trait Executor {
         query: &Query<'_>,
         on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
     ) -> Result<u64, Error>;
-}
-
-impl Executor for &Pool {
-    fn run(
-        self,
-        query: &Query<'_>,
-        on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
-    ) -> Result<u64, Error> {
-        Pool::run(self, query, on_row)
-    }
 }
 
 impl Executor for &mut Connection<Socket> {
@@ -169,25 +156,5 @@ impl Executor for &mut Connection<Socket> {
     ) -> Result<u64, Error> {
         let statement = self.prepare_typed(query.sql, query.types.unwrap_or(&[]))?;
         self.for_each(&statement, &query.params, on_row)
-    }
-}
-
-impl Executor for &mut PooledConnection {
-    fn run(
-        self,
-        query: &Query<'_>,
-        on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
-    ) -> Result<u64, Error> {
-        (&mut **self).run(query, on_row)
-    }
-}
-
-impl Executor for &mut Transaction {
-    fn run(
-        self,
-        query: &Query<'_>,
-        on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
-    ) -> Result<u64, Error> {
-        Transaction::run(self, query, on_row)
     }
 }

@@ -2,7 +2,35 @@
 
 use lifeguard_pg::{Connection, Error, Socket, TransactionStatus};
 
-use crate::pool::PooledConnection;
+use crate::pool::{Pool, PooledConnection};
+use crate::query::{Executor, Query};
+
+impl Pool {
+    /// Starts a transaction on an exclusive connection (`BEGIN`).
+    pub fn begin(&self) -> Result<Transaction, Error> {
+        Transaction::begin(self.acquire()?)
+    }
+
+    /// Runs `f` in a transaction: commits when it returns `Ok`, rolls back when it
+    /// returns `Err`. When `f` panics the connection is closed, so the server rolls
+    /// back, and the panic goes on.
+    pub fn transaction<T, E: From<Error>>(
+        &self,
+        f: impl FnOnce(&mut Transaction) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut tx = self.begin()?;
+        match f(&mut tx) {
+            Ok(value) => {
+                tx.commit()?;
+                Ok(value)
+            }
+            Err(e) => {
+                tx.rollback()?;
+                Err(e)
+            }
+        }
+    }
+}
 
 /// A transaction on a connection of its own. Run queries on it with
 /// `query(..).fetch_all(&mut tx)`.
@@ -54,10 +82,10 @@ impl Transaction {
     /// Runs `query` on the transaction's connection, remembering the first error.
     pub(crate) fn run(
         &mut self,
-        query: &crate::Query<'_>,
+        query: &Query<'_>,
         on_row: &mut dyn FnMut(lifeguard_pg::Row) -> Result<(), Error>,
     ) -> Result<u64, Error> {
-        let result = crate::query::Executor::run(self.connection(), query, on_row);
+        let result = Executor::run(self.connection(), query, on_row);
         if let Err(e) = &result
             && self.failure.is_none()
             && self.connection().transaction_status() == TransactionStatus::Failed
@@ -147,5 +175,15 @@ impl Drop for Transaction {
             // A failed rollback discards the connection; nobody is left to tell.
             let _ = self.finish("ROLLBACK");
         }
+    }
+}
+
+impl Executor for &mut Transaction {
+    fn run(
+        self,
+        query: &Query<'_>,
+        on_row: &mut dyn FnMut(lifeguard_pg::Row) -> Result<(), Error>,
+    ) -> Result<u64, Error> {
+        Transaction::run(self, query, on_row)
     }
 }

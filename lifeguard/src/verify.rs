@@ -12,6 +12,27 @@ use lifeguard_offline::describe::{Describer, Description, Nullability};
 use lifeguard_pg::{Config, Connection, Error};
 
 use crate::checked::{StatementInfo, parse_override};
+use crate::pool::Pool;
+
+impl Pool {
+    /// Describes every statement the `query!` family compiled into this binary on the
+    /// database, on a connection of its own, and reports what drifted since the
+    /// compile-time check: a column gone, a type or nullability changed, a parameter
+    /// type changed, a statement the server now rejects. Run it at start-up, before
+    /// taking traffic, so a deploy against a migrated schema fails there.
+    ///
+    /// ```no_run
+    /// # fn demo(pool: &lifeguard::Pool) -> Result<(), Box<dyn std::error::Error>> {
+    /// let report = pool.verify_statements()?;
+    /// if !report.is_ok() {
+    ///     return Err(report.to_string().into());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn verify_statements(&self) -> Result<VerifyReport, Error> {
+        verify(&self.server_config(), &registered_statements())
+    }
+}
 
 /// Every statement the `query!` family compiled into this binary, each once (on Linux;
 /// elsewhere none: the registry is an ELF link section).

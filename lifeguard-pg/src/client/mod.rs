@@ -26,13 +26,13 @@ use postgres_types::Type;
 use crate::cancel::CancelToken;
 use crate::codec::parse_message;
 use crate::config::Config;
-use crate::connection::{Connection, Query, ToStatement};
+use crate::connection::Connection;
 use crate::encode::{self, Param};
 use crate::error::{DbError, Error};
 use crate::response::{self, Messages, Outcome};
 use crate::row::{Row, SimpleQueryMessage, at_most_one, exactly_one};
 use crate::socket::Runtime;
-use crate::statement::Statement;
+use crate::statement::{Statement, StatementRef, ToStatement};
 
 pub use notifications::Notifications;
 
@@ -411,8 +411,8 @@ impl Client {
         params: &[Param<'_>],
         on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
     ) -> Result<Outcome, Error> {
-        match statement.to_query() {
-            Query::Sql(sql) => {
+        match statement.to_statement_ref() {
+            StatementRef::Sql(sql) => {
                 // Described once, then run as the same server statement: parsed with
                 // no types, bound with the ones the server inferred. An execution whose
                 // describe parsed the statement counts as a cache miss.
@@ -422,7 +422,7 @@ impl Client {
             }
             // By its SQL: the same server statement while the cache holds it, parsed
             // again once the cache has closed it.
-            Query::Statement(s) => {
+            StatementRef::Statement(s) => {
                 self.execute_sql(s.sql(), s.parsed_with(), s.params(), params, on_row, false)
             }
         }

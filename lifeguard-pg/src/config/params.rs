@@ -246,4 +246,3 @@ fn parse_ssl_mode(value: &str) -> Result<Option<SslMode>, String> {
     }
     SslMode::from_name(value).map(Some)
 }
-

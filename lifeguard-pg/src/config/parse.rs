@@ -39,7 +39,8 @@ impl Config {
     /// [`Error::Config`] that says what is wrong and where, never showing the password.
     ///
     /// ```
-    ///     /// use lifeguard_pg::Config;
+    /// use std::time::Duration;
+    /// use lifeguard_pg::Config;
     ///
     /// let config = Config::parse("postgres://app:s3cret@db.example:5433/orders?sslmode=disable")?;
     /// assert_eq!(config.get_host().map(|h| h.to_string()).as_deref(), Some("db.example"));

@@ -6,13 +6,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
-use lifeguard_pg::{Connection, Error, Runtime, TransactionStatus};
+use lifeguard_pg::{Connection, Error, Row, Runtime, TransactionStatus};
 use std::sync::{Mutex, MutexGuard};
 
 use super::connect_error::ConnectError;
 use super::{Inner, pool_closed};
 use crate::config::SessionReset;
 use crate::fair::{Capacity, Fair, Wait};
+use crate::query::{Executor, Query};
 
 /// A connection as the pool holds it: boxed, so that lending it, taking it back and
 /// checking it move a pointer. A `Connection` is several hundred bytes, and every move
@@ -371,4 +372,14 @@ fn probe(pool: &Inner, mut conn: Held) -> Option<Held> {
     // SAFETY: the probe uses no thread-locals and blocks only on its may socket.
     let handle = unsafe { builder.spawn(check) }.ok()?;
     handle.join().ok().flatten()
+}
+
+impl Executor for &mut PooledConnection {
+    fn run(
+        self,
+        query: &Query<'_>,
+        on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
+    ) -> Result<u64, Error> {
+        (&mut **self).run(query, on_row)
+    }
 }

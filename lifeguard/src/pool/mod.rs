@@ -25,10 +25,8 @@ pub use exclusive::PooledConnection;
 use crate::config::PoolConfig;
 use crate::fair::Wait;
 use crate::listener::Listener;
-use crate::query::Query;
+use crate::query::{Executor, Query};
 use crate::stats::PoolStats;
-use crate::transaction::Transaction;
-use crate::verify::{self, VerifyReport};
 use exclusive::Exclusive;
 use shared::Shared;
 
@@ -120,31 +118,6 @@ impl Pool {
         })
     }
 
-    /// Starts a transaction on an exclusive connection (`BEGIN`).
-    pub fn begin(&self) -> Result<Transaction, Error> {
-        Transaction::begin(self.acquire()?)
-    }
-
-    /// Runs `f` in a transaction: commits when it returns `Ok`, rolls back when it
-    /// returns `Err`. When `f` panics the connection is closed, so the server rolls
-    /// back, and the panic goes on.
-    pub fn transaction<T, E: From<Error>>(
-        &self,
-        f: impl FnOnce(&mut Transaction) -> Result<T, E>,
-    ) -> Result<T, E> {
-        let mut tx = self.begin()?;
-        match f(&mut tx) {
-            Ok(value) => {
-                tx.commit()?;
-                Ok(value)
-            }
-            Err(e) => {
-                tx.rollback()?;
-                Err(e)
-            }
-        }
-    }
-
     /// Listens to `channels` on a connection of its own (not one of the pool's, and
     /// not counted in `max_exclusive`), which reconnects after a failure and reports
     /// when notifications may have been missed: see [`Listener`]. The pool's shared
@@ -159,25 +132,9 @@ impl Pool {
         exclusive::acquire(&self.inner)
     }
 
-    /// Describes every statement the `query!` family compiled into this binary on the
-    /// database, on a connection of its own, and reports what drifted since the
-    /// compile-time check: a column gone, a type or nullability changed, a parameter
-    /// type changed, a statement the server now rejects. Run it at start-up, before
-    /// taking traffic, so a deploy against a migrated schema fails there.
-    ///
-    /// ```no_run
-    /// # fn demo(pool: &lifeguard::Pool) -> Result<(), Box<dyn std::error::Error>> {
-    /// let report = pool.verify_statements()?;
-    /// if !report.is_ok() {
-    ///     return Err(report.to_string().into());
-    /// }
-    /// # Ok(()) }
-    /// ```
-    pub fn verify_statements(&self) -> Result<VerifyReport, Error> {
-        verify::verify(
-            &server_config(&self.inner.config),
-            &verify::registered_statements(),
-        )
+    /// The server configuration its connections use (see `server_config`).
+    pub(crate) fn server_config(&self) -> Config {
+        server_config(&self.inner.config)
     }
 
     /// The pool's counters now.
@@ -308,4 +265,14 @@ fn server_config(config: &PoolConfig) -> Config {
         pg.options(&options);
     }
     pg
+}
+
+impl Executor for &Pool {
+    fn run(
+        self,
+        query: &Query<'_>,
+        on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
+    ) -> Result<u64, Error> {
+        Pool::run(self, query, on_row)
+    }
 }
