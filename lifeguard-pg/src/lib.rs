@@ -70,7 +70,9 @@ pub use error::{BoxError, DbError, Error, Timeout};
 pub use interval::Interval;
 pub use lru::DEFAULT_STATEMENT_CACHE_CAPACITY;
 pub use notify::Notification;
-pub use row::{Row, RowIndex, SimpleIndex, SimpleQueryMessage, SimpleRow};
+pub use row::{
+    Row, RowIndex, SimpleIndex, SimpleQueryMessage, SimpleRow, at_most_one, exactly_one,
+};
 pub use socket::{Runtime, Socket, Stream};
 pub use statement::{Column, Statement, StatementRef, ToStatement};
 pub use transaction::Transaction;

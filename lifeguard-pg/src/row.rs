@@ -211,25 +211,43 @@ pub(crate) fn value_ranges(body: &DataRowBody) -> Result<Vec<Option<Range<usize>
     Ok(ranges)
 }
 
-/// The one row of a result that must have exactly one.
-pub(crate) fn exactly_one(mut rows: Vec<Row>) -> Result<Row, Error> {
+/// The one row of a result that must have exactly one (every `query_one` and
+/// `fetch_one`): [`Error::RowCount`] for none or more.
+///
+/// ```
+/// use lifeguard_pg::{Error, exactly_one};
+///
+/// assert_eq!(exactly_one(vec![7])?, 7);
+/// assert!(matches!(exactly_one(Vec::<i32>::new()), Err(Error::RowCount { found: 0, .. })));
+/// # Ok::<(), Error>(())
+/// ```
+pub fn exactly_one<T>(mut rows: Vec<T>) -> Result<T, Error> {
     match rows.len() {
         1 => Ok(rows.remove(0)),
-        n => Err(Error::RowCount {
+        found => Err(Error::RowCount {
             expected: "exactly one",
-            found: n,
+            found,
         }),
     }
 }
 
-/// The row of a result that may have none.
-pub(crate) fn at_most_one(mut rows: Vec<Row>) -> Result<Option<Row>, Error> {
+/// The row of a result that may have one (every `query_opt` and `fetch_optional`):
+/// [`Error::RowCount`] for more.
+///
+/// ```
+/// use lifeguard_pg::{Error, at_most_one};
+///
+/// assert_eq!(at_most_one(Vec::<i32>::new())?, None);
+/// assert!(matches!(at_most_one(vec![1, 2]), Err(Error::RowCount { found: 2, .. })));
+/// # Ok::<(), Error>(())
+/// ```
+pub fn at_most_one<T>(mut rows: Vec<T>) -> Result<Option<T>, Error> {
     match rows.len() {
         0 => Ok(None),
         1 => Ok(Some(rows.remove(0))),
-        n => Err(Error::RowCount {
+        found => Err(Error::RowCount {
             expected: "at most one",
-            found: n,
+            found,
         }),
     }
 }

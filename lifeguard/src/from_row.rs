@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use lifeguard_pg::types::{FromSqlOwned, ToSql};
 use lifeguard_pg::{Error, Row};
 
-use crate::query::{Executor, Query, collect, query};
+use crate::query::{Executor, Query, query, run_methods};
 
 /// A type built from a row. `#[derive(FromRow)]` reads each field from the column of
 /// the same name (`#[lifeguard(rename = "col")]` names another), and a name that two
@@ -76,23 +76,7 @@ impl<'a, T: FromRow> QueryAs<'a, T> {
         }
     }
 
-    /// Runs it and returns every row.
-    pub fn fetch_all(&self, executor: impl Executor) -> Result<Vec<T>, Error> {
-        collect(|push| self.for_each(executor, push))
-    }
-
-    /// Runs it; exactly one row must come back.
-    pub fn fetch_one(&self, executor: impl Executor) -> Result<T, Error> {
-        T::from_row(&self.query.fetch_one(executor)?)
-    }
-
-    /// Runs it; at most one row may come back.
-    pub fn fetch_optional(&self, executor: impl Executor) -> Result<Option<T>, Error> {
-        self.query
-            .fetch_optional(executor)?
-            .map(|row| T::from_row(&row))
-            .transpose()
-    }
+    run_methods!(T);
 
     /// Runs it and hands each decoded row to `f`; returns the row count.
     pub fn for_each(

@@ -7,6 +7,44 @@
 use lifeguard_pg::types::{ToSql, Type};
 use lifeguard_pg::{Client, Connection, Error, Row, Socket};
 
+/// The run methods every query value has, written once: given the value's
+/// `for_each(&self, executor, f) -> Result<u64, Error>` (the one method each query
+/// type implements, handing `f` its rows decoded as `$row`), they add `fetch_all`,
+/// `fetch_one`, `fetch_optional` and `execute`.
+macro_rules! run_methods {
+    ($row:ty) => {
+        /// Runs it and returns every row.
+        pub fn fetch_all(
+            &self,
+            executor: impl $crate::Executor,
+        ) -> Result<Vec<$row>, lifeguard_pg::Error> {
+            $crate::query::collect(|push| self.for_each(executor, push))
+        }
+
+        /// Runs it; exactly one row must come back (`Error::RowCount` otherwise).
+        pub fn fetch_one(
+            &self,
+            executor: impl $crate::Executor,
+        ) -> Result<$row, lifeguard_pg::Error> {
+            lifeguard_pg::exactly_one(self.fetch_all(executor)?)
+        }
+
+        /// Runs it; at most one row may come back (`Error::RowCount` otherwise).
+        pub fn fetch_optional(
+            &self,
+            executor: impl $crate::Executor,
+        ) -> Result<Option<$row>, lifeguard_pg::Error> {
+            lifeguard_pg::at_most_one(self.fetch_all(executor)?)
+        }
+
+        /// Runs it and returns the number of rows affected (or returned).
+        pub fn execute(&self, executor: impl $crate::Executor) -> Result<u64, lifeguard_pg::Error> {
+            self.for_each(executor, |_| Ok(()))
+        }
+    };
+}
+pub(crate) use run_methods;
+
 /// A statement with its parameters, ready to run.
 ///
 /// ```no_run
@@ -60,25 +98,7 @@ impl<'a> Query<'a> {
         self.sql
     }
 
-    /// Runs it and returns every row.
-    pub fn fetch_all(&self, executor: impl Executor) -> Result<Vec<Row>, Error> {
-        collect(|push| executor.run(self, push))
-    }
-
-    /// Runs it; exactly one row must come back.
-    pub fn fetch_one(&self, executor: impl Executor) -> Result<Row, Error> {
-        exactly_one(self.fetch_all(executor)?)
-    }
-
-    /// Runs it; at most one row may come back.
-    pub fn fetch_optional(&self, executor: impl Executor) -> Result<Option<Row>, Error> {
-        at_most_one(self.fetch_all(executor)?)
-    }
-
-    /// Runs it and returns the number of rows affected.
-    pub fn execute(&self, executor: impl Executor) -> Result<u64, Error> {
-        executor.run(self, &mut |_| Ok(()))
-    }
+    run_methods!(Row);
 
     /// Runs it and hands each row to `f` as it is decoded; returns the rows affected.
     pub fn for_each(
@@ -114,28 +134,7 @@ pub(crate) fn collect<T>(
     Ok(rows)
 }
 
-/// The one row of a result that must have exactly one ([`Error::RowCount`] otherwise).
-pub(crate) fn exactly_one<T>(mut rows: Vec<T>) -> Result<T, Error> {
-    match rows.len() {
-        1 => Ok(rows.remove(0)),
-        found => Err(Error::RowCount {
-            expected: "exactly one",
-            found,
-        }),
-    }
-}
-
-/// The row of a result that may have one ([`Error::RowCount`] for more).
-pub(crate) fn at_most_one<T>(mut rows: Vec<T>) -> Result<Option<T>, Error> {
-    match rows.len() {
-        0 => Ok(None),
-        1 => Ok(Some(rows.remove(0))),
-        found => Err(Error::RowCount {
-            expected: "at most one",
-            found,
-        }),
-    }
-}
+pub(crate) use lifeguard_pg::{at_most_one, exactly_one};
 
 /// Something a [`Query`] runs on: `&Pool` (autocommit, pipelined), `&mut Transaction`,
 /// `&mut PooledConnection` or `&mut Connection`. Each impl lives beside its type.
