@@ -9,13 +9,13 @@
 use std::sync::Weak;
 use std::time::{Duration, Instant};
 
-use super::pipeline::Shared;
+use super::pipeline::Pipeline;
 
 /// How often deadlines are checked: a deadline fires at most this late.
 pub(crate) const TICK: Duration = Duration::from_millis(5);
 
 /// Runs until the connection closes (or is dropped).
-pub(crate) fn run(shared: Weak<Shared>) {
+pub(crate) fn run(shared: Weak<Pipeline>) {
     loop {
         may::coroutine::sleep(TICK);
         let Some(shared) = shared.upgrade() else {

@@ -36,9 +36,9 @@ use crate::statement::{Statement, StatementRef, ToStatement};
 
 pub use notifications::Notifications;
 
-use pipeline::{Shared, State};
-use slot::Slot;
-use statements::{Entry, Lookup};
+use pipeline::{Pipeline, State};
+use slot::ResponseSlot;
+use statements::{CachedStatement, Prepared};
 
 /// The largest response a pipelined connection buffers for one caller unless told
 /// otherwise ([`Client::set_max_response_bytes`]): 256 MiB.
@@ -73,7 +73,7 @@ pub struct Client {
 
 /// Closes the connection when the last clone is dropped.
 struct Handle {
-    shared: Arc<Shared>,
+    shared: Arc<Pipeline>,
     process_id: i32,
     cancel: Option<CancelToken>,
     notifications: may::sync::Mutex<Option<Notifications>>,
@@ -122,7 +122,7 @@ impl Client {
         let reader_socket = socket.try_clone()?;
         let control = socket.try_clone()?;
         let (tx, rx) = notifications::channel();
-        let shared = Arc::new(Shared::new(socket, control, tx));
+        let shared = Arc::new(Pipeline::new(socket, control, tx));
         shared.set_stall_timeout(Some(crate::DEFAULT_REQUEST_TIMEOUT));
         let for_reader = shared.clone();
         let builder = may::coroutine::Builder::new()
@@ -346,7 +346,7 @@ impl Client {
 
     /// Runs statements separated by `;` with the simple protocol (no parameters).
     pub fn simple_query(&self, sql: &str) -> Result<Vec<SimpleQueryMessage>, Error> {
-        refuse(&self.handle.shared, sql)?;
+        refuse::check(&self.handle.shared, sql)?;
         let answer = self.request(|state| encode::query(sql, &mut state.pending).map(|()| true))?;
         let answer = answer.ok_or_else(|| Error::protocol("request not queued"))?;
         response::read_simple(&mut Buffered(answer))
@@ -430,7 +430,7 @@ impl Client {
 
     /// The cache entry for untyped SQL, described by the server if it is not yet, and
     /// whether this call parsed it.
-    fn described(&self, sql: &str) -> Result<(Arc<Entry>, bool), Error> {
+    fn described(&self, sql: &str) -> Result<(Arc<CachedStatement>, bool), Error> {
         let key = statements::key(sql, &[]);
         let mut entry = None;
         let shared = &*self.handle.shared;
@@ -538,7 +538,7 @@ impl Client {
         result
     }
 
-    fn forget_entry(&self, key: u64, entry: &Arc<Entry>) {
+    fn forget_entry(&self, key: u64, entry: &Arc<CachedStatement>) {
         let shared = &self.handle.shared;
         shared.with_state(|state| state.statements.forget(key, entry));
     }
@@ -550,7 +550,7 @@ impl Client {
         encode: impl FnOnce(&mut State) -> Result<bool, Error>,
     ) -> Result<Option<BytesMut>, Error> {
         let now = Instant::now();
-        let slot = Arc::new(Slot::new(now, self.deadline.map(|d| now + d)));
+        let slot = Arc::new(ResponseSlot::new(now, self.deadline.map(|d| now + d)));
         if !self.handle.shared.submit(slot.clone(), encode)? {
             return Ok(None);
         }
@@ -566,107 +566,6 @@ impl Connection {
         let wire = self.into_wire();
         (wire.stream, wire.rbuf, process_id, cancel)
     }
-}
-
-/// A statement made ready for one request: looked up in the cache and, when new,
-/// its Parse queued (after a Close of the statement it evicted).
-struct Prepared {
-    entry: Arc<Entry>,
-    /// A Parse was queued for this request.
-    fresh: bool,
-    evicted: Option<(u64, Arc<Entry>)>,
-}
-
-impl Prepared {
-    fn in_state(
-        shared: &Shared,
-        state: &mut State,
-        key: u64,
-        sql: &str,
-        types: &[Type],
-    ) -> Result<Prepared, Error> {
-        let prepared = match state.statements.lookup(key, sql, types) {
-            Lookup::Hit(entry) => {
-                return Ok(Prepared {
-                    entry,
-                    fresh: false,
-                    evicted: None,
-                });
-            }
-            Lookup::Fresh { entry, evicted } => Prepared {
-                entry,
-                fresh: true,
-                evicted,
-            },
-            Lookup::Collision(entry) => Prepared {
-                entry,
-                fresh: true,
-                evicted: None,
-            },
-        };
-        let queued = refuse(shared, sql).and_then(|()| prepared.queue_parse(state, sql, types));
-        if let Err(e) = queued {
-            prepared.undo(state, key);
-            return Err(e);
-        }
-        Ok(prepared)
-    }
-
-    /// Appends the Parse of a statement new to the cache, preceded by a Close of its
-    /// name (an earlier Parse under that name may have succeeded although its request
-    /// failed, and closing a statement that does not exist is no error) and of the
-    /// statement it evicted.
-    fn queue_parse(&self, state: &mut State, sql: &str, types: &[Type]) -> Result<(), Error> {
-        let name = &self.entry.name;
-        let evicted = self.evicted.as_ref().map(|(_, e)| e.name.as_str());
-        for close in [evicted, (!name.is_empty()).then_some(name.as_str())]
-            .into_iter()
-            .flatten()
-        {
-            encode::close_statement(close, &mut state.pending)?;
-        }
-        encode::parse(name, sql, types, &mut state.pending)
-    }
-
-    /// The request failed before it was queued (its bytes are dropped): the cache
-    /// forgets the new entry and takes the evicted one back, still parsed on the server.
-    fn undo(&self, state: &mut State, key: u64) {
-        if self.fresh {
-            state.statements.forget(key, &self.entry);
-        }
-        if let Some((evicted_key, evicted)) = &self.evicted {
-            state.statements.restore(*evicted_key, evicted.clone());
-        }
-    }
-}
-
-/// Refuses, before anything is sent, SQL the shared connection must not run (see
-/// `refuse.rs`): COPY FROM STDIN always, session changes when told to.
-fn refuse(shared: &Shared, sql: &str) -> Result<(), Error> {
-    if refuse::copies_from_stdin(sql) {
-        return Err(Error::Unsupported(
-            "COPY FROM STDIN cannot run on a pipelined connection: it would stall every \
-             request behind it; use an exclusive Connection's copy_in (in a pool: \
-             pool.acquire())"
-                .into(),
-        ));
-    }
-    if shared.refuse_session_changes.load(Ordering::Relaxed)
-        && let Some(what) = refuse::session_change(sql)
-    {
-        return Err(Error::Unsupported(format!(
-            "{what} changes the session, and this connection is shared by every caller \
-             of the pool: use pool.acquire() for a session of your own{}",
-            if what.contains("LISTEN") {
-                ", or pool.listen() for notifications"
-            } else if what == "BEGIN" || what == "START" {
-                ", or pool.begin() for a transaction"
-            } else {
-                ""
-            }
-        )));
-    }
-    Ok(())
 }
 
 /// The messages of one response, as the reader delivered them.

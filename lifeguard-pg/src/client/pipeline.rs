@@ -35,10 +35,10 @@ use crate::notify::Notification;
 use crate::socket::{Socket, Stream};
 
 use super::notifications;
-use super::slot::{Answer, Slot};
+use super::slot::{Answer, ResponseSlot};
 use super::statements::Cache;
 
-pub(crate) struct Shared {
+pub(crate) struct Pipeline {
     state: Mutex<State>,
     writer: Mutex<Writer>,
     /// Another handle on the socket, to shut it down while a writer holds `writer`.
@@ -75,7 +75,7 @@ pub(crate) struct State {
     /// The buffer being written by the current writer, swapped with `pending`.
     spare: BytesMut,
     /// One slot per request written or pending, oldest first.
-    waiters: VecDeque<Arc<Slot>>,
+    waiters: VecDeque<Arc<ResponseSlot>>,
     /// A caller is writing.
     writing: bool,
     closed: Option<String>,
@@ -83,13 +83,13 @@ pub(crate) struct State {
     pub(crate) statements: Cache,
 }
 
-impl Shared {
+impl Pipeline {
     pub(crate) fn new(
         writer: Socket,
         control: Socket,
         notifications: notifications::Sender,
-    ) -> Shared {
-        Shared {
+    ) -> Pipeline {
+        Pipeline {
             control,
             state: Mutex::new(State {
                 pending: BytesMut::with_capacity(16 * 1024),
@@ -174,7 +174,7 @@ impl Shared {
     /// then returns `false` too.
     pub(crate) fn submit(
         &self,
-        slot: Arc<Slot>,
+        slot: Arc<ResponseSlot>,
         encode: impl FnOnce(&mut State) -> Result<bool, Error>,
     ) -> Result<bool, Error> {
         let mut state = self.lock();
@@ -298,7 +298,7 @@ impl Shared {
 
     /// Hands complete responses, oldest first, to the oldest waiters: one lock for all.
     pub(crate) fn deliver(&self, responses: &mut Vec<Answer>) -> Result<(), Error> {
-        let slots: Vec<Arc<Slot>> = {
+        let slots: Vec<Arc<ResponseSlot>> = {
             let mut state = self.lock();
             if state.waiters.len() < responses.len() {
                 return Err(Error::protocol(
@@ -383,7 +383,7 @@ const GOODBYE_TIMEOUT: Duration = Duration::from_millis(100);
 /// why if the state lock is free, and shuts the socket down; the reader then fails
 /// every waiter.
 struct CloseOnUnwind<'a> {
-    shared: &'a Shared,
+    shared: &'a Pipeline,
     armed: bool,
 }
 

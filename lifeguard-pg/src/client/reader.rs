@@ -17,13 +17,13 @@ use crate::codec::{frame_len, is_async_tag, parse_message};
 use crate::error::{DbError, Error};
 use crate::socket::Socket;
 
-use super::pipeline::Shared;
+use super::pipeline::Pipeline;
 use super::slot::Answer;
 
 const READ_CHUNK: usize = 64 * 1024;
 
 /// Runs until the socket fails or closes, then fails every waiter.
-pub(crate) fn run(shared: Arc<Shared>, mut socket: Socket, leftover: BytesMut) {
+pub(crate) fn run(shared: Arc<Pipeline>, mut socket: Socket, leftover: BytesMut) {
     let mut scratch = vec![0u8; READ_CHUNK];
     let mut buf = leftover;
     let mut cut = Cutter::default();
@@ -66,7 +66,7 @@ impl Cutter {
     fn responses(
         &mut self,
         buf: &mut BytesMut,
-        shared: &Shared,
+        shared: &Pipeline,
         done: &mut Vec<Answer>,
     ) -> Result<(), Error> {
         let limit = shared.max_response_bytes();

@@ -17,7 +17,11 @@
 //! advisory lock functions. A function that changes the session from inside
 //! (`set_config(.., false)`, a PL/pgSQL `SET`) cannot be seen from the text.
 
+use std::sync::atomic::Ordering;
+
 use super::lexer::{Token, Words};
+use super::pipeline::Pipeline;
+use crate::error::Error;
 
 /// First words of statements that change the session (or its transaction state).
 const SESSION_STATEMENTS: &[&str] = &[
@@ -127,6 +131,35 @@ pub(super) fn copies_from_stdin(sql: &str) -> bool {
         }
     }
     false
+}
+
+/// Refuses, before anything is sent, SQL the shared connection must not run: COPY FROM
+/// STDIN always, session changes when told to.
+pub(super) fn check(shared: &Pipeline, sql: &str) -> Result<(), Error> {
+    if copies_from_stdin(sql) {
+        return Err(Error::Unsupported(
+            "COPY FROM STDIN cannot run on a pipelined connection: it would stall every \
+             request behind it; use an exclusive Connection's copy_in (in a pool: \
+             pool.acquire())"
+                .into(),
+        ));
+    }
+    if shared.refuse_session_changes.load(Ordering::Relaxed)
+        && let Some(what) = session_change(sql)
+    {
+        return Err(Error::Unsupported(format!(
+            "{what} changes the session, and this connection is shared by every caller \
+             of the pool: use pool.acquire() for a session of your own{}",
+            if what.contains("LISTEN") {
+                ", or pool.listen() for notifications"
+            } else if what == "BEGIN" || what == "START" {
+                ", or pool.begin() for a transaction"
+            } else {
+                ""
+            }
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

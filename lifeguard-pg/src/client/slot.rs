@@ -13,7 +13,7 @@ use crate::error::{Error, Timeout};
 /// will never come.
 pub(crate) type Answer = Result<BytesMut, Error>;
 
-pub(crate) struct Slot {
+pub(crate) struct ResponseSlot {
     answer: AtomicOption<Answer>,
     blocker: Blocker,
     /// When the caller stops waiting; the connection's deadline keeper fills the slot
@@ -23,11 +23,11 @@ pub(crate) struct Slot {
     queued_at: Instant,
 }
 
-impl Slot {
+impl ResponseSlot {
     /// A slot for the calling coroutine or thread to wait on, from `queued_at` until
     /// `deadline`.
-    pub(crate) fn new(queued_at: Instant, deadline: Option<Instant>) -> Slot {
-        Slot {
+    pub(crate) fn new(queued_at: Instant, deadline: Option<Instant>) -> ResponseSlot {
+        ResponseSlot {
             answer: AtomicOption::none(),
             blocker: Blocker::new(false),
             deadline,

@@ -12,17 +12,24 @@
 //! queues a Close of it ahead of its own Parse. Requests queued earlier that use the
 //! evicted statement are ahead of that Close on the wire, so they still find it; a
 //! request after it finds the entry gone and parses again.
+//!
+//! [`Prepared`] is the protocol a request follows with the cache: look up, queue the
+//! Parse (and the Closes) in the same critical section, and undo both when the request
+//! is not sent after all.
 
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, OnceLock};
 
 use postgres_types::Type;
 
+use super::pipeline::{Pipeline, State};
+use crate::encode;
+use crate::error::Error;
 use crate::lru::Lru;
 use crate::statement::{Column, Statement};
 
 /// What the connection knows about one statement.
-pub(crate) struct Entry {
+pub(crate) struct CachedStatement {
     pub(crate) name: String,
     sql: Box<str>,
     /// The types the statement was parsed with (empty: all inferred by the server).
@@ -33,9 +40,9 @@ pub(crate) struct Entry {
     pub(crate) columns: OnceLock<Arc<[Column]>>,
 }
 
-impl Entry {
-    fn new(name: String, sql: &str, types: &[Type]) -> Entry {
-        Entry {
+impl CachedStatement {
+    fn new(name: String, sql: &str, types: &[Type]) -> CachedStatement {
+        CachedStatement {
             name,
             sql: sql.into(),
             parsed_with: types.into(),
@@ -65,20 +72,20 @@ impl Entry {
 /// The outcome of a lookup.
 pub(crate) enum Lookup {
     /// Parsed on this connection already (or its Parse is queued).
-    Hit(Arc<Entry>),
+    Hit(Arc<CachedStatement>),
     /// New: the caller queues its Parse, after a Close of `evicted` when there is one.
     Fresh {
-        entry: Arc<Entry>,
+        entry: Arc<CachedStatement>,
         /// The statement taken out to make room, and its key.
-        evicted: Option<(u64, Arc<Entry>)>,
+        evicted: Option<(u64, Arc<CachedStatement>)>,
     },
     /// Its hash is taken by another statement: it runs unnamed, parsed every time.
-    Collision(Arc<Entry>),
+    Collision(Arc<CachedStatement>),
 }
 
 /// The statements parsed on one connection, at most `capacity` of them.
 pub(crate) struct Cache {
-    lru: Lru<u64, Arc<Entry>>,
+    lru: Lru<u64, Arc<CachedStatement>>,
 }
 
 impl Cache {
@@ -92,33 +99,37 @@ impl Cache {
     pub(crate) fn lookup(&mut self, key: u64, sql: &str, types: &[Type]) -> Lookup {
         if let Some(entry) = self.lru.get(&key) {
             if !entry.is_for(sql, types) {
-                return Lookup::Collision(Arc::new(Entry::new(String::new(), sql, types)));
+                return Lookup::Collision(Arc::new(CachedStatement::new(
+                    String::new(),
+                    sql,
+                    types,
+                )));
             }
             return Lookup::Hit(entry.clone());
         }
         if self.lru.capacity() == 0 {
-            return Lookup::Collision(Arc::new(Entry::new(String::new(), sql, types)));
+            return Lookup::Collision(Arc::new(CachedStatement::new(String::new(), sql, types)));
         }
-        let entry = Arc::new(Entry::new(format!("lgp_{key:016x}"), sql, types));
+        let entry = Arc::new(CachedStatement::new(format!("lgp_{key:016x}"), sql, types));
         let evicted = self.lru.insert(key, entry.clone());
         Lookup::Fresh { entry, evicted }
     }
 
     /// Removes `entry` (when it is still the one cached under `key`): its Parse failed
     /// or the server lost it.
-    pub(crate) fn forget(&mut self, key: u64, entry: &Arc<Entry>) {
+    pub(crate) fn forget(&mut self, key: u64, entry: &Arc<CachedStatement>) {
         if self.lru.peek(&key).is_some_and(|c| Arc::ptr_eq(c, entry)) {
             self.lru.remove(&key);
         }
     }
 
     /// Puts back an entry evicted for a request that was then not sent.
-    pub(crate) fn restore(&mut self, key: u64, entry: Arc<Entry>) {
+    pub(crate) fn restore(&mut self, key: u64, entry: Arc<CachedStatement>) {
         self.lru.restore(key, entry);
     }
 
     /// Changes the capacity; returns the entries beyond it, for the caller to close.
-    pub(crate) fn set_capacity(&mut self, capacity: usize) -> Vec<Arc<Entry>> {
+    pub(crate) fn set_capacity(&mut self, capacity: usize) -> Vec<Arc<CachedStatement>> {
         self.lru
             .set_capacity(capacity)
             .into_iter()
@@ -136,6 +147,79 @@ impl Cache {
     }
 }
 
+/// A statement made ready for one request: looked up in the cache and, when new,
+/// its Parse queued (after a Close of the statement it evicted).
+pub(super) struct Prepared {
+    pub(super) entry: Arc<CachedStatement>,
+    /// A Parse was queued for this request.
+    pub(super) fresh: bool,
+    evicted: Option<(u64, Arc<CachedStatement>)>,
+}
+
+impl Prepared {
+    pub(super) fn in_state(
+        shared: &Pipeline,
+        state: &mut State,
+        key: u64,
+        sql: &str,
+        types: &[Type],
+    ) -> Result<Prepared, Error> {
+        let prepared = match state.statements.lookup(key, sql, types) {
+            Lookup::Hit(entry) => {
+                return Ok(Prepared {
+                    entry,
+                    fresh: false,
+                    evicted: None,
+                });
+            }
+            Lookup::Fresh { entry, evicted } => Prepared {
+                entry,
+                fresh: true,
+                evicted,
+            },
+            Lookup::Collision(entry) => Prepared {
+                entry,
+                fresh: true,
+                evicted: None,
+            },
+        };
+        let queued = super::refuse::check(shared, sql)
+            .and_then(|()| prepared.queue_parse(state, sql, types));
+        if let Err(e) = queued {
+            prepared.undo(state, key);
+            return Err(e);
+        }
+        Ok(prepared)
+    }
+
+    /// Appends the Parse of a statement new to the cache, preceded by a Close of its
+    /// name (an earlier Parse under that name may have succeeded although its request
+    /// failed, and closing a statement that does not exist is no error) and of the
+    /// statement it evicted.
+    fn queue_parse(&self, state: &mut State, sql: &str, types: &[Type]) -> Result<(), Error> {
+        let name = &self.entry.name;
+        let evicted = self.evicted.as_ref().map(|(_, e)| e.name.as_str());
+        for close in [evicted, (!name.is_empty()).then_some(name.as_str())]
+            .into_iter()
+            .flatten()
+        {
+            encode::close_statement(close, &mut state.pending)?;
+        }
+        encode::parse(name, sql, types, &mut state.pending)
+    }
+
+    /// The request failed before it was queued (its bytes are dropped): the cache
+    /// forgets the new entry and takes the evicted one back, still parsed on the server.
+    pub(super) fn undo(&self, state: &mut State, key: u64) {
+        if self.fresh {
+            state.statements.forget(key, &self.entry);
+        }
+        if let Some((evicted_key, evicted)) = &self.evicted {
+            state.statements.restore(*evicted_key, evicted.clone());
+        }
+    }
+}
+
 /// The cache key of a statement: its SQL and the parameter types it is parsed with.
 pub(crate) fn key(sql: &str, types: &[Type]) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -150,7 +234,7 @@ pub(crate) fn key(sql: &str, types: &[Type]) -> u64 {
 mod tests {
     use super::*;
 
-    fn fresh(lookup: Lookup) -> (Arc<Entry>, Option<(u64, Arc<Entry>)>) {
+    fn fresh(lookup: Lookup) -> (Arc<CachedStatement>, Option<(u64, Arc<CachedStatement>)>) {
         match lookup {
             Lookup::Fresh { entry, evicted } => (entry, evicted),
             _ => panic!("expected a fresh entry"),
