@@ -502,10 +502,14 @@ fn fill_pipelines(pool: &Pool, per_connection: usize, sleep: Duration) -> common
 /// their own answers.
 fn fits_all_shared(pool: &Pool, per_connection: usize) -> Result<(), String> {
     let total = CONNECTIONS * per_connection;
-    let running = fill_pipelines(pool, per_connection, Duration::from_millis(500));
-    let all_in = eventually(Duration::from_secs(3), || pool.stats().in_flight == total);
+    // The sleeps heading each pipeline must outlast starting the rest one by one, which
+    // on a loaded machine takes far longer than the requests themselves: once a sleep
+    // ends, the requests behind it finish and "in flight" no longer counts them.
+    let sleep = Duration::from_secs(3);
+    let running = fill_pipelines(pool, per_connection, sleep);
+    let all_in = eventually(sleep, || pool.stats().in_flight == total);
     let in_flight = pool.stats().in_flight;
-    let report = running.collect(Duration::from_secs(3));
+    let report = running.collect(sleep + Duration::from_secs(3));
     let failed: Vec<String> = report
         .calls
         .iter()
