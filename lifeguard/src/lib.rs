@@ -16,7 +16,7 @@
 //!
 //! Modules (methods live beside the type they work on; no two modules import each
 //! other, which `.ci/module-cycles.py` checks): `config` (settings), `pool` (the pool,
-//! its shared and exclusive sides), `fair` (FIFO waiting), `brief` (locks held for a
+//! its shared and exclusive sides), `wait_queue` (FIFO waiting), `brief` (locks held for a
 //! few instructions), `listener` (`LISTEN` on a connection of its own), `query` (query
 //! values, the `Executor` trait), `macros` (the `query!` family's front), `checked`
 //! (what they expand to), `from_row`, `transaction` ([`Pool::begin`],
@@ -26,7 +26,6 @@
 mod brief;
 mod checked;
 pub mod config;
-mod fair;
 mod from_row;
 mod listener;
 mod macros;
@@ -35,6 +34,7 @@ mod query;
 mod stats;
 mod transaction;
 mod verify;
+mod wait_queue;
 
 #[doc(hidden)]
 #[path = "private/mod.rs"]

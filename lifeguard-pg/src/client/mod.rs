@@ -5,13 +5,13 @@
 //! neighbours. The reader coroutine answers callers in order; when the socket fails,
 //! every caller waiting on it gets `Error::Closed` at once and later calls fail fast.
 
-mod keeper;
+mod deadlines;
 mod lexer;
 mod notifications;
 mod pipeline;
 mod reader;
 mod refuse;
-mod slot;
+mod response_slot;
 mod statements;
 
 use std::sync::Arc;
@@ -37,7 +37,7 @@ use crate::statement::{Statement, StatementRef, ToStatement};
 pub use notifications::Notifications;
 
 use pipeline::{Pipeline, State};
-use slot::ResponseSlot;
+use response_slot::ResponseSlot;
 use statements::{CachedStatement, Prepared};
 
 /// The largest response a pipelined connection buffers for one caller unless told
@@ -134,7 +134,7 @@ impl Client {
         let for_keeper = Arc::downgrade(&shared);
         let builder = may::coroutine::Builder::new().name("lifeguard-pg deadlines".to_owned());
         // SAFETY: the keeper only sleeps (a may sleep) and fills answer slots.
-        unsafe { builder.spawn(move || keeper::run(for_keeper)) }?;
+        unsafe { builder.spawn(move || deadlines::run(for_keeper)) }?;
         Ok(Client {
             handle: Arc::new(Handle {
                 shared,

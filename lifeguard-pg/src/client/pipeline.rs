@@ -14,7 +14,7 @@
 //! - A writer that unwinds mid-write (its coroutine cancelled at the socket) closes
 //!   the connection the same way, without taking a lock it might have to wait for.
 //! - An encoder that panics leaves the pending buffer as it found it.
-//! - The deadline keeper (`keeper.rs`) closes a connection whose oldest request has
+//! - The deadline keeper (`deadlines.rs`) closes a connection whose oldest request has
 //!   seen no byte from the server for the stall timeout: a frozen server, a
 //!   black-holed network.
 
@@ -35,7 +35,7 @@ use crate::notify::Notification;
 use crate::socket::{Socket, Stream};
 
 use super::notifications;
-use super::slot::{Answer, ResponseSlot};
+use super::response_slot::{Answer, ResponseSlot};
 use super::statements::Cache;
 
 pub(crate) struct Pipeline {

@@ -18,7 +18,7 @@ use crate::error::{DbError, Error};
 use crate::socket::Socket;
 
 use super::pipeline::Pipeline;
-use super::slot::Answer;
+use super::response_slot::Answer;
 
 const READ_CHUNK: usize = 64 * 1024;
 

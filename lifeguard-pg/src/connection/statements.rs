@@ -40,7 +40,7 @@ impl<S: Stream> Connection<S> {
     }
 
     /// Bounds the statements kept prepared on the server (default
-    /// [`DEFAULT_STATEMENT_CACHE_CAPACITY`]): past `capacity`, the least recently used
+    /// [`DEFAULT_STATEMENT_CACHE_CAPACITY`](crate::DEFAULT_STATEMENT_CACHE_CAPACITY)): past `capacity`, the least recently used
     /// is closed. `0` keeps none: each statement is prepared, run and closed.
     ///
     /// ```no_run

@@ -12,8 +12,8 @@ use std::sync::{Mutex, MutexGuard};
 use super::connect_error::ConnectError;
 use super::{Inner, pool_closed};
 use crate::config::SessionReset;
-use crate::fair::{Capacity, Fair, Wait};
 use crate::query::{Executor, Query};
+use crate::wait_queue::{Capacity, Wait, WaitQueue};
 
 /// A connection as the pool holds it: boxed, so that lending it, taking it back and
 /// checking it move a pointer. A `Connection` is several hundred bytes, and every move
@@ -35,7 +35,7 @@ pub(crate) struct Exclusive {
     idle: Mutex<Vec<Idle>>,
     pub(crate) in_use: AtomicUsize,
     pub(crate) open: AtomicUsize,
-    pub(crate) fair: Fair,
+    pub(crate) queue: WaitQueue,
     max: usize,
     pub(crate) discarded: AtomicU64,
     connect_error: ConnectError,
@@ -51,7 +51,7 @@ impl Exclusive {
             idle: Mutex::new(Vec::new()),
             in_use: AtomicUsize::new(0),
             open: AtomicUsize::new(0),
-            fair: Fair::new(),
+            queue: WaitQueue::new(),
             max,
             discarded: AtomicU64::new(0),
             connect_error: ConnectError::default(),
@@ -76,7 +76,7 @@ impl Exclusive {
 
     fn release_permit(&self) {
         self.in_use.fetch_sub(1, Ordering::SeqCst);
-        self.fair.wake(self);
+        self.queue.wake(self);
     }
 
     /// Closes the idle connections.
@@ -221,7 +221,7 @@ pub(crate) fn acquire(pool: &Arc<Inner>) -> Result<PooledConnection, Error> {
     pool.check_open()?;
     let exclusive = &pool.exclusive;
     let deadline = Instant::now() + pool.config.get_acquire_timeout();
-    match exclusive.fair.acquire(exclusive, deadline) {
+    match exclusive.queue.acquire(exclusive, deadline) {
         Wait::Ticket(_) => {}
         Wait::Closed => return Err(pool_closed()),
         Wait::TimedOut => {

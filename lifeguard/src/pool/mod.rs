@@ -23,10 +23,10 @@ use lifeguard_pg::{Config, Error, Row, Timeout};
 pub use exclusive::PooledConnection;
 
 use crate::config::PoolConfig;
-use crate::fair::Wait;
 use crate::listener::Listener;
 use crate::query::{Executor, Query};
 use crate::stats::PoolStats;
+use crate::wait_queue::Wait;
 use exclusive::Exclusive;
 use shared::Shared;
 
@@ -147,7 +147,7 @@ impl Pool {
             exclusive_open: inner.exclusive.open.load(Ordering::Relaxed),
             exclusive_in_use: inner.exclusive.in_use.load(Ordering::Relaxed),
             in_flight: inner.shared.in_flight(),
-            waiting: inner.shared.fair.waiting() + inner.exclusive.fair.waiting(),
+            waiting: inner.shared.queue.waiting() + inner.exclusive.queue.waiting(),
             acquire_timeouts: inner.acquire_timeouts.load(Ordering::Relaxed),
             reconnects: inner.shared.reconnects.load(Ordering::Relaxed),
             discarded: inner.exclusive.discarded.load(Ordering::Relaxed),
@@ -164,8 +164,8 @@ impl Pool {
     pub fn close(&self, grace: Duration) {
         let inner = &self.inner;
         inner.closing.store(true, Ordering::SeqCst);
-        inner.shared.fair.close();
-        inner.exclusive.fair.close();
+        inner.shared.queue.close();
+        inner.exclusive.queue.close();
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline
             && (inner.shared.in_flight() > 0 || inner.exclusive.in_use.load(Ordering::SeqCst) > 0)
@@ -191,7 +191,7 @@ impl Pool {
         inner.check_open()?;
         let shared = &inner.shared;
         let deadline = Instant::now() + inner.config.get_acquire_timeout();
-        let index = match shared.fair.acquire(&**shared, deadline) {
+        let index = match shared.queue.acquire(&**shared, deadline) {
             Wait::Ticket(index) => index,
             Wait::Closed => return Err(pool_closed()),
             Wait::TimedOut => {

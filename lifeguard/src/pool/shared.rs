@@ -10,7 +10,7 @@ use may::sync::RwLock;
 
 use super::connect_error::ConnectError;
 use crate::config::PoolConfig;
-use crate::fair::{Capacity, Fair};
+use crate::wait_queue::{Capacity, WaitQueue};
 
 /// How often a healer looks at its connection.
 const HEAL_TICK: Duration = Duration::from_millis(10);
@@ -49,7 +49,7 @@ impl Slot {
 /// The pipelined connections and the line of callers waiting for one of them.
 pub(crate) struct Shared {
     pub(crate) slots: Vec<Slot>,
-    pub(crate) fair: Fair,
+    pub(crate) queue: WaitQueue,
     max_in_flight: usize,
     pub(crate) reconnects: AtomicU64,
     pub(crate) connect_error: ConnectError,
@@ -68,7 +68,7 @@ impl Shared {
                     retired_misses: AtomicU64::new(0),
                 })
                 .collect(),
-            fair: Fair::new(),
+            queue: WaitQueue::new(),
             max_in_flight,
             reconnects: AtomicU64::new(0),
             connect_error: ConnectError::default(),
@@ -117,7 +117,7 @@ impl Shared {
         }
         slot.served.fetch_add(1, Ordering::Relaxed);
         slot.in_flight.fetch_sub(1, Ordering::SeqCst);
-        self.fair.wake(self);
+        self.queue.wake(self);
     }
 
     /// Requests in flight over all connections.
@@ -234,7 +234,7 @@ pub(crate) fn heal(
                     born = Instant::now();
                     lifetime = config.lifetime_for(fastrand::f64());
                     idle_since = Instant::now();
-                    shared.fair.wake(&*shared);
+                    shared.queue.wake(&*shared);
                 }
                 Err(e) => {
                     shared.connect_error.failed(&e);

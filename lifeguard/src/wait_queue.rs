@@ -2,7 +2,7 @@
 //!
 //! A caller first tries to take capacity without queueing, but only while nobody waits
 //! (no barging past waiters). Otherwise it queues and parks, bounded by its deadline.
-//! Whoever frees capacity calls [`Fair::wake`], which hands capacity to the oldest
+//! Whoever frees capacity calls [`WaitQueue::wake`], which hands capacity to the oldest
 //! waiters directly.
 //!
 //! Why no wake-up is lost: both sides try to take capacity under the queue lock, so
@@ -19,7 +19,7 @@
 //! are skipped and dropped by the next waker or by the next caller to queue, and are
 //! not counted as waiting.
 //!
-//! Closing the queue ([`Fair::close`]) moves every waiting caller to closed the same
+//! Closing the queue ([`WaitQueue::close`]) moves every waiting caller to closed the same
 //! way, under the lock, so a close and a grant never both reach one waiter.
 //!
 //! Why no wait outlasts its deadline: every park goes through
@@ -59,7 +59,7 @@ pub(crate) enum Wait {
     Ticket(usize),
     /// The deadline passed first.
     TimedOut,
-    /// The queue was closed ([`Fair::close`]): no ticket will come.
+    /// The queue was closed ([`WaitQueue::close`]): no ticket will come.
     Closed,
 }
 
@@ -133,20 +133,20 @@ impl Waiter {
 }
 
 /// A FIFO queue of callers waiting for a ticket.
-pub(crate) struct Fair {
+pub(crate) struct WaitQueue {
     queue: Mutex<VecDeque<Arc<Waiter>>>,
     /// Queued waiters, abandoned ones not yet dropped included.
     waiting: AtomicUsize,
     /// Abandoned waiters not yet dropped from the queue (may dip below zero for a
     /// moment: the waker that drops one can come before the count of it).
     abandoned: AtomicIsize,
-    /// Set by [`Fair::close`]: nobody queues any more.
+    /// Set by [`WaitQueue::close`]: nobody queues any more.
     closed: AtomicBool,
 }
 
-impl Fair {
-    pub(crate) fn new() -> Fair {
-        Fair {
+impl WaitQueue {
+    pub(crate) fn new() -> WaitQueue {
+        WaitQueue {
             queue: Mutex::new(VecDeque::new()),
             waiting: AtomicUsize::new(0),
             abandoned: AtomicIsize::new(0),
@@ -190,7 +190,7 @@ impl Fair {
         // Gives the ticket back if this caller unwinds while parked (its coroutine
         // was cancelled): nothing is left behind.
         let mut guard = Abandon {
-            fair: self,
+            queue: self,
             waiter: &waiter,
             capacity,
             armed: true,
@@ -332,7 +332,7 @@ impl Fair {
 /// Leaves the queue when a waiting caller unwinds (its coroutine was cancelled at the
 /// park, or it panicked): a ticket granted meanwhile goes back, and the queue is served.
 struct Abandon<'a> {
-    fair: &'a Fair,
+    queue: &'a WaitQueue,
     waiter: &'a Arc<Waiter>,
     capacity: &'a dyn Capacity,
     armed: bool,
@@ -346,10 +346,10 @@ impl Drop for Abandon<'_> {
         match self.waiter.leave() {
             Left::Granted(ticket) => {
                 self.capacity.give_back(ticket);
-                self.fair.wake(self.capacity);
+                self.queue.wake(self.capacity);
             }
             Left::Closed => {}
-            Left::Abandoned => self.fair.abandoned_one(self.waiter),
+            Left::Abandoned => self.queue.abandoned_one(self.waiter),
         }
     }
 }
@@ -402,18 +402,18 @@ mod tests {
     /// nobody is counted as waiting once every caller has returned.
     #[test]
     fn timeouts_racing_grants_leave_nothing_counted() {
-        let fair = Arc::new(Fair::new());
+        let queue = Arc::new(WaitQueue::new());
         let tickets = Arc::new(Tickets(AtomicUsize::new(2)));
         let callers: Vec<_> = (0..32)
             .map(|_| {
-                let (fair, tickets) = (fair.clone(), tickets.clone());
+                let (queue, tickets) = (queue.clone(), tickets.clone());
                 std::thread::spawn(move || {
                     for _ in 0..200 {
                         let deadline = Instant::now() + Duration::from_micros(1500);
-                        if let Wait::Ticket(t) = fair.acquire(&*tickets, deadline) {
+                        if let Wait::Ticket(t) = queue.acquire(&*tickets, deadline) {
                             std::thread::sleep(Duration::from_micros(100));
                             tickets.give_back(t);
-                            fair.wake(&*tickets);
+                            queue.wake(&*tickets);
                         }
                     }
                 })
@@ -422,7 +422,7 @@ mod tests {
         for caller in callers {
             caller.join().expect("caller panicked");
         }
-        assert_eq!(fair.waiting(), 0);
+        assert_eq!(queue.waiting(), 0);
         assert_eq!(tickets.0.load(Ordering::Acquire), 2);
     }
 }

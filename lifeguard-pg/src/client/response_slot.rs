@@ -56,7 +56,7 @@ impl ResponseSlot {
         self.blocker.unpark();
     }
 
-    /// Waits for the answer. With a deadline, the keeper (see `keeper.rs`) answers
+    /// Waits for the answer. With a deadline, the keeper (see `deadlines.rs`) answers
     /// with a timeout once it passes; the caller also checks on each wake-up, so a
     /// late keeper costs at most its tick.
     pub(crate) fn wait(&self) -> Answer {
