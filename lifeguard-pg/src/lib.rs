@@ -71,7 +71,7 @@ pub use interval::Interval;
 pub use lru::DEFAULT_STATEMENT_CACHE_CAPACITY;
 pub use notify::Notification;
 pub use row::{
-    Row, RowIndex, SimpleIndex, SimpleQueryMessage, SimpleRow, at_most_one, exactly_one,
+    Row, RowIndex, SimpleIndex, SimpleQueryMessage, SimpleRow, at_most_one, collect, exactly_one,
 };
 pub use socket::{Runtime, Socket, Stream};
 pub use statement::{Column, Statement, StatementRef, ToStatement};

@@ -15,7 +15,9 @@
 use std::sync::Arc;
 
 use fallible_iterator::FallibleIterator;
-use postgres_protocol::message::backend::{Message, RowDescriptionBody};
+use postgres_protocol::message::backend::{
+    CommandCompleteBody, ErrorResponseBody, Message, RowDescriptionBody,
+};
 use postgres_types::{Oid, Type};
 
 use crate::error::{DbError, Error};
@@ -41,6 +43,72 @@ pub(crate) struct Outcome {
     pub columns: Option<Arc<[Column]>>,
 }
 
+/// One response being read to its ReadyForQuery, and the first error it carried: what
+/// every reader below shares.
+struct Reading<'a, M> {
+    src: &'a mut M,
+    started: bool,
+    failure: Option<Error>,
+}
+
+impl<'a, M: Messages> Reading<'a, M> {
+    fn new(src: &'a mut M) -> Reading<'a, M> {
+        Reading {
+            src,
+            started: false,
+            failure: None,
+        }
+    }
+
+    /// The next message of the response; `None` at its ReadyForQuery. A ReadyForQuery
+    /// before anything else was not asked for; a read failure after an ErrorResponse
+    /// reports that error (a FATAL one is followed by the server closing).
+    fn next(&mut self) -> Result<Option<Message>, Error> {
+        let message = match self.src.next_message() {
+            Ok(message) => message,
+            Err(e) => return Err(self.failure.take().unwrap_or(e)),
+        };
+        let first = !std::mem::replace(&mut self.started, true);
+        match message {
+            Message::ReadyForQuery(_) if first => Err(unsolicited_ready()),
+            Message::ReadyForQuery(_) => Ok(None),
+            other => Ok(Some(other)),
+        }
+    }
+
+    /// Keeps the response's first error, to return once it is read to its end.
+    fn failed(&mut self, error: Error) {
+        self.failure.get_or_insert(error);
+    }
+
+    /// An ErrorResponse: kept as the response's error, unless an earlier one is.
+    fn error_response(&mut self, body: ErrorResponseBody) -> Result<(), Error> {
+        let db = DbError::parse(&mut body.fields())?;
+        self.failed(Error::Db(Box::new(db)));
+        Ok(())
+    }
+
+    fn has_failed(&self) -> bool {
+        self.failure.is_some()
+    }
+
+    /// The response's outcome: its first error, or `value`.
+    fn finish<T>(self, value: T) -> Result<T, Error> {
+        match self.failure {
+            Some(e) => Err(e),
+            None => Ok(value),
+        }
+    }
+}
+
+/// The rows a CommandComplete reports.
+fn rows_completed(body: &CommandCompleteBody) -> Result<u64, Error> {
+    let tag = body
+        .tag()
+        .map_err(|e| Error::protocol(format!("malformed CommandComplete: {e}")))?;
+    Ok(rows_from_tag(tag))
+}
+
 /// Reads one extended-protocol response: every row goes to `on_row`, which may fail
 /// (a decode error); the first error is returned after the response is consumed to its
 /// ReadyForQuery, so the connection stays in step.
@@ -50,18 +118,9 @@ pub(crate) fn read_extended(
     on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
 ) -> Result<Outcome, Error> {
     let mut outcome = Outcome::default();
-    let mut failure: Option<Error> = None;
-    let mut started = false;
-    loop {
-        let message = match src.next_message() {
-            Ok(message) => message,
-            // A FATAL error is followed by the server closing: report the error.
-            Err(e) => return Err(failure.unwrap_or(e)),
-        };
-        let first = !std::mem::replace(&mut started, true);
+    let mut response = Reading::new(src);
+    while let Some(message) = response.next()? {
         match message {
-            Message::ReadyForQuery(_) if first => return Err(unsolicited_ready()),
-            Message::ReadyForQuery(_) => break,
             Message::ParseComplete
             | Message::BindComplete
             | Message::CloseComplete
@@ -83,34 +142,23 @@ pub(crate) fn read_extended(
             }
             Message::NoData => outcome.columns = Some(Arc::from(Vec::new())),
             Message::DataRow(body) => {
-                if failure.is_some() {
+                if response.has_failed() {
                     continue;
                 }
                 let Some(cols) = &columns else {
                     return Err(Error::protocol("DataRow before any RowDescription"));
                 };
                 if let Err(e) = Row::new(cols.clone(), body).and_then(&mut *on_row) {
-                    failure = Some(e);
+                    response.failed(e);
                 }
             }
-            Message::CommandComplete(body) => {
-                let tag = body
-                    .tag()
-                    .map_err(|e| Error::protocol(format!("malformed CommandComplete: {e}")))?;
-                outcome.rows_affected = rows_from_tag(tag);
-            }
+            Message::CommandComplete(body) => outcome.rows_affected = rows_completed(&body)?,
             Message::EmptyQueryResponse => {}
-            Message::ErrorResponse(body) => {
-                let db = DbError::parse(&mut body.fields())?;
-                failure.get_or_insert(Error::Db(Box::new(db)));
-            }
+            Message::ErrorResponse(body) => response.error_response(body)?,
             other => return Err(unexpected(&other)),
         }
     }
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(outcome),
-    }
+    response.finish(outcome)
 }
 
 /// Reads the response to a simple Query: text rows and one CommandComplete per
@@ -118,17 +166,9 @@ pub(crate) fn read_extended(
 pub(crate) fn read_simple(src: &mut impl Messages) -> Result<Vec<SimpleQueryMessage>, Error> {
     let mut out = Vec::new();
     let mut names: Option<Arc<[String]>> = None;
-    let mut failure: Option<Error> = None;
-    let mut started = false;
-    loop {
-        let message = match src.next_message() {
-            Ok(message) => message,
-            Err(e) => return Err(failure.unwrap_or(e)),
-        };
-        let first = !std::mem::replace(&mut started, true);
+    let mut response = Reading::new(src);
+    while let Some(message) = response.next()? {
         match message {
-            Message::ReadyForQuery(_) if first => return Err(unsolicited_ready()),
-            Message::ReadyForQuery(_) => break,
             Message::RowDescription(body) => {
                 let cols = parse_columns(&body)?;
                 names = Some(cols.iter().map(|c| c.name().to_owned()).collect());
@@ -143,25 +183,16 @@ pub(crate) fn read_simple(src: &mut impl Messages) -> Result<Vec<SimpleQueryMess
                 )?));
             }
             Message::CommandComplete(body) => {
-                let tag = body
-                    .tag()
-                    .map_err(|e| Error::protocol(format!("malformed CommandComplete: {e}")))?;
-                out.push(SimpleQueryMessage::CommandComplete(rows_from_tag(tag)));
+                out.push(SimpleQueryMessage::CommandComplete(rows_completed(&body)?));
                 names = None;
             }
             Message::EmptyQueryResponse | Message::CopyData(_) | Message::CopyDone => {}
             Message::CopyOutResponse(_) => {}
-            Message::ErrorResponse(body) => {
-                let db = DbError::parse(&mut body.fields())?;
-                failure.get_or_insert(Error::Db(Box::new(db)));
-            }
+            Message::ErrorResponse(body) => response.error_response(body)?,
             other => return Err(unexpected(&other)),
         }
     }
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(out),
-    }
+    response.finish(out)
 }
 
 /// The columns of a RowDescription.

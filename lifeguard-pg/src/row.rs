@@ -211,6 +211,30 @@ pub(crate) fn value_ranges(body: &DataRowBody) -> Result<Vec<Option<Range<usize>
     Ok(ranges)
 }
 
+/// Every row `run` hands to the callback it is given, in order: the `query` and
+/// `fetch_all` of every query method that streams its rows to a callback.
+///
+/// ```
+/// use lifeguard_pg::collect;
+///
+/// let rows = collect(|push| {
+///     (1..=3).try_for_each(&mut *push)?;
+///     Ok(3)
+/// })?;
+/// assert_eq!(rows, [1, 2, 3]);
+/// # Ok::<(), lifeguard_pg::Error>(())
+/// ```
+pub fn collect<T>(
+    run: impl FnOnce(&mut dyn FnMut(T) -> Result<(), Error>) -> Result<u64, Error>,
+) -> Result<Vec<T>, Error> {
+    let mut rows = Vec::new();
+    run(&mut |row| {
+        rows.push(row);
+        Ok(())
+    })?;
+    Ok(rows)
+}
+
 /// The one row of a result that must have exactly one (every `query_one` and
 /// `fetch_one`): [`Error::RowCount`] for none or more.
 ///

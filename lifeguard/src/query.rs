@@ -18,7 +18,7 @@ macro_rules! run_methods {
             &self,
             executor: impl $crate::Executor,
         ) -> Result<Vec<$row>, lifeguard_pg::Error> {
-            $crate::query::collect(|push| self.for_each(executor, push))
+            lifeguard_pg::collect(|push| self.for_each(executor, push))
         }
 
         /// Runs it; exactly one row must come back (`Error::RowCount` otherwise).
@@ -121,20 +121,7 @@ impl<'a> Query<'a> {
     }
 }
 
-/// Every row `run` hands to the callback it is given, in order: the `fetch_all` of every
-/// query value.
-pub(crate) fn collect<T>(
-    run: impl FnOnce(&mut dyn FnMut(T) -> Result<(), Error>) -> Result<u64, Error>,
-) -> Result<Vec<T>, Error> {
-    let mut rows = Vec::new();
-    run(&mut |row| {
-        rows.push(row);
-        Ok(())
-    })?;
-    Ok(rows)
-}
-
-pub(crate) use lifeguard_pg::{at_most_one, exactly_one};
+pub(crate) use lifeguard_pg::{at_most_one, collect, exactly_one};
 
 /// Something a [`Query`] runs on: `&Pool` (autocommit, pipelined), `&mut Transaction`,
 /// `&mut PooledConnection` or `&mut Connection`. Each impl lives beside its type.

@@ -30,7 +30,7 @@ use crate::connection::Connection;
 use crate::encode::{self, Param};
 use crate::error::{DbError, Error};
 use crate::response::{self, Messages, Outcome};
-use crate::row::{Row, SimpleQueryMessage, at_most_one, exactly_one};
+use crate::row::{Row, SimpleQueryMessage, at_most_one, collect, exactly_one};
 use crate::socket::Runtime;
 use crate::statement::{Statement, StatementRef, ToStatement};
 
@@ -271,12 +271,7 @@ impl Client {
         statement: &T,
         params: &[Param<'_>],
     ) -> Result<Vec<Row>, Error> {
-        let mut rows = Vec::new();
-        self.run(statement, params, &mut |row| {
-            rows.push(row);
-            Ok(())
-        })?;
-        Ok(rows)
+        collect(|push| Ok(self.run(statement, params, push)?.rows_affected))
     }
 
     /// Runs SQL whose parameter types are given: the first use sends Parse, Bind,

@@ -23,7 +23,7 @@ use crate::error::{DbError, Error, Timeout};
 use crate::lru::{DEFAULT_STATEMENT_CACHE_CAPACITY, Lru};
 use crate::notify::Notification;
 use crate::response::{self, Outcome};
-use crate::row::{Row, SimpleQueryMessage, at_most_one, exactly_one};
+use crate::row::{Row, SimpleQueryMessage, at_most_one, collect, exactly_one};
 use crate::socket::{self, Address, Runtime, Socket, Stream, TcpOptions};
 use crate::startup::{self, BackendKey};
 use crate::statement::{Column, Statement, StatementRef, ToStatement};
@@ -199,12 +199,7 @@ impl<S: Stream> Connection<S> {
         statement: &T,
         params: &[Param<'_>],
     ) -> Result<Vec<Row>, Error> {
-        let mut rows = Vec::new();
-        self.run(statement, params, &mut |row| {
-            rows.push(row);
-            Ok(())
-        })?;
-        Ok(rows)
+        collect(|push| Ok(self.run(statement, params, push)?.rows_affected))
     }
 
     /// Runs a statement and hands each row to `f` as it arrives, without collecting them.
