@@ -5,8 +5,10 @@
 //! |---|---|
 //! | [`workload`] | the TechEmpower "single query" table, its setup, the query, the time window |
 //! | [`stats`] | per-worker latency recording and the merged summary |
+//! | [`cpu`] | the process's CPU time over the measured window (client CPU per query) |
 //! | [`targets`] | one request loop per client under test: `client` (lifeguard-pg on may), `pool` (lifeguard's pool on may), `tokio-postgres`, `deadpool` (deadpool-postgres), `sqlx` |
 
+pub mod cpu;
 pub mod stats;
 pub mod targets;
 pub mod workload;

@@ -23,7 +23,8 @@
 //! a request unanswered after 5 s fails, and a loop stops at its first failure.
 //!
 //! Human-readable lines go to stderr; the last line on stdout is
-//! `qps=<n> p50_us=<n> p99_us=<n>` (integers). The exit status is 1 when any request
+//! `qps=<n> p50_us=<n> p99_us=<n> cpu_us_per_query=<x.y>`: integers, and the process's
+//! CPU time (user + system, `getrusage`) over the measured window per measured query. The exit status is 1 when any request
 //! failed, 2 when the run could not start or did not end in time.
 
 use std::process::ExitCode;
@@ -33,6 +34,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+use lifeguard_bench::cpu::CpuWindow;
 use lifeguard_bench::stats::Summary;
 use lifeguard_bench::targets::{self, Load};
 use lifeguard_bench::{default_database_url, workload};
@@ -142,6 +144,8 @@ fn main() -> ExitCode {
 
     let done = Arc::new(AtomicBool::new(false));
     start_watchdog(load.warmup + load.measure + GRACE, done.clone());
+    let started = std::time::Instant::now();
+    let cpu = CpuWindow::between(started + load.warmup, started + load.warmup + load.measure);
     let outcome = match args.target {
         Target::Client => targets::client::run(&load),
         Target::Pool => targets::pool::run(&load),
@@ -159,11 +163,17 @@ fn main() -> ExitCode {
     };
 
     let summary = Summary::merge(window.measure_from, recorders);
+    let cpu = cpu.used();
     eprintln!("{}", summary.details());
+    eprintln!(
+        "client cpu: {:.3}s over the measured window, {:.1} us per query",
+        cpu.as_secs_f64(),
+        summary.cpu_us_per_request(cpu)
+    );
     for e in &summary.error_samples {
         eprintln!("error: {e}");
     }
-    println!("{}", summary.result_line());
+    println!("{}", summary.result_line(cpu));
     if summary.errors > 0 {
         ExitCode::from(1)
     } else {

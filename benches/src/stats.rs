@@ -140,13 +140,24 @@ impl Summary {
         )
     }
 
-    /// The machine-read result line: `qps=<n> p50_us=<n> p99_us=<n>`.
-    pub fn result_line(&self) -> String {
+    /// The client CPU time per measured request, in microseconds (one decimal), from
+    /// the CPU time the process used over the measured window.
+    pub fn cpu_us_per_request(&self, cpu: Duration) -> f64 {
+        match self.requests() {
+            0 => 0.0,
+            n => (cpu.as_secs_f64() * 1e7 / n as f64).round() / 10.0,
+        }
+    }
+
+    /// The machine-read result line:
+    /// `qps=<n> p50_us=<n> p99_us=<n> cpu_us_per_query=<x.y>`.
+    pub fn result_line(&self, cpu: Duration) -> String {
         format!(
-            "qps={} p50_us={} p99_us={}",
+            "qps={} p50_us={} p99_us={} cpu_us_per_query={:.1}",
             self.qps(),
             self.quantile_us(0.50),
-            self.quantile_us(0.99)
+            self.quantile_us(0.99),
+            self.cpu_us_per_request(cpu)
         )
     }
 }
