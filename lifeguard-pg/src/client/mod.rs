@@ -9,6 +9,7 @@ mod deadlines;
 mod lexer;
 mod notifications;
 mod pipeline;
+mod prepared;
 mod reader;
 mod refuse;
 mod response_slot;
@@ -37,8 +38,9 @@ use crate::statement::{Statement, StatementRef, ToStatement};
 pub use notifications::Notifications;
 
 use pipeline::{Pipeline, State};
+use prepared::Prepared;
 use response_slot::ResponseSlot;
-use statements::{CachedStatement, Prepared};
+use statements::CachedStatement;
 
 /// The largest response a pipelined connection buffers for one caller unless told
 /// otherwise ([`Client::set_max_response_bytes`]): 256 MiB.
