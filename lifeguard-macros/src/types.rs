@@ -1,5 +1,8 @@
-//! Which Rust type each PostgreSQL type maps to, and the marker the argument and field
-//! checks use.
+//! Which Rust type each described PostgreSQL type maps to, and the marker the argument
+//! and field checks use: `lifeguard-type-table` holds the table (shared with
+//! `lifeguard`'s build script, which generates the checks); this file adds what depends
+//! on the description (built-in or not, the `Type` sent with Parse) and this crate's
+//! features.
 
 use lifeguard_offline::describe::PgType;
 
@@ -24,68 +27,22 @@ pub const UNKNOWN: &str = "__lg::Type::UNKNOWN";
 pub enum Unmapped {
     /// Lifeguard does not map it at all.
     Unsupported,
-    /// A feature of `lifeguard` would map it.
-    NeedsFeature(&'static str),
+    /// A feature of `lifeguard` would map it (or one of several: "chrono` or `time").
+    NeedsFeature(String),
 }
 
-/// The Rust type for a scalar PostgreSQL type name, or why there is none.
-fn scalar(name: &str) -> Result<&'static str, Unmapped> {
-    Ok(match name {
-        "bool" => "bool",
-        "int2" => "i16",
-        "int4" => "i32",
-        "int8" => "i64",
-        "float4" => "f32",
-        "float8" => "f64",
-        "oid" => "u32",
-        "text" | "varchar" | "bpchar" | "name" | "citext" => "::std::string::String",
-        "bytea" => "::std::vec::Vec<u8>",
-        "inet" => "::std::net::IpAddr",
-        "interval" => "__lg::Interval",
-        "uuid" => feature(cfg!(feature = "uuid"), "uuid", "__lg::uuid::Uuid")?,
-        "json" | "jsonb" => feature(
-            cfg!(feature = "serde_json"),
-            "serde_json",
-            "__lg::serde_json::Value",
-        )?,
-        "numeric" => feature(
-            cfg!(feature = "rust_decimal"),
-            "rust_decimal",
-            "__lg::rust_decimal::Decimal",
-        )?,
-        "date" | "time" | "timestamp" | "timestamptz" => date_time(name)?,
-        _ => return Err(Unmapped::Unsupported),
-    })
-}
+/// The features of `lifeguard` this crate sees, by the names the type table gates its
+/// rows with (each `lifeguard` feature enables ours of the same name).
+const FEATURES: [(&str, bool); 5] = [
+    ("chrono", cfg!(feature = "chrono")),
+    ("time", cfg!(feature = "time")),
+    ("uuid", cfg!(feature = "uuid")),
+    ("serde_json", cfg!(feature = "serde_json")),
+    ("rust_decimal", cfg!(feature = "rust_decimal")),
+];
 
-/// `rust` when the feature `name` is `on`.
-fn feature(on: bool, name: &'static str, rust: &'static str) -> Result<&'static str, Unmapped> {
-    if on {
-        Ok(rust)
-    } else {
-        Err(Unmapped::NeedsFeature(name))
-    }
-}
-
-/// chrono when its feature is on (it wins when both are), else time.
-fn date_time(name: &str) -> Result<&'static str, Unmapped> {
-    if cfg!(feature = "chrono") {
-        Ok(match name {
-            "date" => "__lg::chrono::NaiveDate",
-            "time" => "__lg::chrono::NaiveTime",
-            "timestamp" => "__lg::chrono::NaiveDateTime",
-            _ => "__lg::chrono::DateTime<__lg::chrono::Utc>",
-        })
-    } else if cfg!(feature = "time") {
-        Ok(match name {
-            "date" => "__lg::time::Date",
-            "time" => "__lg::time::Time",
-            "timestamp" => "__lg::time::PrimitiveDateTime",
-            _ => "__lg::time::OffsetDateTime",
-        })
-    } else {
-        Err(Unmapped::NeedsFeature("chrono` or `time"))
-    }
+fn enabled(feature: &str) -> bool {
+    FEATURES.iter().any(|&(name, on)| on && name == feature)
 }
 
 /// The mapping of a described type.
@@ -100,18 +57,13 @@ pub fn map(ty: &PgType) -> Result<Mapping, Unmapped> {
     if builtin.is_none() && (array || element != "citext") {
         return Err(Unmapped::Unsupported);
     }
-    let rust = scalar(element)?;
+    let mapped = lifeguard_type_table::map(element, array, enabled).map_err(|why| match why {
+        lifeguard_type_table::Unmapped::Unsupported => Unmapped::Unsupported,
+        lifeguard_type_table::Unmapped::NeedsFeature(f) => Unmapped::NeedsFeature(f.join("` or `")),
+    })?;
     Ok(Mapping {
-        rust: if array {
-            format!("::std::vec::Vec<{rust}>")
-        } else {
-            rust.to_string()
-        },
-        marker: if array {
-            format!("{element}_array")
-        } else {
-            element.to_string()
-        },
+        rust: mapped.rust,
+        marker: mapped.module,
         parse_type: match builtin {
             Some(t) => format!("__lg::Type::{}", const_name(t.name())),
             None => UNKNOWN.to_string(),
@@ -137,6 +89,14 @@ mod tests {
             Ok(m) => m,
             Err(_) => panic!("{ty} is not mapped"),
         }
+    }
+
+    /// Every feature the table gates a row with is one this crate sees: a feature left
+    /// out here would leave its types unmapped while `lifeguard` generates their checks.
+    #[test]
+    fn sees_every_feature_of_the_table() {
+        let ours: Vec<&str> = FEATURES.iter().map(|&(name, _)| name).collect();
+        assert_eq!(ours, lifeguard_type_table::features());
     }
 
     #[test]
