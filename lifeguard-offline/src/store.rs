@@ -37,7 +37,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::describe::{ColumnInfo, Description, Nullability, PgType, StatementKind};
+use crate::description::{ColumnInfo, Description, Nullability, PgType, StatementKind};
 
 /// The version of the file format this build reads and writes.
 pub const FORMAT: u32 = 1;
@@ -52,12 +52,12 @@ pub const DIR_ENV: &str = "LIFEGUARD_OFFLINE_DIR";
 /// One statement's offline metadata: the contents of one file.
 ///
 /// ```
-/// use lifeguard_offline::describe::{Description, StatementKind};
+/// use lifeguard_offline::description::{Description, StatementKind};
 /// use lifeguard_offline::store::Entry;
 ///
 /// let entry = Entry {
 ///     sql: "SELECT 1".to_string(),
-///     description: Description { params: vec![], columns: vec![], kind: StatementKind::Read },
+///     description: Description::new(&[], &[], StatementKind::Read),
 ///     server_version: "15.10".to_string(),
 /// };
 /// let text = entry.to_json();
@@ -202,7 +202,7 @@ fn parse_type(value: &Value, path: &str) -> Result<PgType, String> {
     obj.only(&["oid", "name"])?;
     Ok(PgType {
         oid: obj.oid("oid")?,
-        name: obj.string("name")?,
+        name: obj.string("name")?.into(),
     })
 }
 
@@ -221,11 +221,14 @@ fn parse_column(value: &Value, path: &str) -> Result<ColumnInfo, String> {
             let origin = Obj::new(v, &origin_path)
                 .map_err(|_| format!("{} must be null or an object", obj.field("origin")))?;
             origin.only(&["table", "column"])?;
-            Some((origin.string("table")?, origin.string("column")?))
+            Some((
+                origin.string("table")?.into(),
+                origin.string("column")?.into(),
+            ))
         }
     };
     Ok(ColumnInfo {
-        name: obj.string("name")?,
+        name: obj.string("name")?.into(),
         type_: parse_type(obj.get("type")?, &format!("{path}.type"))?,
         nullable,
         origin,
@@ -532,12 +535,12 @@ pub fn load(dirs: &[PathBuf], sql: &str) -> Result<(PathBuf, Entry), LoadError> 
 ///
 /// ```no_run
 /// use std::path::Path;
-/// use lifeguard_offline::describe::{Description, StatementKind};
+/// use lifeguard_offline::description::{Description, StatementKind};
 /// use lifeguard_offline::store::{self, Entry};
 ///
 /// let entry = Entry {
 ///     sql: "SELECT 1".to_string(),
-///     description: Description { params: vec![], columns: vec![], kind: StatementKind::Read },
+///     description: Description::new(&[], &[], StatementKind::Read),
 ///     server_version: "15.10".to_string(),
 /// };
 /// let wrote = store::save_if_changed(Path::new(".lifeguard"), &entry)?;
