@@ -395,9 +395,9 @@ fn statement_info(code: &mut String, sql: &str, desc: &Description, span: Span) 
     code.push_str("};");
 }
 
-/// `desc` as a constant expression. Each non-empty list is an inline `const` block, in
-/// which the borrowed array lives for `'static` (an argument of a `const fn` call would
-/// be a temporary, dropped at the end of the static's initializer).
+/// `desc` as a constant expression. Its arrays are promoted to statics of their own:
+/// their elements own nothing (a [`lifeguard_offline::description::Name`] is a
+/// `&'static str`).
 fn description(code: &mut String, desc: &Description) {
     code.push_str("__lg::Description::new(");
     list(code, &desc.params, pg_type);
@@ -410,18 +410,14 @@ fn description(code: &mut String, desc: &Description) {
     let _ = write!(code, ",__lg::StatementKind::{kind})");
 }
 
-/// `&[]`, or `const {&[a,b,]}`.
+/// `&[a,b,]`.
 fn list<T>(code: &mut String, items: &[T], item: fn(&mut String, &T)) {
-    if items.is_empty() {
-        code.push_str("&[]");
-        return;
-    }
-    code.push_str("const {&[");
+    code.push_str("&[");
     for i in items {
         item(code, i);
         code.push(',');
     }
-    code.push_str("]}");
+    code.push(']');
 }
 
 /// `__lg::column(name, oid, type name, nullable, table, column)`.

@@ -16,26 +16,46 @@
 //! assert_eq!(EMAIL.nullability_in_code(), Nullability::NotNull);
 //! ```
 
-use std::borrow::{Borrow, Cow};
+use std::borrow::Cow;
+use std::collections::HashSet;
 use std::fmt;
 use std::ops::Deref;
+use std::sync::{Mutex, PoisonError};
 
 use lifeguard_pg::types::Type;
 
-/// A name (of a type, a column, a table): borrowed from static data the macros emitted,
-/// or owned when described or read from a file.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Name(Cow<'static, str>);
+/// A name (of a type, a column, a table): a string that lives as long as the program.
+/// Names in the static data the macros emit are literals; a name described or read
+/// from a file is interned, each distinct one allocated once per process (few: type,
+/// column and table names), so that the types of a [`Description`] hold no owned text
+/// and their arrays can be static data.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Name(&'static str);
 
 impl Name {
     /// A name in static data.
     pub const fn new(name: &'static str) -> Name {
-        Name(Cow::Borrowed(name))
+        Name(name)
+    }
+
+    /// The interned name equal to `name`.
+    pub fn intern(name: &str) -> Name {
+        static NAMES: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
+        let mut names = NAMES.lock().unwrap_or_else(PoisonError::into_inner);
+        let names = names.get_or_insert_with(HashSet::new);
+        match names.get(name) {
+            Some(known) => Name(known),
+            None => {
+                let leaked: &'static str = Box::leak(name.into());
+                names.insert(leaked);
+                Name(leaked)
+            }
+        }
     }
 
     /// The name as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
+    pub fn as_str(&self) -> &'static str {
+        self.0
     }
 }
 
@@ -43,61 +63,55 @@ impl Deref for Name {
     type Target = str;
 
     fn deref(&self) -> &str {
-        &self.0
+        self.0
     }
 }
 
 impl AsRef<str> for Name {
     fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl Borrow<str> for Name {
-    fn borrow(&self) -> &str {
-        &self.0
+        self.0
     }
 }
 
 impl From<String> for Name {
     fn from(name: String) -> Name {
-        Name(Cow::Owned(name))
+        Name::intern(&name)
     }
 }
 
 impl From<&str> for Name {
     fn from(name: &str) -> Name {
-        Name(Cow::Owned(name.to_string()))
+        Name::intern(name)
     }
 }
 
 impl From<Name> for String {
     fn from(name: Name) -> String {
-        name.0.into_owned()
+        name.0.to_string()
     }
 }
 
 impl PartialEq<str> for Name {
     fn eq(&self, other: &str) -> bool {
-        *self.0 == *other
+        self.0 == other
     }
 }
 
 impl PartialEq<&str> for Name {
     fn eq(&self, other: &&str) -> bool {
-        *self.0 == **other
+        self.0 == *other
     }
 }
 
 impl fmt::Debug for Name {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&*self.0, f)
+        fmt::Debug::fmt(self.0, f)
     }
 }
 
 impl fmt::Display for Name {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.0)
     }
 }
 
@@ -115,7 +129,7 @@ pub enum Nullability {
 /// Domains are replaced by their base type. Built-in types (those
 /// [`Type::from_oid`] knows) have stable OIDs; other types (extensions such as `citext`,
 /// user enums) are matched by name, because their OIDs differ between databases.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PgType {
     /// The type's OID on the server it was described on.
     pub oid: u32,
@@ -155,7 +169,7 @@ impl PgType {
 }
 
 /// One result column of a described statement.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ColumnInfo {
     /// The column's name as the server reports it: the alias, overrides included
     /// (`email!`); [`ColumnInfo::alias`] splits them off.

@@ -28,7 +28,7 @@
 //! module without the `cli` feature.
 
 use std::ffi::OsString;
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -163,9 +163,30 @@ impl Entry {
     }
 }
 
-/// A JSON string literal.
+/// A JSON string literal, escaped as `serde_json` escapes it (`"`, `\\`, and control
+/// characters; `\u00xx` for those without a short form), written directly: the macros
+/// write an entry per statement, and a `serde_json::Value` per string costs more than the
+/// rest of the file.
 fn string(s: &str) -> String {
-    Value::from(s).to_string()
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if c < ' ' => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// A JSON array with one element a line (`[]` when empty).

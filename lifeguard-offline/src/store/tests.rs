@@ -349,3 +349,16 @@ fn search_and_write_dirs() {
     let abs = tmp.path().join("elsewhere");
     assert_eq!(write_dir_with(&member, Some(abs.clone().into())), abs);
 }
+
+/// Strings are escaped exactly as `serde_json` escapes them.
+#[test]
+fn strings_escape_as_serde_json_does() {
+    let all: String = (0u32..0x80)
+        .filter_map(char::from_u32)
+        .chain("é ünï \u{2028} 😀".chars())
+        .collect();
+    assert_eq!(
+        string(&all),
+        serde_json::Value::from(all.as_str()).to_string()
+    );
+}
