@@ -1,8 +1,9 @@
 //! Column nullability inferred at compile time, shape by shape: for each query the test
-//! asserts which columns came out `Option` (`StatementInfo::columns[i].nullable`), then
-//! runs it on data that produces every NULL the shape allows (customers without orders,
-//! orders without tags, tags without orders, NULL emails and notes). A column wrongly
-//! inferred NOT NULL would fail there with `Error::UnexpectedNull`.
+//! asserts which columns came out `Option`
+//! (`StatementInfo::columns()[i].nullability_in_code()`), then runs it on data that
+//! produces every NULL the shape allows (customers without orders, orders without tags,
+//! tags without orders, NULL emails and notes). A column wrongly inferred NOT NULL would
+//! fail there with `Error::UnexpectedNull`.
 
 use std::sync::OnceLock;
 
@@ -35,7 +36,11 @@ fn pool() -> &'static Pool {
 
 /// Which columns the macro made `Option` (true) and which plain `T` (false).
 fn nullable<R>(q: &CheckedQuery<R>) -> Vec<bool> {
-    q.statement().columns().iter().map(|c| c.nullable).collect()
+    q.statement()
+        .columns()
+        .iter()
+        .map(|c| c.nullability_in_code() == lifeguard::Nullability::Nullable)
+        .collect()
 }
 
 /// Asserts the inferred nullability, then runs the query on the pool: every NOT NULL

@@ -5,7 +5,7 @@
 
 use std::sync::OnceLock;
 
-use lifeguard::{CheckedQuery, Error, Pool, StatementKind};
+use lifeguard::{CheckedQuery, Error, Nullability, Pool, StatementKind};
 use lifeguard_suite::Mood;
 use postgres_types::{FromSql, ToSql};
 
@@ -48,8 +48,11 @@ fn pool() -> &'static Pool {
 fn columns<R>(q: &CheckedQuery<R>) -> Vec<(String, bool)> {
     q.statement()
         .columns()
-        .into_iter()
-        .map(|c| (c.name, c.nullable))
+        .iter()
+        .map(|c| {
+            let nullable = c.nullability_in_code() == Nullability::Nullable;
+            (c.alias().name.to_string(), nullable)
+        })
         .collect()
 }
 
@@ -431,7 +434,7 @@ fn statement_kind_classifies_reads_and_writes() {
         lifeguard::query!("WITH x AS (SELECT id FROM users) SELECT id FROM x").statement(),
     ];
     for s in read {
-        assert_eq!(s.kind, StatementKind::Read, "{}", s.sql);
+        assert_eq!(s.kind(), StatementKind::Read, "{}", s.sql);
     }
     let write = [
         lifeguard::query!("INSERT INTO users (name) VALUES ($1)", "w").statement(),
@@ -448,7 +451,7 @@ fn statement_kind_classifies_reads_and_writes() {
         .statement(),
     ];
     for s in write {
-        assert_eq!(s.kind, StatementKind::Write, "{}", s.sql);
+        assert_eq!(s.kind(), StatementKind::Write, "{}", s.sql);
     }
 }
 

@@ -1,39 +1,6 @@
-//! Column names as the SQL writes them, with Lifeguard's overrides in the alias:
-//! `"col!"` (never NULL), `"col?"` (may be NULL), `"col: Type"`, `"col!: Type"`,
-//! `"col?: Type"`.
-
-/// What the alias asks for.
-#[derive(Debug, PartialEq)]
-pub struct Column {
-    /// The name without overrides: the field's name.
-    pub name: String,
-    /// `Some(true)` for `!`, `Some(false)` for `?`.
-    pub not_null: Option<bool>,
-    /// The Rust type after `:`, as written.
-    pub rust_type: Option<String>,
-}
-
-impl Column {
-    /// Splits the overrides off a column name.
-    pub fn parse(raw: &str) -> Column {
-        let (head, rust_type) = match raw.split_once(':') {
-            Some((head, ty)) => (head.trim_end(), Some(ty.trim().to_string())),
-            None => (raw, None),
-        };
-        let (name, not_null) = if let Some(n) = head.strip_suffix('!') {
-            (n, Some(true))
-        } else if let Some(n) = head.strip_suffix('?') {
-            (n, Some(false))
-        } else {
-            (head, None)
-        };
-        Column {
-            name: name.to_string(),
-            not_null,
-            rust_type,
-        }
-    }
-}
+//! Field names for result columns. The alias overrides (`"col!"`, `"col?"`,
+//! `"col: Type"`) are parsed by `lifeguard_offline::description::Alias`, beside the
+//! description they apply to.
 
 /// The field name for a column: the name itself, `r#name` for a keyword; `None` when
 /// it is not an identifier at all.
@@ -66,23 +33,6 @@ const KEYWORDS: &[&str] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn overrides() {
-        let c = Column::parse("id!");
-        assert_eq!(
-            (c.name.as_str(), c.not_null, c.rust_type),
-            ("id", Some(true), None)
-        );
-        let c = Column::parse("email?");
-        assert_eq!((c.name.as_str(), c.not_null), ("email", Some(false)));
-        let c = Column::parse("mood: crate::Mood");
-        assert_eq!(c.name, "mood");
-        assert_eq!(c.rust_type.as_deref(), Some("crate::Mood"));
-        let c = Column::parse("m!: Mood");
-        assert_eq!((c.name.as_str(), c.not_null), ("m", Some(true)));
-        assert_eq!(Column::parse("plain").not_null, None);
-    }
 
     #[test]
     fn identifiers() {

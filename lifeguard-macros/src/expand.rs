@@ -11,12 +11,11 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use lifeguard_offline::describe::{Description, Nullability, StatementKind};
-use lifeguard_offline::store::Entry;
+use lifeguard_offline::description::{ColumnInfo, Description, Nullability, PgType, StatementKind};
 use proc_macro2::{Delimiter, Group, Ident, Punct, Spacing, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote_spanned};
 
-use crate::columns::{Column, field_ident};
+use crate::columns::field_ident;
 use crate::input::{Input, Output};
 use crate::metadata::{self, Mode};
 use crate::types::{self, Unmapped};
@@ -40,9 +39,8 @@ pub fn expand(input: Input, from_file: bool) -> syn::Result<TokenStream> {
     let fields = columns(&desc, span)?;
 
     let mut code = String::from("use ::lifeguard::__private as __lg;");
-    // Rebuild when the SQL file changes (the offline entry is included as the
-    // descriptor's metadata), or the mode.
-    if let Some(path) = file {
+    // Rebuild when the SQL file or the offline entry changes, or the mode.
+    for path in file.iter().chain(&entry_file) {
         let _ = write!(code, "const _: &[u8] = ::core::include_bytes!({path:?});");
     }
     if metadata::first_in_process() {
@@ -51,7 +49,7 @@ pub fn expand(input: Input, from_file: bool) -> syn::Result<TokenStream> {
              const _: ::core::option::Option<&str> = ::core::option_env!(\"LIFEGUARD_OFFLINE\");",
         );
     }
-    statement_info(&mut code, &sql, &desc, entry_file.as_deref(), span);
+    statement_info(&mut code, &sql, &desc, span);
     let struct_literal = row(&mut code, &input.output, &fields, span)?;
     let mut block = tokens(&code);
     if let Some(literal) = struct_literal {
@@ -111,7 +109,7 @@ fn arguments(input: &Input, desc: &Description) -> syn::Result<Vec<TokenStream>>
     input
         .args
         .iter()
-        .zip(&desc.params)
+        .zip(desc.params.iter())
         .enumerate()
         .map(|(i, (arg, param))| {
             let n = i + 1;
@@ -202,9 +200,9 @@ struct Field {
 
 fn columns(desc: &Description, span: Span) -> syn::Result<Vec<Field>> {
     let mut names = std::collections::HashSet::new();
-    for c in &desc.columns {
-        let name = Column::parse(&c.name).name;
-        if !names.insert(name.clone()) {
+    for c in desc.columns.iter() {
+        let name = c.alias().name;
+        if !names.insert(name) {
             return Err(syn::Error::new(
                 span,
                 format!(
@@ -218,8 +216,8 @@ fn columns(desc: &Description, span: Span) -> syn::Result<Vec<Field>> {
         .iter()
         .enumerate()
         .map(|(i, info)| {
-            let col = Column::parse(&info.name);
-            let Some(mut ident) = field_ident(&col.name) else {
+            let col = info.alias();
+            let Some(mut ident) = field_ident(col.name) else {
                 return Err(syn::Error::new(
                     span,
                     format!(
@@ -232,14 +230,11 @@ fn columns(desc: &Description, span: Span) -> syn::Result<Vec<Field>> {
                 ));
             };
             ident.set_span(span);
-            let nullable = match col.not_null {
-                Some(not_null) => !not_null,
-                None => info.nullable == Nullability::Nullable,
-            };
+            let nullable = info.nullability_in_code() == Nullability::Nullable;
             let mapping = types::map(&info.type_);
-            let base = match (&col.rust_type, &mapping) {
+            let base = match (col.rust_type, &mapping) {
                 (Some(text), _) => syn::parse_str::<syn::Type>(text)
-                    .map(|_| text.clone())
+                    .map(|_| text.to_string())
                     .map_err(|e| {
                         syn::Error::new(
                             span,
@@ -248,10 +243,10 @@ fn columns(desc: &Description, span: Span) -> syn::Result<Vec<Field>> {
                     })?,
                 (None, Ok(m)) => m.rust.clone(),
                 (None, Err(why)) => {
-                    let (name, ty) = (&col.name, info.type_.display_name());
+                    let (name, ty) = (col.name, info.type_.display_name());
                     return Ok(Field {
                         ident,
-                        name: col.name.clone(),
+                        name: col.name.to_string(),
                         nullable,
                         rust: Err(format!(
                             "column `{name}` has PostgreSQL type {ty}, which {}; name a Rust type \
@@ -266,7 +261,7 @@ fn columns(desc: &Description, span: Span) -> syn::Result<Vec<Field>> {
             };
             Ok(Field {
                 ident,
-                name: col.name.clone(),
+                name: col.name.to_string(),
                 nullable,
                 rust: Ok(if nullable {
                     format!("::core::option::Option<{base}>")
@@ -375,38 +370,15 @@ fn row(
     }
 }
 
-/// Appends the `static` descriptor. Its metadata is JSON in one string, far cheaper for
-/// the compiler than nested struct literals: offline, the `.lifeguard/` entry itself
-/// (`include_str!`, which also rebuilds the caller when the file changes); online, a
-/// literal.
-fn statement_info(
-    code: &mut String,
-    sql: &str,
-    desc: &Description,
-    entry_file: Option<&std::path::Path>,
-    span: Span,
-) {
+/// Appends the `static` descriptor: the SQL, the types Parse sends, and the description
+/// itself as static data (`const fn` constructors of the one `Description` type), which
+/// the runtime reads as it is.
+fn statement_info(code: &mut String, sql: &str, desc: &Description, span: Span) {
     let parse_types: Vec<String> = desc
         .params
         .iter()
         .map(|p| types::map(p).map_or(types::UNKNOWN.to_string(), |m| m.parse_type))
         .collect();
-    let kind = match desc.kind {
-        StatementKind::Read => "Read",
-        StatementKind::Write => "Write",
-    };
-    let metadata = match entry_file {
-        Some(path) => format!("::core::include_str!({path:?})"),
-        None => format!(
-            "{:?}",
-            Entry {
-                sql: String::new(),
-                description: desc.clone(),
-                server_version: String::new(),
-            }
-            .to_json()
-        ),
-    };
     // The descriptor lives in a link section, where `Pool::verify_statements` finds every
     // statement compiled into the binary (a registration macro would cost more than the
     // rest of the expansion).
@@ -415,11 +387,57 @@ fn statement_info(
         "#[used] \
          #[cfg_attr(target_os = \"linux\", unsafe(link_section = \"lifeguard_statements\"))] \
          static __LIFEGUARD_STATEMENT: __lg::StatementInfo = __lg::StatementInfo {{ \
-         sql: {sql:?}, kind: __lg::StatementKind::{kind}, location: {:?}, \
-         parse_types: &[{}], metadata: {metadata} }};",
+         sql: {sql:?}, location: {:?}, parse_types: &[{}], description: ",
         location(span),
         parse_types.join(",")
     );
+    description(code, desc);
+    code.push_str("};");
+}
+
+/// `desc` as a constant expression. Its arrays are promoted to statics of their own:
+/// their elements own nothing (a [`lifeguard_offline::description::Name`] is a
+/// `&'static str`).
+fn description(code: &mut String, desc: &Description) {
+    code.push_str("__lg::Description::new(");
+    list(code, &desc.params, pg_type);
+    code.push(',');
+    list(code, &desc.columns, column);
+    let kind = match desc.kind {
+        StatementKind::Read => "Read",
+        StatementKind::Write => "Write",
+    };
+    let _ = write!(code, ",__lg::StatementKind::{kind})");
+}
+
+/// `&[a,b,]`.
+fn list<T>(code: &mut String, items: &[T], item: fn(&mut String, &T)) {
+    code.push_str("&[");
+    for i in items {
+        item(code, i);
+        code.push(',');
+    }
+    code.push(']');
+}
+
+/// `__lg::column(name, oid, type name, nullable, table, column)`.
+fn column(code: &mut String, c: &ColumnInfo) {
+    let (table, column) = match &c.origin {
+        Some((table, column)) => (table.as_str(), column.as_str()),
+        None => ("", ""),
+    };
+    let _ = write!(
+        code,
+        "__lg::column({:?},{},{:?},{},{table:?},{column:?})",
+        c.name.as_str(),
+        c.type_.oid,
+        c.type_.name.as_str(),
+        c.nullable == Nullability::Nullable
+    );
+}
+
+fn pg_type(code: &mut String, t: &PgType) {
+    let _ = write!(code, "__lg::PgType::new({},{:?})", t.oid, t.name.as_str());
 }
 
 /// `file:line` of the SQL literal.

@@ -5,10 +5,11 @@
 //! - `input`: parsing a call (`[Type,] "sql" [, args]`);
 //! - `metadata`: describing the SQL on `DATABASE_URL` (one connection per URL for the
 //!   compiler process) or reading `.lifeguard/`;
-//! - `columns`: alias overrides (`"col!"`, `"col?"`, `"col: Type"`) and field names;
+//! - `columns`: field names for result columns (the alias overrides `"col!"`, `"col?"`,
+//!   `"col: Type"` are parsed by `lifeguard_offline::description::Alias`);
 //! - `types`: PostgreSQL type → Rust type and check marker;
 //! - `sql_error`: server errors with a caret under the position;
-//! - `expand`: the generated code;
+//! - `expand`: the generated code, the statement's description included as static data;
 //! - `from_row`: `#[derive(FromRow)]`.
 
 use proc_macro::TokenStream;

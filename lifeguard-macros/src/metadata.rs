@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
-use lifeguard_offline::describe::{Describer, Description};
+use lifeguard_offline::describe::Describer;
+use lifeguard_offline::description::Description;
 use lifeguard_offline::pg::{Config, Connection, Error, Runtime};
 use lifeguard_offline::store::{self, Entry};
 

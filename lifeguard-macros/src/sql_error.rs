@@ -31,25 +31,10 @@ fn db_error(sql: &str, db: &DbError) -> String {
 /// The line holding character `position` (1-based, as the server counts) with a caret
 /// under it, each line indented.
 fn caret(sql: &str, position: usize) -> String {
-    let mut start = 0;
-    let target = sql
-        .char_indices()
-        .nth(position.saturating_sub(1))
-        .map_or(sql.len(), |(i, _)| i);
-    for line in sql.split_inclusive('\n') {
-        let end = start + line.len();
-        if target < end || end == sql.len() {
-            let text = line.trim_end_matches(['\n', '\r']);
-            // Keep tabs so the caret lines up under the same characters.
-            let pad: String = text[..(target - start).min(text.len())]
-                .chars()
-                .map(|c| if c == '\t' { '\t' } else { ' ' })
-                .collect();
-            return format!("\n    {text}\n    {pad}^");
-        }
-        start = end;
+    match lifeguard_offline::description::caret(sql, position) {
+        Some(at) => format!("\n    {}\n    {}^", at.line, at.pad),
+        None => String::new(),
     }
-    String::new()
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 //!
 //! A [`Describer`] owns one connection and answers each statement in two round trips:
 //! Parse + Describe, then one batch with the generic-plan `EXPLAIN`, the column origins
-//! from `pg_attribute` and the names of types the client does not know.
+//! from `pg_attribute` and the names of types the client does not know. What it finds
+//! is a [`Description`] (see [`crate::description`]).
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -12,85 +13,15 @@ use lifeguard_pg::types::Type;
 use lifeguard_pg::{Config, Connection, Error, Runtime, SimpleQueryMessage, SimpleRow, Stream};
 use serde_json::Value;
 
+use crate::description::{ColumnInfo, Description, Nullability, StatementKind};
 use crate::nullability::{self, TableColumn};
 
-/// Whether a result column can hold NULL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Nullability {
-    /// The column is never NULL.
-    NotNull,
-    /// The column may be NULL (the conservative answer).
-    Nullable,
-}
+mod sql_text;
+use sql_text::{called_names, explainable, parameter_count, quote_ident};
 
-/// A PostgreSQL type as a statement uses it: its OID and name.
-///
-/// Domains are replaced by their base type. Built-in types (those
-/// [`Type::from_oid`] knows) have stable OIDs; other types (extensions such as `citext`,
-/// user enums) are matched by name, because their OIDs differ between databases.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct PgType {
-    /// The type's OID on the server it was described on.
-    pub oid: u32,
-    /// The type's name (`int4`, `_text` for `text[]`, `citext`).
-    pub name: String,
-}
-
-impl PgType {
-    /// The built-in type, if this is one.
-    pub fn builtin(&self) -> Option<Type> {
-        Type::from_oid(self.oid)
-    }
-
-    /// A built-in type's [`PgType`].
-    pub fn from_type(ty: &Type) -> PgType {
-        PgType {
-            oid: ty.oid(),
-            name: ty.name().to_string(),
-        }
-    }
-
-    /// The name as SQL writes it: `int4[]` for the array type `_int4`.
-    pub fn display_name(&self) -> String {
-        match self.name.strip_prefix('_') {
-            Some(element) => format!("{element}[]"),
-            None => self.name.clone(),
-        }
-    }
-}
-
-/// One result column of a described statement.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ColumnInfo {
-    /// The column's name as the server reports it.
-    pub name: String,
-    /// The column's type.
-    pub type_: PgType,
-    /// Whether the column can be NULL.
-    pub nullable: Nullability,
-    /// The table and column it comes from, when it is a plain table column.
-    pub origin: Option<(String, String)>,
-}
-
-/// Whether a statement only reads or may write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StatementKind {
-    /// Reads only: safe to route to a replica.
-    Read,
-    /// Writes, locks rows or calls a volatile function.
-    Write,
-}
-
-/// Everything known about a statement after describing it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Description {
-    /// Parameter types, `$1` first.
-    pub params: Vec<PgType>,
-    /// Result columns in order.
-    pub columns: Vec<ColumnInfo>,
-    /// The read/write class.
-    pub kind: StatementKind,
-}
+/// The type a [`Description`] names; lifeguard-macros' type table imports it from here.
+#[doc(no_inline)]
+pub use crate::description::PgType;
 
 /// Describes statements on one connection, remembering what does not change between
 /// statements (the volatile functions, type names).
@@ -215,66 +146,6 @@ fn plan_batch(name: &str, nparams: Option<usize>) -> String {
     }
 }
 
-/// The highest `$n` in `sql` outside literals, quoted identifiers and comments: the
-/// parameter count PostgreSQL will find, unless the SQL is unusual enough to fool this
-/// (then the plan batch runs a second time with the server's count).
-fn parameter_count(sql: &str) -> usize {
-    let b = sql.as_bytes();
-    let (mut i, mut max) = (0, 0);
-    let skip_to = |from: usize, end: &[u8]| {
-        b[from..]
-            .windows(end.len())
-            .position(|w| w == end)
-            .map_or(b.len(), |p| from + p + end.len())
-    };
-    while i < b.len() {
-        match b[i] {
-            b'\'' | b'"' => {
-                let quote = b[i];
-                let escapes = quote == b'\'' && i > 0 && matches!(b[i - 1], b'e' | b'E');
-                i += 1;
-                while i < b.len() {
-                    if escapes && b[i] == b'\\' {
-                        i += 2;
-                    } else if b[i] == quote {
-                        i += 1;
-                        if b.get(i) != Some(&quote) {
-                            break;
-                        }
-                        i += 1;
-                    } else {
-                        i += 1;
-                    }
-                }
-            }
-            b'-' if b.get(i + 1) == Some(&b'-') => i = skip_to(i, b"\n"),
-            b'/' if b.get(i + 1) == Some(&b'*') => i = skip_to(i + 2, b"*/"),
-            b'$' => {
-                let digits = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
-                if digits > 0 {
-                    let n = sql[i + 1..i + 1 + digits].parse().unwrap_or(0);
-                    max = max.max(n);
-                    i += 1 + digits;
-                } else {
-                    // A dollar-quoted string: $tag$ ... $tag$.
-                    let tag_len = b[i + 1..]
-                        .iter()
-                        .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
-                        .count();
-                    if b.get(i + 1 + tag_len) == Some(&b'$') {
-                        let tag = &b[i..i + tag_len + 2];
-                        i = skip_to(i + tag.len(), tag);
-                    } else {
-                        i += 1;
-                    }
-                }
-            }
-            _ => i += 1,
-        }
-    }
-    max
-}
-
 impl Known {
     fn describe_prepared<S: Stream>(
         &mut self,
@@ -336,10 +207,10 @@ impl Known {
                     None => Nullability::Nullable,
                 };
                 ColumnInfo {
-                    name: c.name().to_string(),
+                    name: c.name().into(),
                     type_: self.pg_type(c.type_()),
                     nullable,
-                    origin: tc.map(|t| (t.table.clone(), t.column.clone())),
+                    origin: tc.map(|t| (t.table.as_str().into(), t.column.as_str().into())),
                 }
             })
             .collect();
@@ -383,7 +254,7 @@ impl Known {
             Some(known) => PgType::from_type(&known),
             None => self.types.get(&ty.oid()).cloned().unwrap_or(PgType {
                 oid: ty.oid(),
-                name: ty.name().to_string(),
+                name: ty.name().into(),
             }),
         }
     }
@@ -489,7 +360,7 @@ impl Lookups {
                     Some(base) => PgType::from_type(&base),
                     None => PgType {
                         oid: base,
-                        name: row.get(1).unwrap_or_default().to_string(),
+                        name: row.get(1).unwrap_or_default().into(),
                     },
                 };
                 (oid, ty)
@@ -540,80 +411,4 @@ fn types_sql(oids: &[u32]) -> String {
          SELECT d.start::int8, t.typname, t.oid::int8 FROM d JOIN pg_type t ON t.oid = d.oid \
          WHERE t.typtype <> 'd'"
     )
-}
-
-/// Every identifier directly followed by `(` in `text`.
-fn called_names(text: &str) -> impl Iterator<Item = &str> {
-    let bytes = text.as_bytes();
-    text.match_indices('(').filter_map(move |(at, _)| {
-        let start = bytes[..at]
-            .iter()
-            .rposition(|b| !(b.is_ascii_alphanumeric() || *b == b'_'))
-            .map_or(0, |p| p + 1);
-        (start < at).then(|| &text[start..at])
-    })
-}
-
-/// Whether EXPLAIN accepts this statement (by its first keyword).
-fn explainable(sql: &str) -> bool {
-    let word = first_keyword(sql).to_ascii_lowercase();
-    matches!(
-        word.as_str(),
-        "select" | "insert" | "update" | "delete" | "values" | "with" | "table" | "merge"
-    )
-}
-
-fn first_keyword(sql: &str) -> &str {
-    let mut s = sql;
-    loop {
-        s = s.trim_start();
-        if let Some(rest) = s.strip_prefix("--") {
-            s = rest.split_once('\n').map_or("", |(_, r)| r);
-        } else if let Some(rest) = s.strip_prefix("/*") {
-            s = rest.split_once("*/").map_or("", |(_, r)| r);
-        } else if let Some(rest) = s.strip_prefix('(') {
-            s = rest;
-        } else {
-            break;
-        }
-    }
-    let end = s
-        .find(|c: char| !c.is_ascii_alphabetic())
-        .unwrap_or(s.len());
-    &s[..end]
-}
-
-fn quote_ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn called_names_finds_identifiers_before_parens() {
-        let names: Vec<_> = called_names("nextval('s'::regclass), (1), x.pg_notify(a)").collect();
-        assert_eq!(names, ["nextval", "pg_notify"]);
-    }
-
-    #[test]
-    fn parameter_counts() {
-        assert_eq!(parameter_count("SELECT 1"), 0);
-        assert_eq!(parameter_count("SELECT $1, $2 WHERE x = $1"), 2);
-        assert_eq!(parameter_count("SELECT '$3', \"$4\", $2 -- $9\n"), 2);
-        assert_eq!(
-            parameter_count("SELECT /* $7 */ $$ $5 $$, $tag$ $6 $tag$, $1"),
-            1
-        );
-        assert_eq!(parameter_count("SELECT E'\\' $8', $3"), 3);
-        assert_eq!(parameter_count("SELECT 'it''s $4', $10"), 10);
-    }
-
-    #[test]
-    fn display_names() {
-        let arr = PgType::from_type(&Type::INT4_ARRAY);
-        assert_eq!(arr.display_name(), "int4[]");
-        assert_eq!(PgType::from_type(&Type::TEXT).display_name(), "text");
-    }
 }

@@ -1,6 +1,9 @@
 //! Query metadata for Lifeguard.
 //!
 //! Module map:
+//! - [`description`]: the one model of a statement's metadata (types, columns,
+//!   nullability, read/write class) that every stage shares, the column-alias overrides
+//!   and the caret under an error position.
 //! - [`describe`]: describes a statement on a live server (parameter and column types,
 //!   column origins, the generic plan) and classifies it as a read or a write.
 //! - [`nullability`]: infers, from the plan, whether each result column can be NULL.
@@ -11,10 +14,11 @@
 //! - `prepare` (feature `cli`): `cargo lifeguard prepare [--check]`, which makes
 //!   `.lifeguard/` complete and fresh; the binary is `src/bin/cargo-lifeguard.rs`.
 //!
-//! Without the default `cli` feature only `describe`, `nullability` and `store` are built
-//! (what the macros and the runtime need).
+//! Without the default `cli` feature only `description`, `describe`, `nullability` and
+//! `store` are built (what the macros and the runtime need).
 
 pub mod describe;
+pub mod description;
 pub mod nullability;
 #[cfg(feature = "cli")]
 pub mod prepare;

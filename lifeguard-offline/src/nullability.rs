@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
-use crate::describe::Nullability;
+use crate::description::Nullability;
 
 /// A table column a result column comes from (from `pg_attribute`).
 #[derive(Debug, Clone, PartialEq, Eq)]

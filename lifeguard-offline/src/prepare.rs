@@ -32,6 +32,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::describe::Describer;
+use crate::description;
 use crate::pg;
 use crate::scan::{Found, ScanError, Workspace, scan};
 use crate::store::{self, Entry, LoadError};
@@ -371,31 +372,15 @@ fn failure(found: &Found, e: &pg::Error) -> String {
 
 /// The line of `sql` holding the 1-based character `position`, and a caret under it.
 fn caret(sql: &str, position: u32) -> String {
-    let at = (position as usize).saturating_sub(1);
-    let mut line_no = 1;
-    let mut line_start = 0; // in characters
-    for (i, c) in sql.chars().enumerate().take(at) {
-        if c == '\n' {
-            line_no += 1;
-            line_start = i + 1;
-        }
-    }
-    let line: String = sql
-        .chars()
-        .skip(line_start)
-        .take_while(|c| *c != '\n')
-        .collect();
-    let pad: String = line
-        .chars()
-        .take(at.saturating_sub(line_start))
-        .map(|c| if c == '\t' { '\t' } else { ' ' })
-        .collect();
+    let Some(at) = description::caret(sql, position as usize) else {
+        return "    \n    ^\n".to_string();
+    };
     let which = if sql.trim_end().contains('\n') {
-        format!(" (line {line_no} of the SQL)")
+        format!(" (line {} of the SQL)", at.line_no)
     } else {
         String::new()
     };
-    format!("    {}{which}\n    {pad}^\n", line.trim_end())
+    format!("    {}{which}\n    {}^\n", at.line.trim_end(), at.pad)
 }
 
 /// The closing line.

@@ -28,7 +28,7 @@
 //! module without the `cli` feature.
 
 use std::ffi::OsString;
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -37,7 +37,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::describe::{ColumnInfo, Description, Nullability, PgType, StatementKind};
+use crate::description::{ColumnInfo, Description, Nullability, PgType, StatementKind};
 
 /// The version of the file format this build reads and writes.
 pub const FORMAT: u32 = 1;
@@ -52,12 +52,12 @@ pub const DIR_ENV: &str = "LIFEGUARD_OFFLINE_DIR";
 /// One statement's offline metadata: the contents of one file.
 ///
 /// ```
-/// use lifeguard_offline::describe::{Description, StatementKind};
+/// use lifeguard_offline::description::{Description, StatementKind};
 /// use lifeguard_offline::store::Entry;
 ///
 /// let entry = Entry {
 ///     sql: "SELECT 1".to_string(),
-///     description: Description { params: vec![], columns: vec![], kind: StatementKind::Read },
+///     description: Description::new(&[], &[], StatementKind::Read),
 ///     server_version: "15.10".to_string(),
 /// };
 /// let text = entry.to_json();
@@ -163,9 +163,30 @@ impl Entry {
     }
 }
 
-/// A JSON string literal.
+/// A JSON string literal, escaped as `serde_json` escapes it (`"`, `\\`, and control
+/// characters; `\u00xx` for those without a short form), written directly: the macros
+/// write an entry per statement, and a `serde_json::Value` per string costs more than the
+/// rest of the file.
 fn string(s: &str) -> String {
-    Value::from(s).to_string()
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if c < ' ' => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// A JSON array with one element a line (`[]` when empty).
@@ -202,7 +223,7 @@ fn parse_type(value: &Value, path: &str) -> Result<PgType, String> {
     obj.only(&["oid", "name"])?;
     Ok(PgType {
         oid: obj.oid("oid")?,
-        name: obj.string("name")?,
+        name: obj.string("name")?.into(),
     })
 }
 
@@ -221,11 +242,14 @@ fn parse_column(value: &Value, path: &str) -> Result<ColumnInfo, String> {
             let origin = Obj::new(v, &origin_path)
                 .map_err(|_| format!("{} must be null or an object", obj.field("origin")))?;
             origin.only(&["table", "column"])?;
-            Some((origin.string("table")?, origin.string("column")?))
+            Some((
+                origin.string("table")?.into(),
+                origin.string("column")?.into(),
+            ))
         }
     };
     Ok(ColumnInfo {
-        name: obj.string("name")?,
+        name: obj.string("name")?.into(),
         type_: parse_type(obj.get("type")?, &format!("{path}.type"))?,
         nullable,
         origin,
@@ -532,12 +556,12 @@ pub fn load(dirs: &[PathBuf], sql: &str) -> Result<(PathBuf, Entry), LoadError> 
 ///
 /// ```no_run
 /// use std::path::Path;
-/// use lifeguard_offline::describe::{Description, StatementKind};
+/// use lifeguard_offline::description::{Description, StatementKind};
 /// use lifeguard_offline::store::{self, Entry};
 ///
 /// let entry = Entry {
 ///     sql: "SELECT 1".to_string(),
-///     description: Description { params: vec![], columns: vec![], kind: StatementKind::Read },
+///     description: Description::new(&[], &[], StatementKind::Read),
 ///     server_version: "15.10".to_string(),
 /// };
 /// let wrote = store::save_if_changed(Path::new(".lifeguard"), &entry)?;

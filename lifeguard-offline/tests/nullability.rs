@@ -1,6 +1,7 @@
 //! Nullability and read/write classification against a real server.
 
-use lifeguard_offline::describe::{Nullability, StatementKind, describe};
+use lifeguard_offline::describe::describe;
+use lifeguard_offline::description::{Nullability, StatementKind};
 use lifeguard_offline::pg::{Config, Connection, Runtime, SimpleQueryMessage};
 
 const N: Nullability = Nullability::NotNull;

@@ -155,7 +155,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "{:?} is a {:?}",
         check.statement().sql,
-        check.statement().kind
+        check.statement().kind()
     );
     println!("{:?}", pool.stats());
     pool.close(std::time::Duration::from_secs(5));

@@ -1,124 +1,60 @@
 //! What the `query!` family expands to: a [`CheckedQuery`] (parameters already encoded,
 //! rows decoded into typed values) and its [`StatementInfo`], the statement descriptor
-//! the macro checked at compile time.
+//! the macro checked at compile time. The description inside it is
+//! `lifeguard_offline::description`'s, the one model every stage shares.
 
 use std::fmt;
 
+use lifeguard_offline::description::{ColumnInfo, Description, PgType, StatementKind};
 use lifeguard_pg::types::{Format, IsNull, ToSql, Type};
 use lifeguard_pg::{Error, Row};
 
 use crate::query::{Executor, at_most_one, collect, exactly_one, query_typed};
 
-/// Whether a statement only reads (replica-safe) or may write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum StatementKind {
-    /// No ModifyTable or LockRows in the plan and no volatile function.
-    Read,
-    /// Writes, locks rows or calls a volatile function.
-    Write,
-}
-
-/// A PostgreSQL type as a checked statement saw it at compile time.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct TypeInfo {
-    /// The OID on the server it was described on (stable for built-in types only).
-    pub oid: u32,
-    /// The type's name (`int4`, `_text` for `text[]`, `citext`).
-    pub name: String,
-}
-
-/// One result column of a checked statement.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ColumnInfo {
-    /// The column's name, overrides (`!`, `?`, `: Type`) removed.
-    pub name: String,
-    /// Its type.
-    pub type_: TypeInfo,
-    /// Whether the generated code accepts NULL in it (overrides applied).
-    pub nullable: bool,
-}
-
-/// The descriptor a `query!` call embeds as a `static`: the SQL, its read/write class,
-/// and everything the compile-time check found.
+/// The descriptor a `query!` call embeds as a `static`: the SQL, where it was written,
+/// and the [`Description`] the compile-time check found (emitted as static data, read as
+/// it is).
 ///
 /// ```no_run
 /// # fn demo(pool: &lifeguard::Pool) -> Result<(), lifeguard::Error> {
+/// use lifeguard::{Nullability, StatementKind};
+///
 /// let q = lifeguard::query!("SELECT id, email FROM users WHERE id = $1", 1);
 /// let info = q.statement();
-/// assert_eq!(info.kind, lifeguard::StatementKind::Read);
-/// assert!(info.columns()[1].nullable);
+/// assert_eq!(info.kind(), StatementKind::Read);
+/// assert_eq!(info.columns()[1].nullability_in_code(), Nullability::Nullable);
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
 pub struct StatementInfo {
     /// The SQL text.
     pub sql: &'static str,
-    /// Read or write: where a router may send it.
-    pub kind: StatementKind,
     /// `file:line` of the macro call.
     pub location: &'static str,
+    /// What the compile-time check found: parameter and column types, nullability, the
+    /// read/write class.
+    pub description: Description,
     /// The types sent with Parse (`unknown` for types whose OID is not stable across
     /// databases: the server infers those).
     #[doc(hidden)]
     pub parse_types: &'static [Type],
-    /// The `.lifeguard/` entry (JSON) the check produced: one string literal is far
-    /// cheaper for the compiler than the same data as nested struct literals.
-    #[doc(hidden)]
-    pub metadata: &'static str,
 }
 
 impl StatementInfo {
-    /// What the compile-time check found, as `lifeguard-offline` describes it.
-    pub(crate) fn description(&self) -> lifeguard_offline::describe::Description {
-        lifeguard_offline::store::Entry::from_json(self.metadata)
-            .expect("the query! macro of this same build wrote this metadata")
-            .description
+    /// Read or write: where a router may send it.
+    pub fn kind(&self) -> StatementKind {
+        self.description.kind
     }
 
     /// Parameter types, `$1` first.
-    pub fn params(&self) -> Vec<TypeInfo> {
-        self.description()
-            .params
-            .into_iter()
-            .map(|t| TypeInfo {
-                oid: t.oid,
-                name: t.name,
-            })
-            .collect()
+    pub fn params(&self) -> &[PgType] {
+        &self.description.params
     }
 
-    /// Result columns, with the overrides of their aliases applied.
-    pub fn columns(&self) -> Vec<ColumnInfo> {
-        use lifeguard_offline::describe::Nullability;
-        self.description()
-            .columns
-            .into_iter()
-            .map(|c| {
-                let (name, forced) = parse_override(&c.name);
-                let nullable = forced.unwrap_or(c.nullable == Nullability::Nullable);
-                ColumnInfo {
-                    name: name.to_string(),
-                    type_: TypeInfo {
-                        oid: c.type_.oid,
-                        name: c.type_.name,
-                    },
-                    nullable,
-                }
-            })
-            .collect()
-    }
-}
-
-/// A column alias's name without overrides, and the nullability `!` (false) or `?`
-/// (true) forces.
-pub(crate) fn parse_override(alias: &str) -> (&str, Option<bool>) {
-    let head = alias.split_once(':').map_or(alias, |(h, _)| h).trim_end();
-    if let Some(name) = head.strip_suffix('!') {
-        (name, Some(false))
-    } else if let Some(name) = head.strip_suffix('?') {
-        (name, Some(true))
-    } else {
-        (head, None)
+    /// Result columns; [`ColumnInfo::alias`] and [`ColumnInfo::nullability_in_code`] give
+    /// each one's name and nullability with the overrides of its alias applied.
+    pub fn columns(&self) -> &[ColumnInfo] {
+        &self.description.columns
     }
 }
 

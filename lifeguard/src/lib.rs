@@ -40,12 +40,16 @@ mod wait_queue;
 #[path = "private/mod.rs"]
 pub mod __private;
 
-pub use checked::{CheckedQuery, ColumnInfo, StatementInfo, StatementKind, TypeInfo};
+pub use checked::{CheckedQuery, StatementInfo};
 pub use config::{PoolConfig, SessionReset};
 pub use from_row::{FromRow, QueryAs, query_as};
 /// Derives [`FromRow`]: each field from the column of its name, or the one
 /// `#[lifeguard(rename = "col")]` names.
 pub use lifeguard_macros::FromRow;
+/// What the compile-time check found about a statement (see [`StatementInfo`]).
+pub use lifeguard_offline::description::{
+    Alias, ColumnInfo, Description, Name, Nullability, PgType, StatementKind,
+};
 pub use lifeguard_pg as pg;
 pub use lifeguard_pg::{Error, Row};
 pub use listener::{ListenEvent, Listener};

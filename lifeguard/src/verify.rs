@@ -8,10 +8,11 @@
 use std::collections::HashSet;
 use std::fmt;
 
-use lifeguard_offline::describe::{Describer, Description, Nullability};
+use lifeguard_offline::describe::Describer;
+use lifeguard_offline::description::{Description, Nullability};
 use lifeguard_pg::{Config, Connection, Error};
 
-use crate::checked::{StatementInfo, parse_override};
+use crate::checked::StatementInfo;
 use crate::pool::Pool;
 
 impl Pool {
@@ -230,7 +231,7 @@ pub(crate) fn verify(
     };
     for statement in statements {
         let changes = match describer.describe(statement.sql) {
-            Ok(live) => compare(&statement.description(), &live),
+            Ok(live) => compare(&statement.description, &live),
             Err(Error::Db(db)) => vec![Drift::Rejected {
                 error: format!("{} (SQLSTATE {})", db.message, db.code),
             }],
@@ -263,11 +264,12 @@ fn compare(compiled: &Description, live: &Description) -> Vec<Drift> {
     for (i, was) in compiled.columns.iter().enumerate() {
         let Some(now) = live.columns.get(i).filter(|c| c.name == was.name) else {
             out.push(Drift::ColumnGone {
-                column: was.name.clone(),
+                column: was.name.to_string(),
             });
             continue;
         };
-        let column = parse_override(&was.name).0.to_string();
+        let alias = was.alias();
+        let column = alias.name.to_string();
         if was.type_.name != now.type_.name {
             out.push(Drift::ColumnType {
                 column: column.clone(),
@@ -275,7 +277,7 @@ fn compare(compiled: &Description, live: &Description) -> Vec<Drift> {
                 live: now.type_.display_name(),
             });
         }
-        let overridden = parse_override(&was.name).1.is_some();
+        let overridden = alias.nullability.is_some();
         if !overridden && was.nullable != now.nullable {
             out.push(Drift::Nullability {
                 column,
@@ -286,7 +288,7 @@ fn compare(compiled: &Description, live: &Description) -> Vec<Drift> {
     }
     for now in live.columns.iter().skip(compiled.columns.len()) {
         out.push(Drift::ColumnAdded {
-            column: now.name.clone(),
+            column: now.name.to_string(),
         });
     }
     out

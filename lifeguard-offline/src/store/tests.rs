@@ -6,28 +6,30 @@ fn users_entry() -> Entry {
         description: Description {
             params: vec![PgType {
                 oid: 23,
-                name: "int4".to_string(),
-            }],
+                name: "int4".into(),
+            }]
+            .into(),
             columns: vec![
                 ColumnInfo {
-                    name: "id".to_string(),
+                    name: "id".into(),
                     type_: PgType {
                         oid: 23,
-                        name: "int4".to_string(),
+                        name: "int4".into(),
                     },
                     nullable: Nullability::NotNull,
-                    origin: Some(("users".to_string(), "id".to_string())),
+                    origin: Some(("users".into(), "id".into())),
                 },
                 ColumnInfo {
-                    name: "note \"quoted\"\n".to_string(),
+                    name: "note \"quoted\"\n".into(),
                     type_: PgType {
                         oid: 16384,
-                        name: "citext".to_string(),
+                        name: "citext".into(),
                     },
                     nullable: Nullability::Nullable,
                     origin: None,
                 },
-            ],
+            ]
+            .into(),
             kind: StatementKind::Read,
         },
         server_version: "15.10".to_string(),
@@ -61,11 +63,7 @@ fn round_trips() {
 
     let empty = Entry {
         sql: "UPDATE t SET x = 1 -- ünïcödé\n\ttab".to_string(),
-        description: Description {
-            params: vec![],
-            columns: vec![],
-            kind: StatementKind::Write,
-        },
+        description: Description::new(&[], &[], StatementKind::Write),
         server_version: String::new(),
     };
     let text = empty.to_json();
@@ -80,7 +78,7 @@ fn same_metadata_ignores_the_server_version() {
     let mut b = a.clone();
     b.server_version = "17.2".to_string();
     assert!(a.same_metadata(&b));
-    b.description.columns[0].nullable = Nullability::Nullable;
+    b.description.columns.to_mut()[0].nullable = Nullability::Nullable;
     assert!(!a.same_metadata(&b));
 }
 
@@ -350,4 +348,17 @@ fn search_and_write_dirs() {
     assert_eq!(write_dir_with(&member, None), member.join(DIR_NAME));
     let abs = tmp.path().join("elsewhere");
     assert_eq!(write_dir_with(&member, Some(abs.clone().into())), abs);
+}
+
+/// Strings are escaped exactly as `serde_json` escapes them.
+#[test]
+fn strings_escape_as_serde_json_does() {
+    let all: String = (0u32..0x80)
+        .filter_map(char::from_u32)
+        .chain("é ünï \u{2028} 😀".chars())
+        .collect();
+    assert_eq!(
+        string(&all),
+        serde_json::Value::from(all.as_str()).to_string()
+    );
 }

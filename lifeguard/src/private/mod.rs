@@ -17,9 +17,37 @@ pub mod macros {
     };
 }
 
-pub use crate::checked::{
-    CheckedQuery, ColumnInfo, Encoded, StatementInfo, StatementKind, TypeInfo,
-};
+pub use crate::checked::{CheckedQuery, Encoded, StatementInfo};
+pub use lifeguard_offline::description::{ColumnInfo, Description, PgType, StatementKind};
+
+/// A descriptor's column, in as few tokens as the expansion can write it (tokens are
+/// most of what a `query!` costs the compiler): its alias, type OID and name, whether it
+/// was inferred nullable, and the table and column it comes from (`""` for none: no
+/// table has an empty name).
+pub const fn column(
+    name: &'static str,
+    oid: u32,
+    type_name: &'static str,
+    nullable: bool,
+    table: &'static str,
+    table_column: &'static str,
+) -> ColumnInfo {
+    use lifeguard_offline::description::Nullability;
+    ColumnInfo::new(
+        name,
+        PgType::new(oid, type_name),
+        if nullable {
+            Nullability::Nullable
+        } else {
+            Nullability::NotNull
+        },
+        if table.is_empty() {
+            None
+        } else {
+            Some((table, table_column))
+        },
+    )
+}
 
 #[cfg(feature = "chrono")]
 pub use chrono;
@@ -55,12 +83,13 @@ pub fn bind_as<T: ToSql>(value: &T, ty: &Type) -> Encoded {
 /// name the column as the code does, without the alias's overrides (`email`, not
 /// `email!`).
 pub fn get<T: FromSqlOwned>(row: &Row, index: usize) -> Result<T, Error> {
+    use lifeguard_offline::description::Alias;
     row.get(index).map_err(|e| match e {
         Error::UnexpectedNull { column } => Error::UnexpectedNull {
-            column: crate::checked::parse_override(&column).0.to_string(),
+            column: Alias::parse(&column).name.to_string(),
         },
         Error::Decode { column, source } => Error::Decode {
-            column: crate::checked::parse_override(&column).0.to_string(),
+            column: Alias::parse(&column).name.to_string(),
             source,
         },
         other => other,
