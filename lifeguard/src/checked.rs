@@ -9,7 +9,7 @@ use lifeguard_offline::description::{ColumnInfo, Description, PgType, StatementK
 use lifeguard_pg::types::{Format, IsNull, ToSql, Type};
 use lifeguard_pg::{Error, Row};
 
-use crate::query::{Executor, at_most_one, collect, exactly_one, query_typed};
+use crate::query::{Executor, query_typed, run_methods};
 
 /// The descriptor a `query!` call embeds as a `static`: the SQL, where it was written,
 /// and the [`Description`] the compile-time check found (emitted as static data, read as
@@ -153,37 +153,13 @@ impl<R> CheckedQuery<R> {
         self.statement
     }
 
-    /// Runs it and returns every row.
-    pub fn fetch_all(&self, executor: impl Executor) -> Result<Vec<R>, Error> {
-        collect(|push| self.for_each(executor, push))
+    run_methods!(R);
+
+    fn decode(&self, row: Row) -> Result<R, Error> {
+        (self.decode)(&row)
     }
 
-    /// Runs it; exactly one row must come back ([`Error::RowCount`] otherwise).
-    pub fn fetch_one(&self, executor: impl Executor) -> Result<R, Error> {
-        exactly_one(self.fetch_all(executor)?)
-    }
-
-    /// Runs it; at most one row may come back.
-    pub fn fetch_optional(&self, executor: impl Executor) -> Result<Option<R>, Error> {
-        at_most_one(self.fetch_all(executor)?)
-    }
-
-    /// Runs it and returns the number of rows affected (or returned).
-    pub fn execute(&self, executor: impl Executor) -> Result<u64, Error> {
-        self.run(executor, &mut |_| Ok(()))
-    }
-
-    /// Runs it and hands each row to `f` as it is decoded; returns the row count.
-    pub fn for_each(
-        &self,
-        executor: impl Executor,
-        mut f: impl FnMut(R) -> Result<(), Error>,
-    ) -> Result<u64, Error> {
-        let decode = self.decode;
-        self.run(executor, &mut |row| f(decode(&row)?))
-    }
-
-    fn run(
+    fn run_raw(
         &self,
         executor: impl Executor,
         on_row: &mut dyn FnMut(Row) -> Result<(), Error>,

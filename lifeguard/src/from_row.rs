@@ -78,12 +78,15 @@ impl<'a, T: FromRow> QueryAs<'a, T> {
 
     run_methods!(T);
 
-    /// Runs it and hands each decoded row to `f`; returns the row count.
-    pub fn for_each(
+    fn run_raw(
         &self,
         executor: impl Executor,
-        mut f: impl FnMut(T) -> Result<(), Error>,
+        on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
     ) -> Result<u64, Error> {
-        self.query.for_each(executor, |row| f(T::from_row(&row)?))
+        self.query.run_raw(executor, on_row)
+    }
+
+    fn decode(&self, row: Row) -> Result<T, Error> {
+        T::from_row(&row)
     }
 }

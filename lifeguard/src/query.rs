@@ -7,12 +7,23 @@
 use lifeguard_pg::types::{ToSql, Type};
 use lifeguard_pg::{Client, Connection, Error, Row, Socket};
 
-/// The run methods every query value has, written once: given the value's
-/// `for_each(&self, executor, f) -> Result<u64, Error>` (the one method each query
-/// type implements, handing `f` its rows decoded as `$row`), they add `fetch_all`,
-/// `fetch_one`, `fetch_optional` and `execute`.
+/// The run methods every query value has, written once. Each query type implements
+/// two things, `run_raw(&self, executor, on_row)`, which runs it and hands each row to
+/// `on_row` as it arrives, and `decode(&self, row) -> Result<$row, Error>`; this adds
+/// `for_each`, `fetch_all`, `fetch_one`, `fetch_optional` and `execute` (which decodes
+/// nothing).
 macro_rules! run_methods {
     ($row:ty) => {
+        /// Runs it and hands each row to `f` as it is decoded; returns the rows affected
+        /// (or returned).
+        pub fn for_each(
+            &self,
+            executor: impl $crate::Executor,
+            mut f: impl FnMut($row) -> Result<(), lifeguard_pg::Error>,
+        ) -> Result<u64, lifeguard_pg::Error> {
+            self.run_raw(executor, &mut |row| f(self.decode(row)?))
+        }
+
         /// Runs it and returns every row.
         pub fn fetch_all(
             &self,
@@ -37,9 +48,9 @@ macro_rules! run_methods {
             lifeguard_pg::at_most_one(self.fetch_all(executor)?)
         }
 
-        /// Runs it and returns the number of rows affected (or returned).
+        /// Runs it and returns the number of rows affected (or returned), decoding none.
         pub fn execute(&self, executor: impl $crate::Executor) -> Result<u64, lifeguard_pg::Error> {
-            self.for_each(executor, |_| Ok(()))
+            self.run_raw(executor, &mut |_| Ok(()))
         }
     };
 }
@@ -100,13 +111,16 @@ impl<'a> Query<'a> {
 
     run_methods!(Row);
 
-    /// Runs it and hands each row to `f` as it is decoded; returns the rows affected.
-    pub fn for_each(
+    pub(crate) fn run_raw(
         &self,
         executor: impl Executor,
-        mut f: impl FnMut(Row) -> Result<(), Error>,
+        on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
     ) -> Result<u64, Error> {
-        executor.run(self, &mut f)
+        executor.run(self, on_row)
+    }
+
+    fn decode(&self, row: Row) -> Result<Row, Error> {
+        Ok(row)
     }
 
     pub(crate) fn run_on_client(
@@ -120,8 +134,6 @@ impl<'a> Query<'a> {
         }
     }
 }
-
-pub(crate) use lifeguard_pg::{at_most_one, collect, exactly_one};
 
 /// Something a [`Query`] runs on: `&Pool` (autocommit, pipelined), `&mut Transaction`,
 /// `&mut PooledConnection` or `&mut Connection`. Each impl lives beside its type.
