@@ -1,4 +1,8 @@
+use std::ffi::OsString;
+
+use super::format::string;
 use super::*;
+use crate::description::{ColumnInfo, Description, Nullability, PgType, StatementKind};
 
 fn users_entry() -> Entry {
     Entry {
