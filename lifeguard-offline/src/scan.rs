@@ -445,29 +445,29 @@ fn fenced_examples<'a>(lines: impl Iterator<Item = Option<&'a str>>) -> Vec<(usi
 }
 
 /// The files a source file includes as documentation: the literal of every
-/// `#[doc = include_str!("...")]` (inner or outer attribute), relative to that file.
+/// `#[doc = include_str!("...")]` (inner or outer attribute, on one line), relative to
+/// that file. Text elsewhere (comments, string literals) that mentions such an
+/// attribute is not one.
 fn included_docs(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(at) = rest.find("include_str!") {
-        let before = rest[..at].trim_end();
-        rest = &rest[at + "include_str!".len()..];
-        let is_doc = before
-            .strip_suffix('=')
-            .is_some_and(|b| b.trim_end().ends_with("doc"));
-        if !is_doc {
-            continue;
-        }
-        let literal = rest
-            .trim_start()
-            .strip_prefix('(')
-            .map(str::trim_start)
-            .and_then(|r| r.strip_prefix('"'))
-            .and_then(|r| r.split_once('"'))
-            .map(|(path, _)| path.to_owned());
-        out.extend(literal);
-    }
-    out
+    text.lines()
+        .filter_map(|line| {
+            let attribute = line.trim_start();
+            let rest = attribute
+                .strip_prefix("#![")
+                .or_else(|| attribute.strip_prefix("#["))?
+                .trim_start()
+                .strip_prefix("doc")?
+                .trim_start()
+                .strip_prefix('=')?
+                .trim_start()
+                .strip_prefix("include_str!")?
+                .trim_start()
+                .strip_prefix('(')?
+                .trim_start()
+                .strip_prefix('"')?;
+            rest.split_once('"').map(|(path, _)| path.to_owned())
+        })
+        .collect()
 }
 
 /// The `query!`-family calls in the compiled code blocks of a Markdown file.

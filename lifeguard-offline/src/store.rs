@@ -1,7 +1,7 @@
 //! The `.lifeguard/` offline metadata: one small JSON file per statement.
 //!
 //! A statement's file is `query-<sha256 hex of the SQL>.json` and holds its
-//! [`Description`] as an online build saw it:
+//! [`Description`](crate::description::Description) as an online build saw it:
 //!
 //! ```json
 //! {
