@@ -503,9 +503,10 @@ fn fill_pipelines(pool: &Pool, per_connection: usize, sleep: Duration) -> common
 fn fits_all_shared(pool: &Pool, per_connection: usize) -> Result<(), String> {
     let total = CONNECTIONS * per_connection;
     // The sleeps heading each pipeline must outlast starting the rest one by one, which
-    // on a loaded machine takes far longer than the requests themselves: once a sleep
-    // ends, the requests behind it finish and "in flight" no longer counts them.
-    let sleep = Duration::from_secs(3);
+    // on a loaded machine takes far longer than the requests themselves (once a sleep
+    // ends, the requests behind it finish and "in flight" no longer counts them), and
+    // must end well inside the request timeout (REQUEST, the stall bound too).
+    let sleep = Duration::from_millis(1200);
     let running = fill_pipelines(pool, per_connection, sleep);
     let all_in = eventually(sleep, || pool.stats().in_flight == total);
     let in_flight = pool.stats().in_flight;
