@@ -369,16 +369,7 @@ pub fn invocations(text: &str) -> Result<Vec<Invocation>, String> {
     let tokens = TokenStream::from_str(text).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     visit(tokens, &mut out);
-    for (first_line, code) in doc_examples(text) {
-        // Prose-like code that does not tokenize is not an example rustdoc compiles.
-        if let Ok(tokens) = TokenStream::from_str(&code) {
-            let start = out.len();
-            visit(tokens, &mut out);
-            for call in &mut out[start..] {
-                call.line += first_line - 1;
-            }
-        }
-    }
+    visit_examples(doc_examples(text), &mut out);
     Ok(out)
 }
 
@@ -473,16 +464,22 @@ fn included_docs(text: &str) -> Vec<String> {
 /// The `query!`-family calls in the compiled code blocks of a Markdown file.
 fn markdown_invocations(text: &str) -> Vec<Invocation> {
     let mut out = Vec::new();
-    for (first_line, code) in markdown_examples(text) {
+    visit_examples(markdown_examples(text), &mut out);
+    out
+}
+
+/// The calls in code examples, each `(first line, code)`, with lines of the file they
+/// come from. Prose-like code that does not tokenize is not an example rustdoc compiles.
+fn visit_examples(examples: Vec<(usize, String)>, out: &mut Vec<Invocation>) {
+    for (first_line, code) in examples {
         if let Ok(tokens) = TokenStream::from_str(&code) {
             let start = out.len();
-            visit(tokens, &mut out);
+            visit(tokens, out);
             for call in &mut out[start..] {
                 call.line += first_line - 1;
             }
         }
     }
-    out
 }
 
 fn visit(tokens: TokenStream, out: &mut Vec<Invocation>) {
