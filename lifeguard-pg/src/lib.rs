@@ -12,8 +12,8 @@
 //!   cannot hang a caller, nor make the connection keep more than the newest 10,000
 //!   notices and 100,000 notifications.
 //! - [`Client`]: pipelined and shared (`Clone`). Many coroutines send requests over one
-//!   connection; one reader coroutine hands each response to its caller. When the
-//!   socket fails, every waiting caller gets an error at once.
+//!   connection; one I/O coroutine per connection writes them and hands each response
+//!   to its caller. When the socket fails, every waiting caller gets an error at once.
 //!
 //! Map of the modules, from the socket up:
 //!
@@ -32,7 +32,7 @@
 //! | `connection` | [`Connection`] |
 //! | `timeout` | the exclusive connection's request timeout and statement timeout (cancel, grace) |
 //! | `transaction`, `copy` | [`Transaction`], [`CopyIn`], [`CopyOut`] |
-//! | `client` | [`Client`], the pipelined connection and its reader coroutine |
+//! | `client` | [`Client`], the pipelined connection and its I/O coroutine |
 //! | `statement` | [`Statement`], and [`ToStatement`]: what both connection kinds run |
 //! | `row`, `notify`, `cancel`, `error` | the values the calls return |
 //! | `interval` | [`Interval`], the one common type `postgres-types` does not map |

@@ -196,10 +196,101 @@ impl Socket {
         })
     }
 
+    /// The may socket, to be driven by hand; a std socket is refused.
+    pub(crate) fn into_driven(self) -> Result<Driven, Error> {
+        match self {
+            Socket::MayTcp(s) => Ok(Driven::Tcp(s)),
+            Socket::MayUnix(s) => Ok(Driven::Unix(s)),
+            Socket::StdTcp(_) | Socket::StdUnix(_) => Err(Error::Unsupported(
+                "a pipelined client runs on a may socket, not a std one".into(),
+            )),
+        }
+    }
+
     /// Shuts both directions down; a reader blocked on another handle wakes with EOF.
     pub fn shutdown(&self) -> io::Result<()> {
         let how = std::net::Shutdown::Both;
         each_socket!(self, s => s.shutdown(how))
+    }
+}
+
+/// A may socket driven by hand by one coroutine (the pipelined client's I/O loop):
+/// reads and writes return `WouldBlock` instead of parking, and [`wait`](Self::wait)
+/// parks until the socket has an event or a [`DrivenWaker`] is woken. Boxed for the
+/// reason [`Socket`] boxes its may sockets.
+pub(crate) enum Driven {
+    Tcp(Box<may::net::TcpStream>),
+    Unix(Box<may::os::unix::net::UnixStream>),
+}
+
+/// Wakes the coroutine parked in [`Driven::wait`], from any coroutine or thread.
+pub(crate) struct DrivenWaker(may::io::WaitIoWaker);
+
+impl DrivenWaker {
+    pub(crate) fn wake(&self) {
+        self.0.wakeup();
+    }
+}
+
+/// The epoll events after which a read may find something: data, the end, an error.
+const READ_EVENTS: usize =
+    (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as usize;
+/// The epoll events after which a write may go on.
+const WRITE_EVENTS: usize = (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as usize;
+
+/// The directions a [`Driven::wait`] woke for; a [`DrivenWaker`] sets neither.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Readiness {
+    pub(crate) read: bool,
+    pub(crate) write: bool,
+}
+
+impl Driven {
+    /// Reads what is there now, without parking.
+    pub(crate) fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Driven::Tcp(s) => s.inner_mut().read(buf),
+            Driven::Unix(s) => s.inner_mut().read(buf),
+        }
+    }
+
+    /// Writes what fits now, without parking.
+    pub(crate) fn try_write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Driven::Tcp(s) => s.inner_mut().write(buf),
+            Driven::Unix(s) => s.inner_mut().write(buf),
+        }
+    }
+
+    /// Parks the calling coroutine until the socket has an event or the waker is
+    /// woken (at once if either happened since the last wait), and says which
+    /// directions the events were for. Coroutines only.
+    pub(crate) fn wait(&self) -> Readiness {
+        use may::io::WaitIo;
+        let events = match self {
+            Driven::Tcp(s) => s.wait_io(),
+            Driven::Unix(s) => s.wait_io(),
+        };
+        Readiness {
+            read: events & READ_EVENTS != 0,
+            write: events & WRITE_EVENTS != 0,
+        }
+    }
+
+    pub(crate) fn waker(&self) -> DrivenWaker {
+        use may::io::WaitIo;
+        DrivenWaker(match self {
+            Driven::Tcp(s) => s.waker(),
+            Driven::Unix(s) => s.waker(),
+        })
+    }
+
+    pub(crate) fn shutdown(&self) -> io::Result<()> {
+        let how = std::net::Shutdown::Both;
+        match self {
+            Driven::Tcp(s) => s.shutdown(how),
+            Driven::Unix(s) => s.shutdown(how),
+        }
     }
 }
 

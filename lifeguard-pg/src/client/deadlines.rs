@@ -1,7 +1,8 @@
 //! The deadline keeper: one coroutine per pipelined connection that wakes every
 //! [`TICK`], answers the callers whose deadline has passed with a timeout, and closes
 //! the connection when the server has been silent past the stall timeout with
-//! requests in flight.
+//! requests in flight. On every tick it also wakes the I/O coroutine to look at the
+//! socket, in case an event was missed (see `io_loop.rs`).
 //!
 //! A timed park per request would register a timer with may's timer thread for every
 //! query; one coarse timer per connection costs nothing per request.
@@ -25,5 +26,6 @@ pub(crate) fn run(shared: Weak<Pipeline>) {
             return;
         }
         shared.check_deadlines(Instant::now());
+        shared.poke();
     }
 }

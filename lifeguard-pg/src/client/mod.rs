@@ -2,15 +2,16 @@
 //!
 //! Each request is Parse (first use only) + Bind + Describe (until the columns are
 //! known) + Execute + its own Sync, so a failing statement never disturbs its
-//! neighbours. The reader coroutine answers callers in order; when the socket fails,
-//! every caller waiting on it gets `Error::Closed` at once and later calls fail fast.
+//! neighbours. Callers only queue requests; the connection's I/O coroutine writes them
+//! and answers callers in order. When the socket fails, every caller waiting on it
+//! gets `Error::Closed` at once and later calls fail fast.
 
 mod deadlines;
+mod io_loop;
 mod lexer;
 mod notifications;
 mod pipeline;
 mod prepared;
-mod reader;
 mod refuse;
 mod response_slot;
 mod statements;
@@ -46,8 +47,8 @@ use statements::CachedStatement;
 /// otherwise ([`Client::set_max_response_bytes`]): 256 MiB.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 256 << 20;
 
-/// Stack of the reader coroutine, in words (may's unit): 16 KiB words = 128 KiB.
-const READER_STACK_WORDS: usize = 16 * 1024;
+/// Stack of the I/O coroutine, in words (may's unit): 16 KiB words = 128 KiB.
+const IO_STACK_WORDS: usize = 16 * 1024;
 
 /// A pipelined connection, shared by cloning. Every clone sends over the same socket.
 ///
@@ -87,10 +88,10 @@ impl Drop for Handle {
         let close = move || {
             let mut goodbye = BytesMut::new();
             frontend::terminate(&mut goodbye);
-            shared.shutdown(&goodbye);
+            shared.shutdown(goodbye);
         };
         if std::thread::panicking() {
-            // Closing may park (a lock, a socket write), and a coroutine parked halfway
+            // Closing may park (the state lock), and a coroutine parked halfway
             // through unwinding can resume on another thread: close from a fresh one.
             may::go!(close);
         } else {
@@ -113,26 +114,30 @@ pub struct ClientStats {
     pub notices_dropped: u64,
     /// Statements prepared on the server now, at most the cache capacity.
     pub statements_cached: usize,
+    /// Times the deadline keeper's tick found bytes on the socket after a whole tick
+    /// (5 ms) with none read and no socket event to announce them: each such answer
+    /// came up to one tick late. Non-zero means the runtime missed events (see the
+    /// client's `io_loop.rs`).
+    pub missed_events: u64,
 }
 
 impl Client {
     /// Connects on a may socket (from a coroutine or a plain thread) and starts the
-    /// connection's reader coroutine.
+    /// connection's I/O coroutine.
     pub fn connect(config: &Config) -> Result<Client, Error> {
         let conn = Connection::connect_with(config, Runtime::May)?;
         let (socket, leftover, process_id, cancel) = conn.into_parts();
-        let reader_socket = socket.try_clone()?;
-        let control = socket.try_clone()?;
+        let socket = socket.into_driven()?;
         let (tx, rx) = notifications::channel();
-        let shared = Arc::new(Pipeline::new(socket, control, tx));
+        let shared = Arc::new(Pipeline::new(socket.waker(), tx));
         shared.set_stall_timeout(Some(crate::DEFAULT_REQUEST_TIMEOUT));
-        let for_reader = shared.clone();
+        let for_io = shared.clone();
         let builder = may::coroutine::Builder::new()
-            .name("lifeguard-pg reader".to_owned())
-            .stack_size(READER_STACK_WORDS);
-        // SAFETY: the reader holds no thread-locals across yields and makes no
-        // thread-blocking calls: it only reads a may socket and fills answer slots.
-        unsafe { builder.spawn(move || reader::run(for_reader, reader_socket, leftover)) }?;
+            .name("lifeguard-pg I/O".to_owned())
+            .stack_size(IO_STACK_WORDS);
+        // SAFETY: the I/O coroutine holds no thread-locals across yields and makes no
+        // thread-blocking calls: it drives a may socket and fills answer slots.
+        unsafe { builder.spawn(move || io_loop::run(for_io, socket, leftover)) }?;
         let for_keeper = Arc::downgrade(&shared);
         let builder = may::coroutine::Builder::new().name("lifeguard-pg deadlines".to_owned());
         // SAFETY: the keeper only sleeps (a may sleep) and fills answer slots.
@@ -150,10 +155,10 @@ impl Client {
 
     /// A handle on the same connection whose requests fail with
     /// `Error::Timeout(Timeout::Request)` when unanswered after `deadline` (checked
-    /// every 5 ms, so at most that much later). The deadline also bounds the caller's
-    /// own write: if the server stops reading, the connection is closed rather than
-    /// let the caller wait. The statement is not cancelled (another caller's may be
-    /// running); its answer is discarded when it comes.
+    /// every 5 ms, so at most that much later). Callers never write to the socket
+    /// themselves, so nothing else of theirs can wait longer; a server that stops
+    /// reading is found by the stall timeout. The statement is not cancelled (another
+    /// caller's may be running); its answer is discarded when it comes.
     pub fn with_deadline(&self, deadline: Duration) -> Client {
         Client {
             handle: self.handle.clone(),
@@ -399,6 +404,7 @@ impl Client {
             cache_misses: shared.cache_misses.load(Ordering::Relaxed),
             notices_dropped: shared.notices_dropped(),
             statements_cached: shared.with_state(|state| state.statements.len()),
+            missed_events: shared.missed_events.load(Ordering::Relaxed),
         }
     }
 
@@ -565,7 +571,7 @@ impl Connection {
     }
 }
 
-/// The messages of one response, as the reader delivered them.
+/// The messages of one response, as the I/O coroutine delivered them.
 struct Buffered(BytesMut);
 
 impl Messages for Buffered {

@@ -1,4 +1,4 @@
-//! The pipelined connection's notifications, bounded: the reader queues each one for
+//! The pipelined connection's notifications, bounded: the I/O coroutine queues each one for
 //! the [`Notifications`] receiver, and drops (and counts) what arrives while
 //! [`MAX_NOTIFICATIONS`] are waiting to be read, so a channel nobody reads cannot grow
 //! the client's memory without end. Unlike the exclusive connection's backlog it drops
@@ -14,14 +14,14 @@ use crate::backlog::MAX_NOTIFICATIONS;
 use crate::deadline::may_timeout;
 use crate::notify::Notification;
 
-/// What the reader and the receiver share: how many wait, how many were dropped.
+/// What the I/O coroutine and the receiver share: how many wait, how many were dropped.
 #[derive(Default)]
 struct Backlog {
     queued: AtomicUsize,
     dropped: AtomicU64,
 }
 
-/// The reader's end.
+/// The I/O coroutine's end.
 pub(crate) struct Sender {
     tx: mpsc::Sender<Notification>,
     backlog: Arc<Backlog>,

@@ -1,25 +1,23 @@
-//! The state one pipelined connection shares between its callers and its reader.
+//! The state one pipelined connection shares between its callers and its I/O
+//! coroutine.
 //!
-//! Writing is flat-combined: a caller appends its request to the pending buffer and
-//! queues its answer slot in the same critical section, so bytes and slots stay in the
-//! same order. If no caller is writing, it becomes the writer and sends everything
-//! pending, again and again, until the buffer is empty; callers arriving meanwhile only
-//! append. Requests that pile up during one write leave in the next, as one syscall.
+//! Callers never touch the socket. A caller appends its request to the pending buffer
+//! and queues its answer slot in the same critical section, so bytes and slots stay in
+//! the same order, then wakes the I/O coroutine (`io_loop.rs`), which writes whatever
+//! is pending in one syscall and reads the answers. Requests that pile up while it
+//! writes or reads leave together in its next write.
 //!
 //! Nothing here waits without a bound, and nothing half-done is left on the shared
 //! socket:
-//! - A write is bounded by the connection's stall timeout, and by the writing caller's
-//!   own deadline when that is shorter; a write that runs out closes the connection
-//!   (part of a request may be on the wire, so nothing after it could be trusted).
-//! - A writer that unwinds mid-write (its coroutine cancelled at the socket) closes
-//!   the connection the same way, without taking a lock it might have to wait for.
+//! - A caller only takes the state lock (never held across I/O) and waits on its slot,
+//!   which the deadline keeper (`deadlines.rs`) answers with a timeout at the caller's
+//!   deadline.
 //! - An encoder that panics leaves the pending buffer as it found it.
-//! - The deadline keeper (`deadlines.rs`) closes a connection whose oldest request has
-//!   seen no byte from the server for the stall timeout: a frozen server, a
-//!   black-holed network.
+//! - The keeper closes a connection whose oldest request has seen no byte from the
+//!   server for the stall timeout: a frozen server, a black-holed network, a server
+//!   that stopped reading.
 
 use std::collections::VecDeque;
-use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -32,7 +30,7 @@ use crate::backlog::{Backlog, MAX_NOTICES};
 use crate::codec::parse_message;
 use crate::error::{DbError, Error};
 use crate::notify::Notification;
-use crate::socket::{Socket, Stream};
+use crate::socket::DrivenWaker;
 
 use super::notifications;
 use super::response_slot::{Answer, ResponseSlot};
@@ -40,9 +38,8 @@ use super::statements::Cache;
 
 pub(crate) struct Pipeline {
     state: Mutex<State>,
-    writer: Mutex<Writer>,
-    /// Another handle on the socket, to shut it down while a writer holds `writer`.
-    control: Socket,
+    /// Wakes the I/O coroutine when there is something to write or it must end.
+    wake_io: DrivenWaker,
     closed: AtomicBool,
     notifications: notifications::Sender,
     notices: Mutex<Backlog<DbError>>,
@@ -50,58 +47,41 @@ pub(crate) struct Pipeline {
     pub(crate) cache_misses: AtomicU64,
     /// Session-changing statements are refused (see `refuse.rs`).
     pub(crate) refuse_session_changes: AtomicBool,
-    /// The largest response buffered for a caller (see `reader.rs`).
+    /// The largest response buffered for a caller (see `io_loop.rs`).
     max_response_bytes: AtomicUsize,
     /// The stall timeout in milliseconds; zero: none.
     stall_ms: AtomicU64,
-    /// When the reader last got bytes, in nanoseconds since `epoch`.
+    /// When the I/O coroutine last got bytes, in nanoseconds since `epoch`.
     last_read_ns: AtomicU64,
     epoch: Instant,
+    /// The keeper woke the I/O coroutine since it last looked (see `io_loop.rs`).
+    poked: AtomicBool,
+    /// Keeper wake-ups that found bytes after a tick with no socket event.
+    pub(crate) missed_events: AtomicU64,
 }
-
-/// The socket writers use, and the write timeout set on it now.
-struct Writer {
-    socket: Socket,
-    timeout: Option<Duration>,
-}
-
-/// Write timeouts are kept in steps of this much, so that callers whose deadlines
-/// differ by less share one setting and the socket option is rarely set again.
-const WRITE_TIMEOUT_STEP: Duration = Duration::from_millis(100);
 
 pub(crate) struct State {
-    /// Requests not yet written.
+    /// Requests not yet handed to the I/O coroutine.
     pub(crate) pending: BytesMut,
-    /// The buffer being written by the current writer, swapped with `pending`.
-    spare: BytesMut,
     /// One slot per request written or pending, oldest first.
     waiters: VecDeque<Arc<ResponseSlot>>,
-    /// A caller is writing.
-    writing: bool,
     closed: Option<String>,
+    /// Bytes to send after the connection closed: the goodbye of a dropped client.
+    goodbye: Option<BytesMut>,
     /// Statements parsed on this connection (or whose Parse is pending), by cache key.
     pub(crate) statements: Cache,
 }
 
 impl Pipeline {
-    pub(crate) fn new(
-        writer: Socket,
-        control: Socket,
-        notifications: notifications::Sender,
-    ) -> Pipeline {
+    pub(crate) fn new(wake_io: DrivenWaker, notifications: notifications::Sender) -> Pipeline {
         Pipeline {
-            control,
+            wake_io,
             state: Mutex::new(State {
                 pending: BytesMut::with_capacity(16 * 1024),
-                spare: BytesMut::with_capacity(16 * 1024),
                 waiters: VecDeque::new(),
-                writing: false,
                 closed: None,
+                goodbye: None,
                 statements: Cache::new(crate::DEFAULT_STATEMENT_CACHE_CAPACITY),
-            }),
-            writer: Mutex::new(Writer {
-                socket: writer,
-                timeout: None,
             }),
             closed: AtomicBool::new(false),
             notifications,
@@ -113,6 +93,8 @@ impl Pipeline {
             stall_ms: AtomicU64::new(0),
             last_read_ns: AtomicU64::new(0),
             epoch: Instant::now(),
+            poked: AtomicBool::new(false),
+            missed_events: AtomicU64::new(0),
         }
     }
 
@@ -138,10 +120,15 @@ impl Pipeline {
         self.max_response_bytes.load(Ordering::Relaxed)
     }
 
-    /// The reader got bytes from the server.
+    /// The I/O coroutine got bytes from the server.
     pub(crate) fn note_read(&self) {
         let ns = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.last_read_ns.store(ns, Ordering::Relaxed);
+    }
+
+    /// How long since the I/O coroutine last got bytes.
+    pub(crate) fn silent_for(&self) -> Duration {
+        self.last_read().elapsed()
     }
 
     fn last_read(&self) -> Instant {
@@ -169,7 +156,7 @@ impl Pipeline {
     }
 
     /// Appends one request with `encode` (which may fail, leaving nothing behind) and
-    /// queues `slot` for its answer; writes if no other caller is writing. When
+    /// queues `slot` for its answer, and wakes the I/O coroutine to send it. When
     /// `encode` returns `false` it queued nothing, and neither is the slot; `submit`
     /// then returns `false` too.
     pub(crate) fn submit(
@@ -197,77 +184,42 @@ impl Pipeline {
                 std::panic::resume_unwind(panic);
             }
         }
-        let deadline = slot.deadline();
         state.waiters.push_back(slot);
-        if state.writing {
-            return Ok(true);
-        }
-        state.writing = true;
-        // Take what is pending now, in this same critical section: one lock fewer.
-        let mut batch = std::mem::take(&mut state.spare);
-        std::mem::swap(&mut state.pending, &mut batch);
         drop(state);
-        self.write_batches(batch, deadline);
+        self.wake_io.wake();
         Ok(true)
     }
 
-    /// Writes `batch`, then whatever became pending meanwhile, until nothing is.
-    /// Only the caller that set `writing` runs this; `deadline` is its own.
-    fn write_batches(&self, mut batch: BytesMut, deadline: Option<Instant>) {
-        let mut unwinding = CloseOnUnwind {
-            shared: self,
-            armed: true,
-        };
-        loop {
-            let written = self.write_bounded(&batch, deadline);
-            batch.clear();
-            if let Err(e) = written {
-                self.fail(&e);
-            }
-            let mut state = self.lock();
-            if state.pending.is_empty() || state.closed.is_some() {
-                state.writing = false;
-                state.spare = batch;
-                unwinding.armed = false;
-                return;
-            }
-            // `batch` is empty: it becomes the new pending buffer, keeping its capacity.
-            std::mem::swap(&mut state.pending, &mut batch);
-        }
+    /// Wakes the I/O coroutine to look at the socket, event or not (see `io_loop.rs`).
+    pub(crate) fn poke(&self) {
+        self.poked.store(true, Ordering::Relaxed);
+        self.wake_io.wake();
     }
 
-    /// Writes `bytes` within the stall timeout and before `deadline`; the error is the
-    /// reason the connection must close.
-    fn write_bounded(&self, bytes: &[u8], deadline: Option<Instant>) -> Result<(), String> {
-        let stall = self.stall_timeout();
-        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        let bound = match (stall, left) {
-            (Some(s), Some(l)) => Some(s.min(l)),
-            (s, l) => s.or(l),
+    /// Whether the keeper poked since the last call.
+    pub(crate) fn take_poke(&self) -> bool {
+        self.poked.swap(false, Ordering::Relaxed)
+    }
+
+    /// Moves what callers queued to the end of `out`, for the I/O coroutine to write.
+    /// Once the connection is closed it moves the goodbye instead, if any, and returns
+    /// `false`: the I/O coroutine then ends.
+    pub(crate) fn take_pending(&self, out: &mut BytesMut) -> bool {
+        let mut state = self.lock();
+        if state.closed.is_some() {
+            if let Some(goodbye) = state.goodbye.take() {
+                out.extend_from_slice(&goodbye);
+            }
+            return false;
         }
-        .map(|b| {
-            let steps = b.as_nanos().div_ceil(WRITE_TIMEOUT_STEP.as_nanos()).max(1);
-            WRITE_TIMEOUT_STEP * u32::try_from(steps).unwrap_or(u32::MAX)
-        });
-        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        if writer.timeout != bound {
-            writer
-                .socket
-                .set_write_timeout(bound)
-                .map_err(|e| format!("I/O error: {e}"))?;
-            writer.timeout = bound;
+        if out.is_empty() {
+            // Swap rather than copy: the emptied buffer keeps its capacity.
+            std::mem::swap(&mut state.pending, out);
+        } else {
+            out.extend_from_slice(&state.pending);
+            state.pending.clear();
         }
-        let Writer { socket, .. } = &mut *writer;
-        socket
-            .write_all(bytes)
-            .and_then(|()| socket.flush())
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => format!(
-                    "the server stopped reading: a request could not be written within {:?}",
-                    bound.unwrap_or_default()
-                ),
-                _ => format!("I/O error: {e}"),
-            })
+        true
     }
 
     /// Answers with a timeout every waiter whose deadline has passed (their slots stay
@@ -297,17 +249,25 @@ impl Pipeline {
     }
 
     /// Hands complete responses, oldest first, to the oldest waiters: one lock for all.
-    pub(crate) fn deliver(&self, responses: &mut Vec<Answer>) -> Result<(), Error> {
-        let slots: Vec<Arc<ResponseSlot>> = {
+    /// `slots` is scratch space, empty before and after.
+    pub(crate) fn deliver(
+        &self,
+        responses: &mut Vec<Answer>,
+        slots: &mut Vec<Arc<ResponseSlot>>,
+    ) -> Result<(), Error> {
+        if responses.is_empty() {
+            return Ok(());
+        }
+        {
             let mut state = self.lock();
             if state.waiters.len() < responses.len() {
                 return Err(Error::protocol(
                     "the server answered a request that was never sent",
                 ));
             }
-            state.waiters.drain(..responses.len()).collect()
-        };
-        for (slot, response) in slots.into_iter().zip(responses.drain(..)) {
+            slots.extend(state.waiters.drain(..responses.len()));
+        }
+        for (slot, response) in slots.drain(..).zip(responses.drain(..)) {
             slot.fill(response);
         }
         Ok(())
@@ -358,47 +318,28 @@ impl Pipeline {
         for slot in waiters {
             slot.fill(Err(Error::closed(reason.clone())));
         }
-        // Wake the reader (blocked in read) and any writer; an error means it is down.
-        let _ = self.control.shutdown();
+        // The I/O coroutine shuts the socket down when it sees the connection closed.
+        self.wake_io.wake();
     }
 
-    /// Shuts the socket down so the reader ends; used when the last handle is dropped.
-    /// The goodbye is sent only if no writer holds the socket, and never waits long.
-    pub(crate) fn shutdown(&self, goodbye: &[u8]) {
-        if let Ok(mut writer) = self.writer.try_lock() {
-            let _ = writer.socket.set_write_timeout(Some(GOODBYE_TIMEOUT));
-            writer.timeout = Some(GOODBYE_TIMEOUT);
-            let _ = writer.socket.write_all(goodbye);
+    /// Closes the connection when the last handle is dropped: every waiter gets an
+    /// error now, and the I/O coroutine sends `goodbye` if the socket takes it at once,
+    /// then shuts the socket down and ends.
+    pub(crate) fn shutdown(&self, goodbye: BytesMut) {
+        let waiters = {
+            let mut state = self.lock();
+            if state.closed.is_some() {
+                return;
+            }
+            state.closed = Some("the client was closed".to_owned());
+            state.pending.clear();
+            state.goodbye = Some(goodbye);
+            std::mem::take(&mut state.waiters)
+        };
+        self.closed.store(true, Ordering::Release);
+        for slot in waiters {
+            slot.fill(Err(Error::closed("the client was closed")));
         }
-        self.fail("the client was closed");
-    }
-}
-
-/// How long a closing client waits to say goodbye to a server that stopped reading.
-const GOODBYE_TIMEOUT: Duration = Duration::from_millis(100);
-
-/// Closes the connection if the writer unwinds mid-write (its coroutine was cancelled
-/// at the socket): part of a request may be on the wire. During a panic nothing may
-/// park, so it takes no lock it would wait for: it marks the connection closed, records
-/// why if the state lock is free, and shuts the socket down; the reader then fails
-/// every waiter.
-struct CloseOnUnwind<'a> {
-    shared: &'a Pipeline,
-    armed: bool,
-}
-
-impl Drop for CloseOnUnwind<'_> {
-    fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
-        let shared = self.shared;
-        if let Ok(mut state) = shared.state.try_lock() {
-            state
-                .closed
-                .get_or_insert_with(|| "a request was interrupted while being written".into());
-        }
-        shared.closed.store(true, Ordering::Release);
-        let _ = shared.control.shutdown();
+        self.wake_io.wake();
     }
 }

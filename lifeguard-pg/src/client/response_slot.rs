@@ -1,4 +1,4 @@
-//! A one-shot answer slot: the reader coroutine fills it, the caller waits on it with a
+//! A one-shot answer slot: the I/O coroutine fills it, the caller waits on it with a
 //! deadline. Built from may's `Blocker` and `AtomicOption`, so it parks a coroutine (or
 //! a plain thread) without blocking a worker.
 
@@ -33,10 +33,6 @@ impl ResponseSlot {
             deadline,
             queued_at,
         }
-    }
-
-    pub(crate) fn deadline(&self) -> Option<Instant> {
-        self.deadline
     }
 
     pub(crate) fn queued_at(&self) -> Instant {
