@@ -56,8 +56,7 @@ pub(crate) fn run(shared: Arc<Pipeline>, mut socket: Driven, leftover: BytesMut)
                 if !io.output.is_empty() {
                     let _ = socket.try_write(&io.output);
                 }
-                let _ = socket.shutdown();
-                return;
+                break None;
             }
             Ok(turn) => {
                 if poked && turn.read && turn.quiet_before {
@@ -77,11 +76,25 @@ pub(crate) fn run(shared: Arc<Pipeline>, mut socket: Driven, leftover: BytesMut)
                     write: woke.write || poked || !turn.write_blocked,
                 };
             }
-            Err(reason) => break reason,
+            Err(reason) => break Some(reason),
         }
     };
-    shared.fail(&reason);
+    if let Some(reason) = reason {
+        shared.fail(&reason);
+    }
+    let _ = socket.shutdown();
+    drop(shared);
+    // may's `wait_io` still reads the socket's registration on the parking thread
+    // after it handed this coroutine to whoever woke it (may 0.3.51,
+    // `src/io/sys/unix/wait_io.rs`, `RawIoBlock::subscribe`): this coroutine can reach
+    // here first. Freeing the socket at once would leave that read on freed memory;
+    // the socket is shut down already, so keeping it a little longer costs nothing.
+    may::coroutine::sleep(SOCKET_LINGER);
+    drop(socket);
 }
+
+/// How long the ended I/O coroutine keeps its socket (see the end of [`run`]).
+const SOCKET_LINGER: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// What one turn of the I/O coroutine did.
 struct Turn {
