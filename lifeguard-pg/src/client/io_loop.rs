@@ -50,7 +50,7 @@ pub(crate) fn run(shared: Arc<Pipeline>, mut socket: Driven, leftover: BytesMut)
         write: true,
     };
     let reason = loop {
-        match io.turn(&shared, &mut socket, ready) {
+        match io.turn(&shared, &mut socket, ready, poked) {
             Ok(Turn { closed: true, .. }) => {
                 // Closed by a caller: say goodbye if the socket takes it now.
                 if !io.output.is_empty() {
@@ -100,7 +100,7 @@ const SOCKET_LINGER: std::time::Duration = std::time::Duration::from_millis(50);
 struct Turn {
     /// It read bytes.
     read: bool,
-    /// Nothing had been read for a whole keeper tick before.
+    /// Poked, and nothing had been read for a whole keeper tick before.
     quiet_before: bool,
     /// It filled its read chunk: more may be waiting.
     read_more: bool,
@@ -130,6 +130,7 @@ impl Io {
         shared: &Pipeline,
         socket: &mut Driven,
         ready: Readiness,
+        poked: bool,
     ) -> Result<Turn, String> {
         let had_output = !self.output.is_empty();
         if !shared.take_pending(&mut self.output) {
@@ -151,7 +152,8 @@ impl Io {
             self.write(socket)?;
         }
         let write_blocked = !self.output.is_empty();
-        let quiet_before = shared.silent_for() >= super::deadlines::TICK;
+        // Only a poked turn asks: the clock is not read on every turn.
+        let quiet_before = poked && shared.silent_for() >= super::deadlines::TICK;
         let read = if ready.read { self.read(socket)? } else { 0 };
         if read > 0 {
             shared.note_read();

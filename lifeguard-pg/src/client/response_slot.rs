@@ -60,11 +60,15 @@ impl ResponseSlot {
             if let Some(answer) = self.answer.take() {
                 return answer;
             }
+            // A spurious wake-up loops back to check the slot.
+            let _ = self.blocker.park(None);
+            if let Some(answer) = self.answer.take() {
+                return answer;
+            }
+            // Woken with no answer: the clock is read only then, not per request.
             if self.deadline.is_some_and(|d| d <= Instant::now()) {
                 return Err(Error::Timeout(Timeout::Request));
             }
-            // A spurious wake-up loops back to check the slot.
-            let _ = self.blocker.park(None);
         }
     }
 }
