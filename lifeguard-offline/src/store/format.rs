@@ -90,18 +90,8 @@ impl Entry {
             "kind",
             "server_version",
         ])?;
-        let params = top
-            .array("params")?
-            .iter()
-            .enumerate()
-            .map(|(i, v)| parse_type(v, &format!("params[{i}]")))
-            .collect::<Result<_, _>>()?;
-        let columns = top
-            .array("columns")?
-            .iter()
-            .enumerate()
-            .map(|(i, v)| parse_column(v, &format!("columns[{i}]")))
-            .collect::<Result<_, _>>()?;
+        let params = top.each("params", parse_type)?;
+        let columns = top.each("columns", parse_column)?;
         let kind = match top.get("kind")?.as_str() {
             Some("read") => StatementKind::Read,
             Some("write") => StatementKind::Write,
@@ -110,8 +100,8 @@ impl Entry {
         Ok(Entry {
             sql: top.string("sql")?,
             description: Description {
-                params,
-                columns,
+                params: params.into(),
+                columns: columns.into(),
                 kind,
             },
             server_version: top.string("server_version")?,
@@ -266,6 +256,19 @@ impl<'a> Obj<'a> {
         self.get(key)?
             .as_array()
             .ok_or_else(|| format!("{} must be an array", self.field(key)))
+    }
+
+    /// Parses each element of the array at `key` with `parse`, naming it `key[i]`.
+    fn each<T>(
+        &self,
+        key: &str,
+        parse: fn(&Value, &str) -> Result<T, String>,
+    ) -> Result<Vec<T>, String> {
+        self.array(key)?
+            .iter()
+            .enumerate()
+            .map(|(i, v)| parse(v, &format!("{key}[{i}]")))
+            .collect()
     }
 
     fn oid(&self, key: &str) -> Result<u32, String> {
