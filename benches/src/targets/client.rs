@@ -28,20 +28,10 @@ pub fn run(load: &Load) -> Result<(Window, Vec<Recorder>), Box<dyn StdError>> {
     let clients = (0..load.connections)
         .map(|_| Client::connect(&config).map(|c| c.with_deadline(REQUEST_DEADLINE)))
         .collect::<Result<Vec<_>, _>>()?;
-    let window = Window::starting_now(load.warmup, load.measure);
-    let handles: Vec<_> = (0..load.concurrency)
-        .map(|i| {
-            let client = clients[i % clients.len()].clone();
-            may::go!(move || super::request_loop(i, window, |id| single_query(&client, id)))
-        })
-        .collect();
-    let mut recorders = Vec::with_capacity(handles.len());
-    for (i, handle) in handles.into_iter().enumerate() {
-        let recorder = handle
-            .join()
-            .map_err(|_| format!("request coroutine {i} panicked"))?;
-        recorders.push(recorder);
-    }
+    let (window, recorders) = super::run_coroutines(load, |i, window| {
+        let client = clients[i % clients.len()].clone();
+        move || super::request_loop(i, window, |id| single_query(&client, id))
+    })?;
     for (i, client) in clients.iter().enumerate() {
         let stats = client.stats();
         eprintln!(

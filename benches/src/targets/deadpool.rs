@@ -29,27 +29,12 @@ async fn drive(load: &Load) -> Result<(Window, Vec<Recorder>), Box<dyn StdError>
     let pool = Pool::builder(manager).max_size(load.connections).build()?;
     // deadpool connects on demand: open every connection before the window, holding
     // each so the next `get` has to open another.
-    let mut held = Vec::with_capacity(load.connections);
-    for _ in 0..load.connections {
-        held.push(pool.get().await?);
-    }
-    drop(held);
-    let window = Window::starting_now(load.warmup, load.measure);
-    let tasks: Vec<_> = (0..load.concurrency)
-        .map(|i| {
-            let pool = pool.clone();
-            tokio::spawn(async move {
-                super::request_loop_async(i, window, |id| single_query(&pool, id)).await
-            })
-        })
-        .collect();
-    let mut recorders = Vec::with_capacity(tasks.len());
-    for (i, task) in tasks.into_iter().enumerate() {
-        let recorder = task
-            .await
-            .map_err(|e| format!("request task {i} failed: {e}"))?;
-        recorders.push(recorder);
-    }
+    super::open_all(load.connections, || pool.get()).await?;
+    let (window, recorders) = super::run_tasks(load, |i, window| {
+        let pool = pool.clone();
+        async move { super::request_loop_async(i, window, |id| single_query(&pool, id)).await }
+    })
+    .await?;
     let status = pool.status();
     eprintln!(
         "deadpool: size={} available={} waiting={}",

@@ -31,24 +31,10 @@ pub fn run(load: &Load) -> Result<(Window, Vec<Recorder>), Box<dyn StdError>> {
         .statement_timeout(Some(REQUEST_DEADLINE));
     let pool = Pool::new(config)?;
     wait_until_open(&pool, load.connections)?;
-    let window = Window::starting_now(load.warmup, load.measure);
-    let handles: Vec<_> = (0..load.concurrency)
-        .map(|i| {
-            let pool = pool.clone();
-            may::go!(move || super::request_loop(i, window, |id| single_query(
-                &pool,
-                id,
-                Instant::now()
-            )))
-        })
-        .collect();
-    let mut recorders = Vec::with_capacity(handles.len());
-    for (i, handle) in handles.into_iter().enumerate() {
-        let recorder = handle
-            .join()
-            .map_err(|_| format!("request coroutine {i} panicked"))?;
-        recorders.push(recorder);
-    }
+    let (window, recorders) = super::run_coroutines(load, |i, window| {
+        let pool = pool.clone();
+        move || super::request_loop(i, window, |id| single_query(&pool, id, Instant::now()))
+    })?;
     let stats = pool.stats();
     eprintln!(
         "pool: shared_open={} in_flight={} waiting={} acquire_timeouts={} reconnects={} \

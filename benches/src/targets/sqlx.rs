@@ -24,27 +24,12 @@ async fn drive(load: &Load) -> Result<(Window, Vec<Recorder>), Box<dyn StdError>
         .await?;
     // sqlx connects on demand: open every connection before the window, holding each
     // so the next `acquire` has to open another.
-    let mut held = Vec::with_capacity(load.connections);
-    for _ in 0..load.connections {
-        held.push(pool.acquire().await?);
-    }
-    drop(held);
-    let window = Window::starting_now(load.warmup, load.measure);
-    let tasks: Vec<_> = (0..load.concurrency)
-        .map(|i| {
-            let pool = pool.clone();
-            tokio::spawn(async move {
-                super::request_loop_async(i, window, |id| single_query(&pool, id)).await
-            })
-        })
-        .collect();
-    let mut recorders = Vec::with_capacity(tasks.len());
-    for (i, task) in tasks.into_iter().enumerate() {
-        let recorder = task
-            .await
-            .map_err(|e| format!("request task {i} failed: {e}"))?;
-        recorders.push(recorder);
-    }
+    super::open_all(load.connections, || pool.acquire()).await?;
+    let (window, recorders) = super::run_tasks(load, |i, window| {
+        let pool = pool.clone();
+        async move { super::request_loop_async(i, window, |id| single_query(&pool, id)).await }
+    })
+    .await?;
     eprintln!("sqlx: size={} idle={}", pool.size(), pool.num_idle());
     pool.close().await;
     Ok((window, recorders))

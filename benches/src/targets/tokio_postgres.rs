@@ -30,24 +30,14 @@ async fn drive(load: &Load) -> Result<(Window, Vec<Recorder>), Box<dyn StdError>
         let statement = client.prepare_typed(SINGLE_QUERY, &[Type::INT4]).await?;
         clients.push(Arc::new((client, statement)));
     }
-    let window = Window::starting_now(load.warmup, load.measure);
-    let tasks: Vec<_> = (0..load.concurrency)
-        .map(|i| {
-            let shared = clients[i % clients.len()].clone();
-            tokio::spawn(async move {
-                let (client, statement) = &*shared;
-                super::request_loop_async(i, window, |id| single_query(client, statement, id)).await
-            })
-        })
-        .collect();
-    let mut recorders = Vec::with_capacity(tasks.len());
-    for (i, task) in tasks.into_iter().enumerate() {
-        let recorder = task
-            .await
-            .map_err(|e| format!("request task {i} failed: {e}"))?;
-        recorders.push(recorder);
-    }
-    Ok((window, recorders))
+    super::run_tasks(load, |i, window| {
+        let shared = clients[i % clients.len()].clone();
+        async move {
+            let (client, statement) = &*shared;
+            super::request_loop_async(i, window, |id| single_query(client, statement, id)).await
+        }
+    })
+    .await
 }
 
 async fn single_query(
