@@ -11,7 +11,6 @@ mod io_loop;
 mod lexer;
 mod notifications;
 mod pipeline;
-mod prepared;
 mod refuse;
 mod response_slot;
 mod statements;
@@ -39,9 +38,8 @@ use crate::statement::{Statement, StatementRef, ToStatement};
 pub use notifications::Notifications;
 
 use pipeline::{Pipeline, State};
-use prepared::Prepared;
 use response_slot::ResponseSlot;
-use statements::CachedStatement;
+use statements::{CachedStatement, Prepared};
 
 /// The largest response a pipelined connection buffers for one caller unless told
 /// otherwise ([`Client::set_max_response_bytes`]): 256 MiB.
@@ -438,13 +436,13 @@ impl Client {
         let mut entry = None;
         let shared = &*self.handle.shared;
         let answer = self.request(|state| {
-            let prepared = Prepared::in_state(shared, state, key, sql, &[])?;
+            let prepared = prepare(shared, state, key, sql, &[])?;
             let e = prepared.entry.clone();
             let known = e.params.get().is_some() && e.columns.get().is_some();
             if !known {
                 let described = encode::describe(b'S', &e.name, &mut state.pending);
                 if let Err(err) = described {
-                    prepared.undo(state, key);
+                    prepared.undo(&mut state.statements, key);
                     return Err(err);
                 }
                 frontend::sync(&mut state.pending);
@@ -497,7 +495,7 @@ impl Client {
         let mut chosen = None;
         let shared = &*self.handle.shared;
         let answer = self.request(|state| {
-            let prepared = Prepared::in_state(shared, state, key, sql, parse_types)?;
+            let prepared = prepare(shared, state, key, sql, parse_types)?;
             let entry = prepared.entry.clone();
             if prepared.fresh {
                 let _ = entry.params.set(bind_types.to_vec());
@@ -510,7 +508,7 @@ impl Client {
                 })
                 .and_then(|()| encode::execute_sync(&mut state.pending));
             if let Err(e) = encoded {
-                prepared.undo(state, key);
+                prepared.undo(&mut state.statements, key);
                 return Err(e);
             }
             chosen = Some((entry, columns, prepared.fresh));
@@ -559,6 +557,25 @@ impl Client {
         }
         slot.wait().map(Some)
     }
+}
+
+/// [`Prepared::new`] on this connection's cache, a statement new to it first passing
+/// the shared connection's refusals (`refuse.rs`).
+fn prepare(
+    shared: &Pipeline,
+    state: &mut State,
+    key: u64,
+    sql: &str,
+    types: &[Type],
+) -> Result<Prepared, Error> {
+    Prepared::new(
+        &mut state.statements,
+        &mut state.pending,
+        key,
+        sql,
+        types,
+        |sql| refuse::check(shared, sql),
+    )
 }
 
 impl Connection {

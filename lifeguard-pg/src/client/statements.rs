@@ -13,13 +13,19 @@
 //! evicted statement are ahead of that Close on the wire, so they still find it; a
 //! request after it finds the entry gone and parses again.
 //!
-//! `prepared.rs` holds the protocol a request follows with this cache.
+//! [`Prepared`] is the protocol a request follows with the cache: look the statement
+//! up, queue its Parse (after the Closes of what it evicted) in the same critical
+//! section that queues the request, and undo both when the request is not sent after
+//! all.
 
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, OnceLock};
 
+use bytes::BytesMut;
 use postgres_types::Type;
 
+use crate::encode;
+use crate::error::Error;
 use crate::lru::Lru;
 use crate::statement::{Column, Statement};
 
@@ -139,6 +145,81 @@ impl Cache {
     /// Statements cached now.
     pub(crate) fn len(&self) -> usize {
         self.lru.len()
+    }
+}
+
+/// A statement made ready for one request: looked up in the cache and, when new,
+/// its Parse queued (after a Close of the statement it evicted).
+pub(super) struct Prepared {
+    pub(super) entry: Arc<CachedStatement>,
+    /// A Parse was queued for this request.
+    pub(super) fresh: bool,
+    evicted: Option<(u64, Arc<CachedStatement>)>,
+}
+
+impl Prepared {
+    /// Looks `sql` parsed with `types` up in `cache`; a statement new to it is first
+    /// passed to `admit` (which may refuse it), then its Parse is appended to `pending`.
+    pub(super) fn new(
+        cache: &mut Cache,
+        pending: &mut BytesMut,
+        key: u64,
+        sql: &str,
+        types: &[Type],
+        admit: impl FnOnce(&str) -> Result<(), Error>,
+    ) -> Result<Prepared, Error> {
+        let prepared = match cache.lookup(key, sql, types) {
+            Lookup::Hit(entry) => {
+                return Ok(Prepared {
+                    entry,
+                    fresh: false,
+                    evicted: None,
+                });
+            }
+            Lookup::Fresh { entry, evicted } => Prepared {
+                entry,
+                fresh: true,
+                evicted,
+            },
+            Lookup::Collision(entry) => Prepared {
+                entry,
+                fresh: true,
+                evicted: None,
+            },
+        };
+        let queued = admit(sql).and_then(|()| prepared.queue_parse(pending, sql, types));
+        if let Err(e) = queued {
+            prepared.undo(cache, key);
+            return Err(e);
+        }
+        Ok(prepared)
+    }
+
+    /// Appends the Parse of a statement new to the cache, preceded by a Close of its
+    /// name (an earlier Parse under that name may have succeeded although its request
+    /// failed, and closing a statement that does not exist is no error) and of the
+    /// statement it evicted.
+    fn queue_parse(&self, pending: &mut BytesMut, sql: &str, types: &[Type]) -> Result<(), Error> {
+        let name = &self.entry.name;
+        let evicted = self.evicted.as_ref().map(|(_, e)| e.name.as_str());
+        for close in [evicted, (!name.is_empty()).then_some(name.as_str())]
+            .into_iter()
+            .flatten()
+        {
+            encode::close_statement(close, pending)?;
+        }
+        encode::parse(name, sql, types, pending)
+    }
+
+    /// The request failed before it was queued (its bytes are dropped): the cache
+    /// forgets the new entry and takes the evicted one back, still parsed on the server.
+    pub(super) fn undo(&self, cache: &mut Cache, key: u64) {
+        if self.fresh {
+            cache.forget(key, &self.entry);
+        }
+        if let Some((evicted_key, evicted)) = &self.evicted {
+            cache.restore(*evicted_key, evicted.clone());
+        }
     }
 }
 
