@@ -73,8 +73,16 @@ fn emit(out: &mut String, check: &Check) {
     for shape in &nullable_shapes {
         writeln!(out, "    impl<C> ReadNullable<C> for {} {{}}", code(shape)).unwrap();
     }
+    let element = display.trim_end_matches("[]");
+    let parse_type = if lifeguard_type_table::EXTENSION_TYPES.contains(&element) {
+        "UNKNOWN".to_string()
+    } else {
+        name.to_ascii_uppercase()
+    };
+    writeln!(out, "    /// The type sent with Parse and encoded to.").unwrap();
+    writeln!(out, "    pub const TYPE: Type = Type::{parse_type};").unwrap();
     writeln!(out, "    /// Checks and encodes the argument for `$N`.").unwrap();
-    writeln!(out, "    pub fn bind<const N: usize, T: Bind<N> + ToSql>(value: &T, ty: &Type) -> Encoded {{ Encoded::new(value, ty) }}").unwrap();
+    writeln!(out, "    pub fn bind<const N: usize, T: Bind<N> + ToSql>(value: &T) -> Encoded {{ Encoded::new(value, &TYPE) }}").unwrap();
     writeln!(out, "    /// Reads a non-null column into a checked field.").unwrap();
     writeln!(out, "    pub fn read<C, T: Read<C> + FromSqlOwned>(row: &Row, index: usize) -> Result<T, Error> {{ crate::__private::get(row, index) }}").unwrap();
     writeln!(out, "    /// Reads a nullable column into a checked field.").unwrap();

@@ -122,13 +122,13 @@ fn arguments(input: &Input, desc: &Description) -> syn::Result<Vec<TokenStream>>
                     let mut cast =
                         TokenStream::from(group(Delimiter::Parenthesis, arg.expr.clone()));
                     cast.extend(quote_spanned!(arg.span=> as #ty));
-                    Ok(bind_call("__lg::bind_as::<", ty, &cast, &parse_type))
+                    Ok(bind_call("__lg::bind_as::<", ty, &cast, Some(&parse_type)))
                 }
                 (None, Ok(m)) => {
                     // The `_` the bound is checked on carries the argument's span.
                     let under = TokenStream::from(TokenTree::Ident(Ident::new("_", arg.span)));
                     let head = format!("__lg::pg::{}::bind::<{n},", m.marker);
-                    Ok(bind_call(&head, under, &arg.expr, &m.parse_type))
+                    Ok(bind_call(&head, under, &arg.expr, None))
                 }
                 (None, Err(why)) => Err(syn::Error::new(
                     arg.span,
@@ -144,19 +144,21 @@ fn arguments(input: &Input, desc: &Description) -> syn::Result<Vec<TokenStream>>
         .collect()
 }
 
-/// `<head><generic>>(&(<expr>), &<parse_type>)`.
+/// `<head><generic>>(&(<expr>))`, or `<head><generic>>(&(<expr>), &<parse_type>)`.
 fn bind_call(
     head: &str,
     generic: TokenStream,
     expr: &TokenStream,
-    parse_type: &str,
+    parse_type: Option<&str>,
 ) -> TokenStream {
     let mut out = tokens(head);
     out.extend(generic);
     out.extend([TokenTree::Punct(Punct::new('>', Spacing::Alone))]);
     let mut inner = TokenStream::from(TokenTree::Punct(Punct::new('&', Spacing::Alone)));
     inner.extend([group(Delimiter::Parenthesis, expr.clone())]);
-    inner.extend(tokens(&format!(",&{parse_type}")));
+    if let Some(parse_type) = parse_type {
+        inner.extend(tokens(&format!(",&{parse_type}")));
+    }
     out.extend([group(Delimiter::Parenthesis, inner)]);
     out
 }
@@ -370,15 +372,12 @@ fn row(
     }
 }
 
-/// Appends the `static` descriptor: the SQL, the types Parse sends, and the description
+/// Appends the `static` descriptor: the SQL, where it was written, and the description
 /// itself as static data (`const fn` constructors of the one `Description` type), which
-/// the runtime reads as it is.
+/// the runtime reads as it is (the types Parse sends are worked out from it at run time).
+/// Its arrays are promoted to statics of their own: their elements own nothing (a
+/// [`lifeguard_offline::description::Name`] is a `&'static str`).
 fn statement_info(code: &mut String, sql: &str, desc: &Description, span: Span) {
-    let parse_types: Vec<String> = desc
-        .params
-        .iter()
-        .map(|p| types::map(p).map_or(types::UNKNOWN.to_string(), |m| m.parse_type))
-        .collect();
     // The descriptor lives in a link section, where `Pool::verify_statements` finds every
     // statement compiled into the binary (a registration macro would cost more than the
     // rest of the expansion).
@@ -386,28 +385,14 @@ fn statement_info(code: &mut String, sql: &str, desc: &Description, span: Span) 
         code,
         "#[used] \
          #[cfg_attr(target_os = \"linux\", unsafe(link_section = \"lifeguard_statements\"))] \
-         static __LIFEGUARD_STATEMENT: __lg::StatementInfo = __lg::StatementInfo {{ \
-         sql: {sql:?}, location: {:?}, parse_types: &[{}], description: ",
+         static __LIFEGUARD_STATEMENT: __lg::StatementInfo = __lg::statement({sql:?},{:?},",
         location(span),
-        parse_types.join(",")
     );
-    description(code, desc);
-    code.push_str("};");
-}
-
-/// `desc` as a constant expression. Its arrays are promoted to statics of their own:
-/// their elements own nothing (a [`lifeguard_offline::description::Name`] is a
-/// `&'static str`).
-fn description(code: &mut String, desc: &Description) {
-    code.push_str("__lg::Description::new(");
     list(code, &desc.params, pg_type);
     code.push(',');
     list(code, &desc.columns, column);
-    let kind = match desc.kind {
-        StatementKind::Read => "Read",
-        StatementKind::Write => "Write",
-    };
-    let _ = write!(code, ",__lg::StatementKind::{kind})");
+    let read = desc.kind == StatementKind::Read;
+    let _ = write!(code, ",{read});");
 }
 
 /// `&[a,b,]`.

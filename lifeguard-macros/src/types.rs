@@ -4,7 +4,7 @@
 //! on the description (built-in or not, the `Type` sent with Parse) and this crate's
 //! features.
 
-use lifeguard_offline::describe::PgType;
+use lifeguard_offline::description::PgType;
 
 /// How the generated code handles one PostgreSQL type. Everything is source text: the
 /// expansion is assembled as a string and parsed once, far cheaper than building it
@@ -15,8 +15,9 @@ pub struct Mapping {
     /// The module of the type's checks in `lifeguard::__private::pg` (`int4`); the
     /// expansion reaches `lifeguard::__private` as `__lg`.
     pub marker: String,
-    /// The `Type` sent with Parse and used to encode: a `Type` constant, or `UNKNOWN` for
-    /// types whose OID differs between databases (the server infers them).
+    /// The `Type` an argument written `expr as Type` is encoded to: a `Type` constant, or
+    /// `UNKNOWN` for types whose OID differs between databases (the server infers
+    /// them). A checked argument is encoded by its module's `bind`, to its `TYPE`.
     pub parse_type: String,
 }
 
@@ -52,9 +53,8 @@ pub fn map(ty: &PgType) -> Result<Mapping, Unmapped> {
         None => (ty.name.as_str(), false),
     };
     let builtin = ty.builtin();
-    // Non-built-in types are matched by name; only citext is mapped, and not its array
-    // (decoding an array needs the element type the client cannot name).
-    if builtin.is_none() && (array || element != "citext") {
+    // Non-built-in types are matched by name, and only an extension's in the table.
+    if builtin.is_none() && (array || !lifeguard_type_table::EXTENSION_TYPES.contains(&element)) {
         return Err(Unmapped::Unsupported);
     }
     let mapped = lifeguard_type_table::map(element, array, enabled).map_err(|why| match why {

@@ -13,15 +13,11 @@ use lifeguard_pg::types::Type;
 use lifeguard_pg::{Config, Connection, Error, Runtime, SimpleQueryMessage, SimpleRow, Stream};
 use serde_json::Value;
 
-use crate::description::{ColumnInfo, Description, Nullability, StatementKind};
+use crate::description::{ColumnInfo, Description, Nullability, PgType, StatementKind};
 use crate::nullability::{self, TableColumn};
 
 mod sql_text;
 use sql_text::{called_names, explainable, parameter_count, quote_ident};
-
-/// The type a [`Description`] names; lifeguard-macros' type table imports it from here.
-#[doc(no_inline)]
-pub use crate::description::PgType;
 
 /// Describes statements on one connection, remembering what does not change between
 /// statements (the volatile functions, type names).

@@ -42,6 +42,13 @@ const fn row(
 }
 
 const TEXT: &[&str] = &["text", "varchar", "bpchar", "name", "citext"];
+
+/// The mapped types an extension defines: their OIDs differ from database to database,
+/// so they are matched by name, sent with Parse as `unknown` (the server infers them)
+/// and never as arrays (decoding one needs an element type the client cannot name).
+/// Every other name in [`TABLE`] is a built-in type with a `postgres_types::Type`
+/// constant of its name in upper case (`INT4`, `INT4_ARRAY` for `int4[]`).
+pub const EXTENSION_TYPES: &[&str] = &["citext"];
 const CHRONO: Option<&str> = Some("chrono");
 const TIME: Option<&str> = Some("time");
 

@@ -4,6 +4,7 @@
 //! `lifeguard_offline::description`'s, the one model every stage shares.
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use lifeguard_offline::description::{ColumnInfo, Description, PgType, StatementKind};
 use lifeguard_pg::types::{Format, IsNull, ToSql, Type};
@@ -34,13 +35,39 @@ pub struct StatementInfo {
     /// What the compile-time check found: parameter and column types, nullability, the
     /// read/write class.
     pub description: Description,
-    /// The types sent with Parse (`unknown` for types whose OID is not stable across
-    /// databases: the server infers those).
-    #[doc(hidden)]
-    pub parse_types: &'static [Type],
+    /// The types sent with Parse, worked out from the description on first use.
+    parse_types: OnceLock<Box<[Type]>>,
 }
 
 impl StatementInfo {
+    /// The descriptor of the statement `sql`, written at `location` and described as
+    /// `description`. Only the `query!` family calls it, in a `static`.
+    #[doc(hidden)]
+    pub const fn new(
+        sql: &'static str,
+        location: &'static str,
+        description: Description,
+    ) -> StatementInfo {
+        StatementInfo {
+            sql,
+            location,
+            description,
+            parse_types: OnceLock::new(),
+        }
+    }
+
+    /// The types sent with Parse: each parameter's built-in type, or `unknown` for types
+    /// whose OID is not stable across databases (the server infers those).
+    fn parse_types(&self) -> &[Type] {
+        self.parse_types.get_or_init(|| {
+            self.description
+                .params
+                .iter()
+                .map(|p| p.builtin().unwrap_or(Type::UNKNOWN))
+                .collect()
+        })
+    }
+
     /// Read or write: where a router may send it.
     pub fn kind(&self) -> StatementKind {
         self.description.kind
@@ -164,7 +191,7 @@ impl<R> CheckedQuery<R> {
         executor: impl Executor,
         on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
     ) -> Result<u64, Error> {
-        let mut query = query_typed(self.statement.sql, self.statement.parse_types);
+        let mut query = query_typed(self.statement.sql, self.statement.parse_types());
         for param in self.params.iter() {
             query = query.bind(param);
         }

@@ -20,6 +20,22 @@ pub mod macros {
 pub use crate::checked::{CheckedQuery, Encoded, StatementInfo};
 pub use lifeguard_offline::description::{ColumnInfo, Description, PgType, StatementKind};
 
+/// A `query!` call's descriptor, in as few tokens as the expansion can write it.
+pub const fn statement(
+    sql: &'static str,
+    location: &'static str,
+    params: &'static [PgType],
+    columns: &'static [ColumnInfo],
+    read: bool,
+) -> StatementInfo {
+    let kind = if read {
+        StatementKind::Read
+    } else {
+        StatementKind::Write
+    };
+    StatementInfo::new(sql, location, Description::new(params, columns, kind))
+}
+
 /// A descriptor's column, in as few tokens as the expansion can write it (tokens are
 /// most of what a `query!` costs the compiler): its alias, type OID and name, whether it
 /// was inferred nullable, and the table and column it comes from (`""` for none: no
