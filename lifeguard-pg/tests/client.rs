@@ -91,6 +91,108 @@ fn an_error_in_one_pipelined_statement_leaves_its_neighbours_intact() {
     assert!(!client.is_closed());
 }
 
+/// `10 / $1` as a read: an error (22012) for 0, else the quotient.
+fn divide(client: &Client, by: i32) -> Result<i32, Error> {
+    let mut got = None;
+    client.for_each_read("SELECT 10 / $1", &[Type::INT4], &[&by], |row| {
+        got = Some(row.get::<i32>(0)?);
+        Ok(())
+    })?;
+    Ok(got.expect("SELECT 10 / $1 returns a row"))
+}
+
+/// One round of reads from 200 coroutines and 2 plain threads, one in five failing;
+/// each caller checks its own answers.
+fn read_round(client: &Client) {
+    let check = |client: &Client, caller: i32| {
+        for q in 0..20 {
+            let by = (caller + q) % 5;
+            match divide(client, by) {
+                Ok(quotient) => assert_eq!(quotient, 10 / by, "a wrong answer for {by}"),
+                Err(e) => assert_eq!(e.code(), Some("22012"), "{by}: {e}"),
+            }
+            assert_eq!(by == 0, divide(client, by).is_err());
+        }
+    };
+    let coroutines: Vec<_> = (0..200)
+        .map(|caller| {
+            let client = client.clone();
+            may::go!(move || check(&client, caller))
+        })
+        .collect();
+    let threads: Vec<_> = (0..2)
+        .map(|caller| {
+            let client = client.clone();
+            std::thread::spawn(move || check(&client, caller))
+        })
+        .collect();
+    for h in coroutines {
+        h.join().expect("a coroutine caller failed");
+    }
+    for h in threads {
+        h.join().expect("a thread caller failed");
+    }
+}
+
+#[test]
+fn reads_share_a_sync_and_those_a_failed_read_skipped_are_sent_again() {
+    let config = fresh_config("client_shared_sync");
+    let client = Client::connect(&config).unwrap();
+    // The first use parses and describes: it never shares.
+    assert_eq!(divide(&client, 2).unwrap(), 5);
+    assert_eq!(client.stats().syncs_saved, 0);
+    // Groups form whenever reads queue up faster than the I/O coroutine sends them;
+    // a failed read skips the rest of its group, which is sent again.
+    let shared_and_resent = eventually(Duration::from_secs(60), || {
+        read_round(&client);
+        let stats = client.stats();
+        stats.syncs_saved > 0 && stats.reads_resent > 0
+    });
+    let stats = client.stats();
+    assert!(
+        shared_and_resent,
+        "no group formed or none was skipped: {stats:?}"
+    );
+    assert_eq!(stats.in_flight, 0);
+    assert!(!client.is_closed());
+    assert_eq!(stats.cache_misses, 1, "parsed once: {stats:?}");
+}
+
+#[test]
+fn a_failed_read_never_undoes_a_write_queued_beside_it() {
+    let config = fresh_config("client_shared_sync_writes");
+    let client = Client::connect(&config).unwrap();
+    client
+        .batch_execute("CREATE TABLE written (caller int, q int)")
+        .unwrap();
+    assert_eq!(divide(&client, 1).unwrap(), 10);
+    let insert = "INSERT INTO written VALUES ($1, $2)";
+    let handles: Vec<_> = (0..200)
+        .map(|caller: i32| {
+            let client = client.clone();
+            may::go!(move || {
+                for q in 0..20 {
+                    client
+                        .for_each_typed(insert, &[Type::INT4, Type::INT4], &[&caller, &q], |_| {
+                            Ok(())
+                        })
+                        .unwrap();
+                    let _ = divide(&client, (caller + q) % 2);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("a caller failed");
+    }
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM written", &[])
+        .unwrap()
+        .get(0)
+        .unwrap();
+    assert_eq!(count, 200 * 20, "every acknowledged write is there");
+}
+
 #[test]
 fn query_typed_sends_parse_bind_execute_in_one_round_trip() {
     let config = fresh_config("client_typed");

@@ -10,7 +10,7 @@ use lifeguard_offline::description::{ColumnInfo, Description, PgType, StatementK
 use lifeguard_pg::types::{Format, IsNull, ToSql, Type};
 use lifeguard_pg::{Error, Row};
 
-use crate::query::{Executor, query_typed, run_methods};
+use crate::query::{Executor, query_read, query_typed, run_methods};
 
 /// The descriptor a `query!` call embeds as a `static`: the SQL, where it was written,
 /// and the [`Description`] the compile-time check found (emitted as static data, read as
@@ -191,7 +191,11 @@ impl<R> CheckedQuery<R> {
         executor: impl Executor,
         on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
     ) -> Result<u64, Error> {
-        let mut query = query_typed(self.statement.sql, self.statement.parse_types());
+        let (sql, types) = (self.statement.sql, self.statement.parse_types());
+        let mut query = match self.statement.kind() {
+            StatementKind::Read => query_read(sql, types),
+            StatementKind::Write => query_typed(sql, types),
+        };
         for param in self.params.iter() {
             query = query.bind(param);
         }

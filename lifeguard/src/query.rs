@@ -76,6 +76,9 @@ pub struct Query<'a> {
     sql: &'a str,
     types: Option<&'a [Type]>,
     params: Vec<&'a (dyn ToSql + Sync)>,
+    /// Known to only read (a `query!` whose plan shows it): on a pipelined connection
+    /// it may share a Sync with other reads ([`Client::for_each_read`]).
+    read: bool,
 }
 
 /// A query whose parameter types the server infers (described once per connection).
@@ -84,6 +87,7 @@ pub fn query(sql: &str) -> Query<'_> {
         sql,
         types: None,
         params: Vec::new(),
+        read: false,
     }
 }
 
@@ -94,6 +98,15 @@ pub fn query_typed<'a>(sql: &'a str, types: &'a [Type]) -> Query<'a> {
         sql,
         types: Some(types),
         params: Vec::new(),
+        read: false,
+    }
+}
+
+/// [`query_typed`] for a statement the compile-time check classed as a read.
+pub(crate) fn query_read<'a>(sql: &'a str, types: &'a [Type]) -> Query<'a> {
+    Query {
+        read: true,
+        ..query_typed(sql, types)
     }
 }
 
@@ -129,6 +142,7 @@ impl<'a> Query<'a> {
         on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
     ) -> Result<u64, Error> {
         match self.types {
+            Some(types) if self.read => client.for_each_read(self.sql, types, &self.params, on_row),
             Some(types) => client.for_each_typed(self.sql, types, &self.params, on_row),
             None => client.for_each(self.sql, &self.params, on_row),
         }

@@ -1,16 +1,17 @@
 //! Target `pool`: the `lifeguard` crate's [`Pool`] (pipelined shared connections) on
 //! may coroutines, configured as for the `client` target
-//! ([`configure_may`](super::client::configure_may)).
+//! ([`configure_may`](super::client::configure_may)). The query is written as a user
+//! writes it, with `query!`: checked at compile time and classed a read, so reads
+//! queued together share a Sync.
 
 use std::error::Error as StdError;
 use std::time::{Duration, Instant};
 
-use lifeguard::pg::types::Type;
-use lifeguard::{Pool, PoolConfig, query_typed};
+use lifeguard::{Pool, PoolConfig};
 
 use super::{Load, REQUEST_DEADLINE, check_row};
 use crate::stats::Recorder;
-use crate::workload::{SINGLE_QUERY, Window};
+use crate::workload::Window;
 
 /// How long the pool may take to open all its connections before the run gives up.
 const OPEN_DEADLINE: Duration = Duration::from_secs(10);
@@ -70,10 +71,10 @@ fn wait_until_open(pool: &Pool, connections: usize) -> Result<(), Box<dyn StdErr
 }
 
 fn single_query(pool: &Pool, id: i32, begin: Instant) -> Result<(), Box<dyn StdError>> {
-    let row = query_typed(SINGLE_QUERY, &[Type::INT4])
-        .bind(&id)
+    // The text of `workload::SINGLE_QUERY`, which the other targets run.
+    let row = lifeguard::query!("SELECT id, randomnumber FROM world WHERE id = $1", id)
         .fetch_one(pool)?;
-    check_row(id, row.get::<i32>(0)?, row.get::<i32>(1)?)?;
+    check_row(id, row.id, row.randomnumber)?;
     // The pool bounds the wait for room (acquire timeout) and the server the statement
     // (statement timeout), not the whole request: an answer later than the deadline
     // counts as a failure, as it does on the other targets.

@@ -1,6 +1,7 @@
 //! The I/O coroutine: one per pipelined connection, the only code that touches its
 //! socket. It writes what callers queued, reads what the server sends, cuts it into
-//! responses at each ReadyForQuery and hands each to the oldest waiting caller;
+//! responses at each ReadyForQuery (or, for a read that shared a Sync, at its
+//! CommandComplete: see `pipeline.rs`) and hands each to the oldest waiting caller;
 //! notices and notifications are taken out wherever they appear. Both directions run
 //! without parking; when neither can go on it parks until the socket has an event or
 //! a caller wakes it, so requests that arrive meanwhile leave together in one write.
@@ -19,6 +20,7 @@
 //! either), and the caller gets an error at its ReadyForQuery. The connection stays in
 //! step for everyone else.
 
+use std::collections::VecDeque;
 use std::io::ErrorKind;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -29,7 +31,7 @@ use crate::codec::{frame_len, is_async_tag, parse_message};
 use crate::error::{DbError, Error};
 use crate::socket::{Driven, Readiness};
 
-use super::pipeline::Pipeline;
+use super::pipeline::{End, Pipeline};
 use super::response_slot::{Answer, ResponseSlot};
 
 const READ_CHUNK: usize = 64 * 1024;
@@ -40,6 +42,7 @@ pub(crate) fn run(shared: Arc<Pipeline>, mut socket: Driven, leftover: BytesMut)
         scratch: vec![0u8; READ_CHUNK],
         input: leftover,
         output: BytesMut::with_capacity(16 * 1024),
+        ends: VecDeque::new(),
         cut: Cutter::default(),
         done: Vec::new(),
         slots: Vec::new(),
@@ -116,6 +119,8 @@ struct Io {
     input: BytesMut,
     /// Bytes taken from the callers and not yet written.
     output: BytesMut,
+    /// Where each response not yet cut ends, oldest first.
+    ends: VecDeque<End>,
     cut: Cutter,
     done: Vec<Answer>,
     slots: Vec<Arc<ResponseSlot>>,
@@ -133,7 +138,7 @@ impl Io {
         poked: bool,
     ) -> Result<Turn, String> {
         let had_output = !self.output.is_empty();
-        if !shared.take_pending(&mut self.output) {
+        if !shared.take_pending(&mut self.output, &mut self.ends) {
             if had_output {
                 // Part of a request may be on the wire: a goodbye after it would be
                 // read as its rest.
@@ -159,7 +164,7 @@ impl Io {
             shared.note_read();
         }
         self.cut
-            .responses(&mut self.input, shared, &mut self.done)
+            .responses(&mut self.input, &mut self.ends, shared, &mut self.done)
             .and_then(|()| shared.deliver(&mut self.done, &mut self.slots))
             .map_err(|e| e.to_string())?;
         Ok(Turn {
@@ -213,13 +218,20 @@ struct Cutter {
     dropping: bool,
     /// Bytes of an oversized message still to come, to be dropped as they arrive.
     skip: usize,
+    /// A read of a group failed: the server skipped the rest of the group, and the
+    /// next ReadyForQuery ends it, answering no request.
+    skipped_to_sync: bool,
 }
 
+/// The ReadyForQuery a shared-Sync read's response gets, so that it reads as any other.
+const READY: [u8; 6] = [b'Z', 0, 0, 0, 5, b'I'];
+
 impl Cutter {
-    /// Moves every complete response in `buf` to `done`.
+    /// Moves every complete response in `buf` to `done`; `ends` says where each ends.
     fn responses(
         &mut self,
         buf: &mut BytesMut,
+        ends: &mut VecDeque<End>,
         shared: &Pipeline,
         done: &mut Vec<Answer>,
     ) -> Result<(), Error> {
@@ -239,7 +251,13 @@ impl Cutter {
             }
             let tag = rest[0];
             let len = frame_len_field(rest)?;
-            let part_of_response = !is_async_tag(tag) && tag != b'Z';
+            // A response nobody sent is found when it is delivered.
+            let end = ends.front().copied().unwrap_or(End::Ready);
+            let ends_here = match end {
+                End::Ready => tag == b'Z',
+                End::Complete => matches!(tag, b'C' | b'I' | b'E'),
+            };
+            let part_of_response = !is_async_tag(tag) && !ends_here && tag != b'Z';
             if part_of_response && !self.dropping && self.partial.len() + self.scanned + len > limit
             {
                 // Too large to hand over: drop what was kept, and the rest as it comes.
@@ -267,19 +285,42 @@ impl Cutter {
                 self.scanned = 0;
                 let mut message = buf.split_to(len);
                 shared.asynchronous(&mut message)?;
-            } else if tag == b'Z' {
+            } else if tag == b'Z' && std::mem::take(&mut self.skipped_to_sync) {
+                // The end of a group whose members after a failed one were skipped.
+                let _ = buf.split_to(self.scanned + len);
+                self.scanned = 0;
+            } else if self.skipped_to_sync {
+                return Err(Error::protocol(
+                    "the server answered a request it should have skipped",
+                ));
+            } else if ends_here {
                 self.scanned += len;
                 let mut response = buf.split_to(self.scanned);
                 self.scanned = 0;
+                ends.pop_front();
+                let mut skipped = 0;
+                if end == End::Complete {
+                    response.extend_from_slice(&READY);
+                    if tag == b'E' {
+                        skipped = skip_rest_of_group(ends);
+                        self.skipped_to_sync = true;
+                    }
+                }
                 if std::mem::take(&mut self.dropping) {
                     done.push(Err(too_large(limit)));
-                    continue;
+                } else {
+                    if !self.partial.is_empty() {
+                        self.partial.extend_from_slice(&response);
+                        response = std::mem::take(&mut self.partial);
+                    }
+                    done.push(Ok(response));
                 }
-                if !self.partial.is_empty() {
-                    self.partial.extend_from_slice(&response);
-                    response = std::mem::take(&mut self.partial);
-                }
-                done.push(Ok(response));
+                // After the failed read: its group's later members, each to send again.
+                done.extend((0..skipped).map(|_| Ok(BytesMut::new())));
+            } else if tag == b'Z' {
+                return Err(Error::protocol(
+                    "ReadyForQuery in the middle of a group of reads",
+                ));
             } else if tag == b'G' || tag == b'W' {
                 return Err(Error::protocol(
                     "COPY FROM STDIN and replication cannot run on the pipelined client; use an exclusive Connection",
@@ -289,6 +330,19 @@ impl Cutter {
             }
         }
     }
+}
+
+/// A read of a group failed: the server skips the reads after it, up to the group's
+/// Sync. Takes their ends off `ends` and says how many there were.
+fn skip_rest_of_group(ends: &mut VecDeque<End>) -> usize {
+    let mut skipped = 0;
+    while let Some(end) = ends.pop_front() {
+        skipped += 1;
+        if end == End::Ready {
+            break;
+        }
+    }
+    skipped
 }
 
 /// The whole length (tag included) the message at the start of `buf` declares, checked

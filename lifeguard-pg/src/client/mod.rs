@@ -2,7 +2,7 @@
 //!
 //! Each request is Parse (first use only) + Bind + Describe (until the columns are
 //! known) + Execute + its own Sync, so a failing statement never disturbs its
-//! neighbours. Callers only queue requests; the connection's I/O coroutine writes them
+//! neighbours; reads the caller vouches for share a Sync (see `pipeline.rs`). Callers only queue requests; the connection's I/O coroutine writes them
 //! and answers callers in order. When the socket fails, every caller waiting on it
 //! gets `Error::Closed` at once and later calls fail fast.
 
@@ -117,6 +117,12 @@ pub struct ClientStats {
     /// came up to one tick late. Non-zero means the runtime missed events (see the
     /// client's `io_loop.rs`).
     pub missed_events: u64,
+    /// Syncs saved: reads ([`Client::for_each_read`]) sent without a Sync of their own,
+    /// sharing the one that ends their group.
+    pub syncs_saved: u64,
+    /// Reads sent again on their own because a read before them in their group failed
+    /// (the server skipped them; they had not run).
+    pub reads_resent: u64,
 }
 
 impl Client {
@@ -307,6 +313,42 @@ impl Client {
         Ok(self.execute_with(sql, types, params, &mut f)?.rows_affected)
     }
 
+    /// Runs SQL the caller knows only reads, as [`for_each_typed`](Self::for_each_typed)
+    /// does, but once its statement is parsed and described on this connection it may
+    /// share one Sync with the reads queued right before and after it: the server then
+    /// ends one implicit transaction for the group instead of one per read, most of its
+    /// cost per request. If a read before it in its group fails, the server skips it;
+    /// it is then sent again on its own (it had not run), within the same deadline.
+    ///
+    /// "Only reads" means no data change, no row lock (`FOR UPDATE`) and no volatile
+    /// function: a read that shares a Sync runs in one implicit transaction with its
+    /// group, so a failure later in the group would undo a write. The `query!` family
+    /// passes here exactly the statements whose plan shows that.
+    ///
+    /// ```no_run
+    /// # fn demo(client: &lifeguard_pg::Client) -> Result<(), lifeguard_pg::Error> {
+    /// use lifeguard_pg::types::Type;
+    /// let mut names = Vec::new();
+    /// client.for_each_read("SELECT name FROM users WHERE id = $1", &[Type::INT4], &[&7i32], |row| {
+    ///     names.push(row.get::<String>(0)?);
+    ///     Ok(())
+    /// })?;
+    /// # Ok(()) }
+    /// ```
+    pub fn for_each_read(
+        &self,
+        sql: &str,
+        types: &[Type],
+        params: &[Param<'_>],
+        mut f: impl FnMut(Row) -> Result<(), Error>,
+    ) -> Result<u64, Error> {
+        let run = Execution {
+            read: true,
+            ..Execution::new(sql, types, types, params)
+        };
+        Ok(self.execute_sql(run, &mut f)?.rows_affected)
+    }
+
     /// Runs a statement that must return exactly one row.
     pub fn query_one<T: ToStatement + ?Sized>(
         &self,
@@ -347,7 +389,9 @@ impl Client {
     /// Runs statements separated by `;` with the simple protocol (no parameters).
     pub fn simple_query(&self, sql: &str) -> Result<Vec<SimpleQueryMessage>, Error> {
         refuse::check(&self.handle.shared, sql)?;
-        let answer = self.request(|state| encode::query(sql, &mut state.pending).map(|()| true))?;
+        let answer = self.request(self.deadline(), false, |state| {
+            encode::query(sql, &mut state.pending).map(|()| true)
+        })?;
         let answer = answer.ok_or_else(|| Error::protocol("request not queued"))?;
         response::read_simple(&mut Buffered(answer))
     }
@@ -403,6 +447,8 @@ impl Client {
             notices_dropped: shared.notices_dropped(),
             statements_cached: shared.with_state(|state| state.statements.len()),
             missed_events: shared.missed_events.load(Ordering::Relaxed),
+            syncs_saved: shared.syncs_saved.load(Ordering::Relaxed),
+            reads_resent: shared.resent.load(Ordering::Relaxed),
         }
     }
 
@@ -419,12 +465,17 @@ impl Client {
                 // describe parsed the statement counts as a cache miss.
                 let (entry, parsed) = self.described(sql)?;
                 let types = entry.params.get().cloned().unwrap_or_default();
-                self.execute_sql(sql, &[], &types, params, on_row, parsed)
+                let run = Execution {
+                    parsed,
+                    ..Execution::new(sql, &[], &types, params)
+                };
+                self.execute_sql(run, on_row)
             }
             // By its SQL: the same server statement while the cache holds it, parsed
             // again once the cache has closed it.
             StatementRef::Statement(s) => {
-                self.execute_sql(s.sql(), s.parsed_with(), s.params(), params, on_row, false)
+                let run = Execution::new(s.sql(), s.parsed_with(), s.params(), params);
+                self.execute_sql(run, on_row)
             }
         }
     }
@@ -435,7 +486,7 @@ impl Client {
         let key = statements::key(sql, &[]);
         let mut entry = None;
         let shared = &*self.handle.shared;
-        let answer = self.request(|state| {
+        let answer = self.request(self.deadline(), false, |state| {
             let prepared = prepare(shared, state, key, sql, &[])?;
             let e = prepared.entry.clone();
             let known = e.params.get().is_some() && e.columns.get().is_some();
@@ -476,25 +527,53 @@ impl Client {
         params: &[Param<'_>],
         on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
     ) -> Result<Outcome, Error> {
-        self.execute_sql(sql, types, types, params, on_row, false)
+        self.execute_sql(Execution::new(sql, types, types, params), on_row)
     }
 
-    /// Runs `sql` as the statement parsed with `parse_types`, binding `params` as
-    /// `bind_types` (the same, or what the server inferred when it parsed untyped).
-    /// `parsed` says the describe just before parsed it (a cache miss, not a hit).
+    /// Runs `run` (see [`Execution`]); a read the server skipped in its group is sent
+    /// again, on its own.
     fn execute_sql(
         &self,
-        sql: &str,
-        parse_types: &[Type],
-        bind_types: &[Type],
-        params: &[Param<'_>],
+        mut run: Execution<'_>,
         on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
-        parsed: bool,
     ) -> Result<Outcome, Error> {
+        let deadline = self.deadline();
+        loop {
+            match self.execute_once(&run, deadline, on_row)? {
+                Some(outcome) => return Ok(outcome),
+                None => {
+                    self.handle.shared.resent.fetch_add(1, Ordering::Relaxed);
+                    run.read = false;
+                }
+            }
+        }
+    }
+
+    /// One request of [`execute_sql`](Self::execute_sql); `None`: the server skipped
+    /// it (a read before it in its group failed), so it did not run.
+    fn execute_once(
+        &self,
+        run: &Execution<'_>,
+        deadline: Option<Instant>,
+        on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
+    ) -> Result<Option<Outcome>, Error> {
+        let Execution {
+            sql,
+            parse_types,
+            bind_types,
+            params,
+            parsed,
+            read,
+        } = *run;
         let key = statements::key(sql, parse_types);
         let mut chosen = None;
         let shared = &*self.handle.shared;
-        let answer = self.request(|state| {
+        let answer = self.request(deadline, read, |state| {
+            // Only a read whose statement is parsed and described joins a group.
+            let shares = read && state.statements.is_ready(key, sql, parse_types);
+            if !shares {
+                state.end_group();
+            }
             let prepared = prepare(shared, state, key, sql, parse_types)?;
             let entry = prepared.entry.clone();
             if prepared.fresh {
@@ -506,7 +585,13 @@ impl Client {
                     Some(_) => Ok(()),
                     None => encode::describe(b'P', "", &mut state.pending),
                 })
-                .and_then(|()| encode::execute_sync(&mut state.pending));
+                .and_then(|()| {
+                    if shares {
+                        state.execute_in_group()
+                    } else {
+                        encode::execute_sync(&mut state.pending)
+                    }
+                });
             if let Err(e) = encoded {
                 prepared.undo(&mut state.statements, key);
                 return Err(e);
@@ -516,13 +601,16 @@ impl Client {
         })?;
         let (entry, columns, fresh) =
             chosen.ok_or_else(|| Error::protocol("statement lookup failed"))?;
+        let answer = answer.ok_or_else(|| Error::protocol("request not queued"))?;
+        if answer.is_empty() {
+            return Ok(None);
+        }
         let counter = if fresh || parsed {
             &self.handle.shared.cache_misses
         } else {
             &self.handle.shared.cache_hits
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        let answer = answer.ok_or_else(|| Error::protocol("request not queued"))?;
         let result = response::read_extended(&mut Buffered(answer), columns, on_row);
         if let Err(Error::Db(db)) = &result
             && (fresh || crate::statement::must_prepare_again(db))
@@ -536,7 +624,7 @@ impl Client {
         {
             let _ = entry.columns.set(columns.clone());
         }
-        result
+        result.map(Some)
     }
 
     fn forget_entry(&self, key: u64, entry: &Arc<CachedStatement>) {
@@ -544,18 +632,59 @@ impl Client {
         shared.with_state(|state| state.statements.forget(key, entry));
     }
 
-    /// Queues one request built by `encode` and waits for its answer. `encode` returns
-    /// `false` when it found nothing to send; then there is no answer either.
+    /// Queues one request built by `encode` and waits for its answer until `deadline`.
+    /// `encode` returns `false` when it found nothing to send; then there is no answer
+    /// either. With `may_share`, `encode` may join the open group of reads (see
+    /// [`Pipeline::submit`]).
     fn request(
         &self,
+        deadline: Option<Instant>,
+        may_share: bool,
         encode: impl FnOnce(&mut State) -> Result<bool, Error>,
     ) -> Result<Option<BytesMut>, Error> {
-        let now = Instant::now();
-        let slot = Arc::new(ResponseSlot::new(now, self.deadline.map(|d| now + d)));
-        if !self.handle.shared.submit(slot.clone(), encode)? {
+        let slot = Arc::new(ResponseSlot::new(Instant::now(), deadline));
+        if !self.handle.shared.submit(slot.clone(), may_share, encode)? {
             return Ok(None);
         }
         slot.wait().map(Some)
+    }
+
+    /// The deadline of a request queued now.
+    fn deadline(&self) -> Option<Instant> {
+        self.deadline.map(|d| Instant::now() + d)
+    }
+}
+
+/// One execution of a statement on the pipelined connection: `sql` parsed with
+/// `parse_types`, `params` bound as `bind_types` (the same, or what the server inferred
+/// when it parsed untyped SQL).
+#[derive(Clone, Copy)]
+struct Execution<'a> {
+    sql: &'a str,
+    parse_types: &'a [Type],
+    bind_types: &'a [Type],
+    params: &'a [Param<'a>],
+    /// The describe just before parsed it: a cache miss, not a hit.
+    parsed: bool,
+    /// The caller knows it only reads: it may share a Sync.
+    read: bool,
+}
+
+impl<'a> Execution<'a> {
+    fn new(
+        sql: &'a str,
+        parse_types: &'a [Type],
+        bind_types: &'a [Type],
+        params: &'a [Param<'a>],
+    ) -> Execution<'a> {
+        Execution {
+            sql,
+            parse_types,
+            bind_types,
+            params,
+            parsed: false,
+            read: false,
+        }
     }
 }
 

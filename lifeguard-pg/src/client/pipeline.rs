@@ -16,6 +16,18 @@
 //! - The keeper closes a connection whose oldest request has seen no byte from the
 //!   server for the stall timeout: a frozen server, a black-holed network, a server
 //!   that stopped reading.
+//!
+//! **Reads share a Sync.** Most of what the server does per request happens at its
+//! Sync: the end of the implicit transaction, ReadyForQuery, a flush. Requests that only
+//! read (the caller says so: `query!` knows it from the plan) and whose statement is
+//! parsed and described already are queued without a Sync of their own while they
+//! follow one another in the pending buffer; the next request that does not share, the
+//! I/O coroutine taking the buffer, or [`MAX_GROUP`] members end the group with one
+//! Sync. Such a response ends at its CommandComplete (`End::Complete`). If a member
+//! fails, the server skips the rest of the group up to the Sync: those members are
+//! answered with an empty response, which means "not run, send it again on its own"
+//! (safe: the statement did not run). A write, a Parse or anything else never joins a
+//! group, so one failure can never undo or skip a statement that had an effect.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -25,6 +37,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use may::sync::Mutex;
 use postgres_protocol::message::backend::Message;
+use postgres_protocol::message::frontend;
 
 use crate::backlog::{Backlog, MAX_NOTICES};
 use crate::codec::parse_message;
@@ -58,11 +71,73 @@ pub(crate) struct Pipeline {
     poked: AtomicBool,
     /// Keeper wake-ups that found bytes after a tick with no socket event.
     pub(crate) missed_events: AtomicU64,
+    /// Syncs saved: reads sent without a Sync of their own (see the module docs).
+    pub(crate) syncs_saved: AtomicU64,
+    /// Reads sent again on their own after a read before them in their group failed.
+    pub(crate) resent: AtomicU64,
+}
+
+impl State {
+    /// Ends the open group, if any, with its Sync.
+    pub(crate) fn end_group(&mut self) {
+        if self.group > 0 {
+            frontend::sync(&mut self.pending);
+            if let Some(last) = self.ends.last_mut() {
+                *last = End::Ready;
+            }
+            self.group = 0;
+        }
+    }
+
+    /// Appends the Execute of a request that joins the open group (or starts one): no
+    /// Sync of its own. Only for a read whose statement is parsed and described.
+    pub(crate) fn execute_in_group(&mut self) -> Result<(), Error> {
+        crate::encode::execute(&mut self.pending)?;
+        self.joined = true;
+        Ok(())
+    }
+
+    fn clear_pending(&mut self) {
+        self.pending.clear();
+        self.ends.clear();
+        self.group = 0;
+    }
+
+    /// Undoes an [`end_group`](Self::end_group) whose Sync was truncated away with a
+    /// request that failed to encode: `group` is what it was before.
+    fn reopen_group(&mut self, group: usize) {
+        if group > 0 && self.group == 0 {
+            if let Some(last) = self.ends.last_mut() {
+                *last = End::Complete;
+            }
+            self.group = group;
+        }
+    }
+}
+
+/// The most reads one Sync ends.
+pub(crate) const MAX_GROUP: usize = 64;
+
+/// Where the response to a request ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum End {
+    /// At its ReadyForQuery: the request had a Sync of its own, or ended a group.
+    Ready,
+    /// At its CommandComplete (or ErrorResponse): a member of a group other than the
+    /// last.
+    Complete,
 }
 
 pub(crate) struct State {
     /// Requests not yet handed to the I/O coroutine.
     pub(crate) pending: BytesMut,
+    /// Where the response of each pending request ends, oldest first.
+    ends: Vec<End>,
+    /// Members of the group at the end of `pending` (see the module docs), not yet
+    /// ended by a Sync.
+    group: usize,
+    /// The request being encoded joined the group.
+    joined: bool,
     /// One slot per request written or pending, oldest first.
     waiters: VecDeque<Arc<ResponseSlot>>,
     closed: Option<String>,
@@ -78,6 +153,9 @@ impl Pipeline {
             wake_io,
             state: Mutex::new(State {
                 pending: BytesMut::with_capacity(16 * 1024),
+                ends: Vec::new(),
+                group: 0,
+                joined: false,
                 waiters: VecDeque::new(),
                 closed: None,
                 goodbye: None,
@@ -95,6 +173,8 @@ impl Pipeline {
             epoch: Instant::now(),
             poked: AtomicBool::new(false),
             missed_events: AtomicU64::new(0),
+            syncs_saved: AtomicU64::new(0),
+            resent: AtomicU64::new(0),
         }
     }
 
@@ -159,16 +239,27 @@ impl Pipeline {
     /// queues `slot` for its answer, and wakes the I/O coroutine to send it. When
     /// `encode` returns `false` it queued nothing, and neither is the slot; `submit`
     /// then returns `false` too.
+    ///
+    /// With `may_share` the encoder may join the open group of reads
+    /// ([`State::execute_in_group`]); if it does not, it must call
+    /// [`State::end_group`] before it appends anything. Without, the group is ended
+    /// here first.
     pub(crate) fn submit(
         &self,
         slot: Arc<ResponseSlot>,
+        may_share: bool,
         encode: impl FnOnce(&mut State) -> Result<bool, Error>,
     ) -> Result<bool, Error> {
         let mut state = self.lock();
         if let Some(reason) = &state.closed {
             return Err(Error::closed(reason.clone()));
         }
+        if !may_share {
+            state.end_group();
+        }
         let mark = state.pending.len();
+        let group = state.group;
+        state.joined = false;
         // A panicking encoder (a `ToSql` impl) must not leave half a request behind.
         let encoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| encode(&mut state)));
         match encoded {
@@ -176,15 +267,26 @@ impl Pipeline {
             Ok(Ok(false)) => return Ok(false),
             Ok(Err(e)) => {
                 state.pending.truncate(mark);
+                state.reopen_group(group);
                 return Err(e);
             }
             Err(panic) => {
                 state.pending.truncate(mark);
+                state.reopen_group(group);
                 drop(state);
                 std::panic::resume_unwind(panic);
             }
         }
         state.waiters.push_back(slot);
+        if state.joined {
+            state.ends.push(End::Complete);
+            state.group += 1;
+            if state.group >= MAX_GROUP {
+                state.end_group();
+            }
+        } else {
+            state.ends.push(End::Ready);
+        }
         drop(state);
         self.wake_io.wake();
         Ok(true)
@@ -201,10 +303,11 @@ impl Pipeline {
         self.poked.swap(false, Ordering::Relaxed)
     }
 
-    /// Moves what callers queued to the end of `out`, for the I/O coroutine to write.
-    /// Once the connection is closed it moves the goodbye instead, if any, and returns
-    /// `false`: the I/O coroutine then ends.
-    pub(crate) fn take_pending(&self, out: &mut BytesMut) -> bool {
+    /// Moves what callers queued to the end of `out`, for the I/O coroutine to write,
+    /// ending the open group first, and where each of their responses ends to the end
+    /// of `ends`. Once the connection is closed it moves the goodbye instead, if any,
+    /// and returns `false`: the I/O coroutine then ends.
+    pub(crate) fn take_pending(&self, out: &mut BytesMut, ends: &mut VecDeque<End>) -> bool {
         let mut state = self.lock();
         if state.closed.is_some() {
             if let Some(goodbye) = state.goodbye.take() {
@@ -212,6 +315,13 @@ impl Pipeline {
             }
             return false;
         }
+        state.end_group();
+        let grouped = state.ends.iter().filter(|e| **e == End::Complete).count();
+        if grouped > 0 {
+            self.syncs_saved
+                .fetch_add(grouped as u64, Ordering::Relaxed);
+        }
+        ends.extend(state.ends.drain(..));
         if out.is_empty() {
             // Swap rather than copy: the emptied buffer keeps its capacity.
             std::mem::swap(&mut state.pending, out);
@@ -311,7 +421,7 @@ impl Pipeline {
                 .closed
                 .get_or_insert_with(|| reason.to_owned())
                 .clone();
-            state.pending.clear();
+            state.clear_pending();
             (std::mem::take(&mut state.waiters), reason)
         };
         self.closed.store(true, Ordering::Release);
@@ -332,7 +442,7 @@ impl Pipeline {
                 return;
             }
             state.closed = Some("the client was closed".to_owned());
-            state.pending.clear();
+            state.clear_pending();
             state.goodbye = Some(goodbye);
             std::mem::take(&mut state.waiters)
         };

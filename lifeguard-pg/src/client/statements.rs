@@ -116,6 +116,14 @@ impl Cache {
         Lookup::Fresh { entry, evicted }
     }
 
+    /// Whether `sql` parsed with `types` is cached and its columns are known: a request
+    /// for it is Bind and Execute only.
+    pub(crate) fn is_ready(&self, key: u64, sql: &str, types: &[Type]) -> bool {
+        self.lru
+            .peek(&key)
+            .is_some_and(|e| e.is_for(sql, types) && e.columns.get().is_some())
+    }
+
     /// Removes `entry` (when it is still the one cached under `key`): its Parse failed
     /// or the server lost it.
     pub(crate) fn forget(&mut self, key: u64, entry: &Arc<CachedStatement>) {
