@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The single-query table, interleaved: every target on the same server in one run, in
 # turn, two rounds, so that drift on a shared machine hits them all alike. Targets:
-# lifeguard's pool and client (lifeguard-bench), tokio-postgres (lifeguard-bench),
+# lifeguard's pool (reads sharing a Sync, and with a Sync per request), its client,
+# tokio-postgres (all three through lifeguard-bench),
 # may_postgres (../shared/peers/run-may-postgres.sh, when it exists), and the pgbench
 # pipeline baseline (64 queries under one Sync, 2 connections).
 #
@@ -87,6 +88,7 @@ for round in $(seq 1 "$rounds"); do
         common=(--concurrency "$conc" --connections "$conns" --seconds "$measure"
             --warmup-seconds "$warmup" --workers "$workers" --url "$DATABASE_URL")
         run pool "$label" "$bench" --target pool "${common[@]}"
+        run pool-one-sync "$label" "$bench" --target pool-one-sync "${common[@]}"
         run client "$label" "$bench" --target client "${common[@]}"
         if [ -x "$peer" ]; then
             run may_postgres "$label" "$peer" "$conc" "$measure" "$conns" "$workers"

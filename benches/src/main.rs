@@ -4,7 +4,9 @@
 //!
 //! - `--target client`: lifeguard-pg's pipelined client on may coroutines;
 //! - `--target pool`: the `lifeguard` crate's pool (pipelined shared connections) on
-//!   may coroutines;
+//!   may coroutines, reads sharing a Sync (its default);
+//! - `--target pool-one-sync`: the same pool with a Sync per request
+//!   (`share_sync(false)`);
 //! - `--target tokio-postgres`: tokio-postgres on tokio, one prepared statement per
 //!   connection;
 //! - `--target deadpool`: deadpool-postgres on tokio (`get`, `prepare_cached`,
@@ -89,6 +91,8 @@ enum Target {
     Client,
     /// The `lifeguard` crate's pool on may coroutines.
     Pool,
+    /// The pool with one Sync per request (`PoolConfig::share_sync(false)`).
+    PoolOneSync,
     /// tokio-postgres on a tokio multi-thread runtime.
     TokioPostgres,
     /// deadpool-postgres (tokio-postgres) on a tokio multi-thread runtime.
@@ -107,7 +111,10 @@ fn main() -> ExitCode {
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
         |n| n as usize,
     );
-    if matches!(args.target, Target::Client | Target::Pool) {
+    if matches!(
+        args.target,
+        Target::Client | Target::Pool | Target::PoolOneSync
+    ) {
         // Before anything starts a coroutine.
         targets::client::configure_may(workers, args.stack_words);
     }
@@ -148,7 +155,8 @@ fn main() -> ExitCode {
     let cpu = CpuWindow::between(started + load.warmup, started + load.warmup + load.measure);
     let outcome = match args.target {
         Target::Client => targets::client::run(&load),
-        Target::Pool => targets::pool::run(&load),
+        Target::Pool => targets::pool::run(&load, true),
+        Target::PoolOneSync => targets::pool::run(&load, false),
         Target::TokioPostgres => targets::tokio_postgres::run(&load),
         Target::Deadpool => targets::deadpool::run(&load),
         Target::Sqlx => targets::sqlx::run(&load),

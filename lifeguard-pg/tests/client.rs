@@ -193,6 +193,136 @@ fn a_failed_read_never_undoes_a_write_queued_beside_it() {
     assert_eq!(count, 200 * 20, "every acknowledged write is there");
 }
 
+/// A proxy in front of the test server for one connection: the bytes the client sends
+/// are recorded on their way. Returns the config that reaches the server through it.
+fn recording_proxy(config: &Config) -> (Config, Arc<std::sync::Mutex<Vec<u8>>>) {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    let lifeguard_pg::Host::Tcp(host) = config.get_host().expect("a host").clone() else {
+        panic!("the recording proxy forwards to a TCP server");
+    };
+    let upstream = TcpStream::connect((host.as_str(), config.get_port())).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut proxied = config.clone();
+    proxied
+        .host("127.0.0.1")
+        .port(listener.local_addr().unwrap().port());
+    let sent = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = sent.clone();
+    std::thread::spawn(move || {
+        let (mut client, _) = listener.accept().unwrap();
+        let mut server_in = upstream.try_clone().unwrap();
+        let mut client_out = client.try_clone().unwrap();
+        std::thread::spawn(move || std::io::copy(&mut server_in, &mut client_out));
+        let mut server_out = upstream;
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Ok(n) = client.read(&mut buf) {
+            if n == 0 || server_out.write_all(&buf[..n]).is_err() {
+                break;
+            }
+            record.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+        let _ = server_out.shutdown(std::net::Shutdown::Both);
+    });
+    (proxied, sent)
+}
+
+/// The statements bound between two Syncs, in order, from the bytes a client sent (its
+/// startup message first): each Bind's SQL text, and whether a Parse came with it.
+fn sync_groups(sent: &[u8]) -> Vec<Vec<(String, bool)>> {
+    let cstr = |b: &[u8]| -> (String, usize) {
+        let end = b.iter().position(|&c| c == 0).unwrap();
+        (String::from_utf8_lossy(&b[..end]).into_owned(), end + 1)
+    };
+    let startup = u32::from_be_bytes(sent[..4].try_into().unwrap()) as usize;
+    let mut at = startup;
+    let mut names = std::collections::HashMap::new();
+    let (mut groups, mut group) = (Vec::new(), Vec::new());
+    let mut parsed = false;
+    while at + 5 <= sent.len() {
+        let tag = sent[at];
+        let len = u32::from_be_bytes(sent[at + 1..at + 5].try_into().unwrap()) as usize;
+        let body = &sent[at + 5..at + 1 + len];
+        match tag {
+            b'P' => {
+                let (name, used) = cstr(body);
+                let (sql, _) = cstr(&body[used..]);
+                names.insert(name, sql);
+                parsed = true;
+            }
+            b'B' => {
+                let (_portal, used) = cstr(body);
+                let (statement, _) = cstr(&body[used..]);
+                let sql = names.get(&statement).cloned().unwrap_or(statement);
+                group.push((sql, std::mem::take(&mut parsed)));
+            }
+            b'S' => groups.push(std::mem::take(&mut group)),
+            _ => {}
+        }
+        at += 1 + len;
+    }
+    groups
+}
+
+#[test]
+fn no_write_and_no_parse_ever_shares_a_sync_on_the_wire() {
+    let config = fresh_config("client_shared_sync_wire");
+    Client::connect(&config)
+        .unwrap()
+        .batch_execute("CREATE TABLE written (caller int, q int)")
+        .unwrap();
+    let (proxied, sent) = recording_proxy(&config);
+    let client = Client::connect(&proxied).unwrap();
+    let insert = "INSERT INTO written VALUES ($1, $2)";
+    let round = || {
+        let handles: Vec<_> = (0..200)
+            .map(|caller: i32| {
+                let client = client.clone();
+                may::go!(move || {
+                    for q in 0..10 {
+                        let _ = divide(&client, (caller + q) % 3);
+                        if (caller + q) % 4 == 0 {
+                            client
+                                .for_each_typed(
+                                    insert,
+                                    &[Type::INT4, Type::INT4],
+                                    &[&caller, &q],
+                                    |_| Ok(()),
+                                )
+                                .unwrap();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().expect("a caller failed");
+        }
+    };
+    // Until the recording shows reads sharing a Sync next to writes.
+    let shared = eventually(Duration::from_secs(60), || {
+        round();
+        let groups = sync_groups(&sent.lock().unwrap());
+        groups.iter().any(|g| g.len() > 1)
+    });
+    assert!(shared, "no reads shared a Sync: {:?}", client.stats());
+    let groups = sync_groups(&sent.lock().unwrap());
+    for group in groups.iter().filter(|g| g.len() > 1) {
+        for member in group {
+            assert_eq!(
+                member,
+                &("SELECT 10 / $1".to_owned(), false),
+                "only reads parsed before share a Sync: {group:?}"
+            );
+        }
+    }
+    assert!(
+        groups
+            .iter()
+            .any(|g| g.iter().any(|(sql, _)| sql == insert))
+    );
+}
+
 #[test]
 fn query_typed_sends_parse_bind_execute_in_one_round_trip() {
     let config = fresh_config("client_typed");

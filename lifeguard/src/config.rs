@@ -14,6 +14,7 @@
 //! | `max_in_flight` | `LIFEGUARD_MAX_IN_FLIGHT` | `128` | The most requests queued or in flight on one pipelined connection. At least 1. |
 //! | `max_response_bytes` | `LIFEGUARD_MAX_RESPONSE_BYTES` | `268435456` (256 MiB) | The largest response a pipelined connection buffers for one statement; a larger one fails with `Error::Unsupported` (the connection goes on serving the others). Stream big results with `for_each` on `pool.acquire()`. At least 1. |
 //! | `statement_cache_capacity` | `LIFEGUARD_STATEMENT_CACHE_CAPACITY` | `256` | The most statements kept prepared on the server per connection, pipelined and exclusive alike; past it the least recently used one is closed. `0` prepares nothing for good. |
+//! | `share_sync` | `LIFEGUARD_SHARE_SYNC` | `true` | Reads that `query!` classed as reads at compile time share one Sync with the reads queued beside them on a pipelined connection ([`lifeguard_pg::Client::for_each_read`]), which saves the server most of its work per request; a read skipped because one before it in its group failed is sent again on its own. `false` gives every request its own Sync (as TechEmpower's rules require). |
 //! | `session_reset` | `LIFEGUARD_SESSION_RESET` | `"reset"` | What happens to an exclusive connection (a transaction's or `pool.acquire()`'s) when it comes back, [`SessionReset`]: `"reset"` clears what the session could leave behind for the next borrower (settings, `LISTEN`s, advisory locks, temporary tables, cursors, the role) in one round trip, keeping its prepared statements; `"close"` closes it instead; `"none"` returns it as it is. |
 //! | `acquire_timeout` | `LIFEGUARD_ACQUIRE_TIMEOUT` | `"5s"` | How long a caller waits for capacity (a pipelined slot or an exclusive connection) before it gets an error. |
 //! | `connect_timeout` | `LIFEGUARD_CONNECT_TIMEOUT` | `"5s"`, or the URL's `connect_timeout` when it sets one | The bound on one connection attempt: opening the socket and logging in. Wins over the URL's `connect_timeout`. |
@@ -149,6 +150,7 @@ pub struct PoolConfig {
     max_in_flight: usize,
     max_response_bytes: usize,
     statement_cache_capacity: usize,
+    share_sync: bool,
     session_reset: SessionReset,
     acquire_timeout: Duration,
     connect_timeout: Duration,
@@ -209,6 +211,7 @@ impl PoolConfig {
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             max_response_bytes: lifeguard_pg::DEFAULT_MAX_RESPONSE_BYTES,
             statement_cache_capacity: lifeguard_pg::DEFAULT_STATEMENT_CACHE_CAPACITY,
+            share_sync: true,
             session_reset: SessionReset::Reset,
             acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
@@ -263,6 +266,18 @@ impl PoolConfig {
     /// Sets how many statements each connection keeps prepared on the server.
     pub fn statement_cache_capacity(mut self, capacity: usize) -> PoolConfig {
         self.statement_cache_capacity = capacity;
+        self
+    }
+
+    /// Sets whether reads classed at compile time share a Sync on pipelined connections.
+    ///
+    /// ```
+    /// let config = lifeguard::PoolConfig::new("postgres://localhost/app")?.share_sync(false);
+    /// assert!(!config.get_share_sync());
+    /// # Ok::<(), lifeguard::Error>(())
+    /// ```
+    pub fn share_sync(mut self, share: bool) -> PoolConfig {
+        self.share_sync = share;
         self
     }
 
@@ -359,6 +374,11 @@ impl PoolConfig {
     /// How many statements each connection keeps prepared on the server.
     pub fn get_statement_cache_capacity(&self) -> usize {
         self.statement_cache_capacity
+    }
+
+    /// Whether reads classed at compile time share a Sync on pipelined connections.
+    pub fn get_share_sync(&self) -> bool {
+        self.share_sync
     }
 
     /// What happens to an exclusive connection when it comes back.
@@ -560,6 +580,7 @@ impl fmt::Debug for PoolConfig {
             .field("max_in_flight", &self.max_in_flight)
             .field("max_response_bytes", &self.max_response_bytes)
             .field("statement_cache_capacity", &self.statement_cache_capacity)
+            .field("share_sync", &self.share_sync)
             .field("session_reset", &self.session_reset)
             .field("acquire_timeout", &self.acquire_timeout)
             .field("connect_timeout", &self.connect_timeout)

@@ -139,10 +139,13 @@ impl<'a> Query<'a> {
     pub(crate) fn run_on_client(
         &self,
         client: &Client,
+        share_sync: bool,
         on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
     ) -> Result<u64, Error> {
         match self.types {
-            Some(types) if self.read => client.for_each_read(self.sql, types, &self.params, on_row),
+            Some(types) if self.read && share_sync => {
+                client.for_each_read(self.sql, types, &self.params, on_row)
+            }
             Some(types) => client.for_each_typed(self.sql, types, &self.params, on_row),
             None => client.for_each(self.sql, &self.params, on_row),
         }

@@ -19,11 +19,12 @@ const OPEN_DEADLINE: Duration = Duration::from_secs(10);
 /// How long closing the pool waits for statements still in flight.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
-/// Runs the load; [`configure_may`](super::client::configure_may) must have been
-/// called first.
-pub fn run(load: &Load) -> Result<(Window, Vec<Recorder>), Box<dyn StdError>> {
+/// Runs the load, reads sharing a Sync or not; [`configure_may`](super::client::configure_may)
+/// must have been called first.
+pub fn run(load: &Load, share_sync: bool) -> Result<(Window, Vec<Recorder>), Box<dyn StdError>> {
     let config = PoolConfig::new(&load.url)?
         .connections(load.connections)
+        .share_sync(share_sync)
         // Every loop may be in flight at once on one connection: the pool never makes
         // a loop wait for room.
         .max_in_flight(load.concurrency)

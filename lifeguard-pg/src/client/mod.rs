@@ -294,7 +294,7 @@ impl Client {
         params: &[Param<'_>],
     ) -> Result<Vec<Row>, Error> {
         let mut rows = Vec::new();
-        self.execute_with(sql, types, params, &mut |row| {
+        self.execute_with(sql, types, params, false, &mut |row| {
             rows.push(row);
             Ok(())
         })?;
@@ -310,7 +310,9 @@ impl Client {
         params: &[Param<'_>],
         mut f: impl FnMut(Row) -> Result<(), Error>,
     ) -> Result<u64, Error> {
-        Ok(self.execute_with(sql, types, params, &mut f)?.rows_affected)
+        Ok(self
+            .execute_with(sql, types, params, false, &mut f)?
+            .rows_affected)
     }
 
     /// Runs SQL the caller knows only reads, as [`for_each_typed`](Self::for_each_typed)
@@ -342,11 +344,9 @@ impl Client {
         params: &[Param<'_>],
         mut f: impl FnMut(Row) -> Result<(), Error>,
     ) -> Result<u64, Error> {
-        let run = Execution {
-            read: true,
-            ..Execution::new(sql, types, types, params)
-        };
-        Ok(self.execute_sql(run, &mut f)?.rows_affected)
+        Ok(self
+            .execute_with(sql, types, params, true, &mut f)?
+            .rows_affected)
     }
 
     /// Runs a statement that must return exactly one row.
@@ -520,14 +520,21 @@ impl Client {
         Ok((entry, fresh))
     }
 
+    /// Runs `sql` parsed and bound with `types`; `read`: the caller vouches that it only
+    /// reads.
     fn execute_with(
         &self,
         sql: &str,
         types: &[Type],
         params: &[Param<'_>],
+        read: bool,
         on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
     ) -> Result<Outcome, Error> {
-        self.execute_sql(Execution::new(sql, types, types, params), on_row)
+        let run = Execution {
+            read,
+            ..Execution::new(sql, types, types, params)
+        };
+        self.execute_sql(run, on_row)
     }
 
     /// Runs `run` (see [`Execution`]); a read the server skipped in its group is sent

@@ -104,6 +104,7 @@ impl PoolConfig {
             let raw = match value {
                 toml::Value::String(text) => Raw::Str(text),
                 toml::Value::Integer(n) => Raw::Int(*n),
+                toml::Value::Boolean(b) => Raw::Bool(*b),
                 _ => Raw::Other,
             };
             config = config.set_key(key, raw).map_err(|problem| {

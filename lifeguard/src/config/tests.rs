@@ -54,6 +54,7 @@ fn assert_defaults_except_url(config: &PoolConfig) {
     assert_eq!(config.get_max_in_flight(), 128);
     assert_eq!(config.get_max_response_bytes(), 256 << 20);
     assert_eq!(config.get_statement_cache_capacity(), 256);
+    assert!(config.get_share_sync());
     assert_eq!(config.get_session_reset(), crate::SessionReset::Reset);
     assert_eq!(config.get_acquire_timeout(), secs(5));
     assert_eq!(config.get_connect_timeout(), secs(5));

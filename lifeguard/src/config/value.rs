@@ -14,6 +14,7 @@ pub(super) enum Key {
     MaxInFlight,
     MaxResponseBytes,
     StatementCacheCapacity,
+    ShareSync,
     SessionReset,
     AcquireTimeout,
     ConnectTimeout,
@@ -28,13 +29,14 @@ pub(super) enum Key {
 
 impl Key {
     /// Every key, `url` first so that the settings after it apply to its server.
-    pub(super) const ALL: [Key; 16] = [
+    pub(super) const ALL: [Key; 17] = [
         Key::Url,
         Key::Connections,
         Key::MaxExclusive,
         Key::MaxInFlight,
         Key::MaxResponseBytes,
         Key::StatementCacheCapacity,
+        Key::ShareSync,
         Key::SessionReset,
         Key::AcquireTimeout,
         Key::ConnectTimeout,
@@ -56,6 +58,7 @@ impl Key {
             Key::MaxInFlight => "max_in_flight",
             Key::MaxResponseBytes => "max_response_bytes",
             Key::StatementCacheCapacity => "statement_cache_capacity",
+            Key::ShareSync => "share_sync",
             Key::SessionReset => "session_reset",
             Key::AcquireTimeout => "acquire_timeout",
             Key::ConnectTimeout => "connect_timeout",
@@ -78,6 +81,7 @@ impl Key {
             Key::MaxInFlight => "LIFEGUARD_MAX_IN_FLIGHT",
             Key::MaxResponseBytes => "LIFEGUARD_MAX_RESPONSE_BYTES",
             Key::StatementCacheCapacity => "LIFEGUARD_STATEMENT_CACHE_CAPACITY",
+            Key::ShareSync => "LIFEGUARD_SHARE_SYNC",
             Key::SessionReset => "LIFEGUARD_SESSION_RESET",
             Key::AcquireTimeout => "LIFEGUARD_ACQUIRE_TIMEOUT",
             Key::ConnectTimeout => "LIFEGUARD_CONNECT_TIMEOUT",
@@ -104,6 +108,8 @@ pub(super) enum Raw<'a> {
     Str(&'a str),
     /// A TOML integer.
     Int(i64),
+    /// A TOML boolean.
+    Bool(bool),
     /// Any other TOML value.
     Other,
 }
@@ -173,12 +179,23 @@ impl Raw<'_> {
         }
     }
 
+    /// A TOML boolean, or `true`/`false` in a string (as the environment has nothing
+    /// else).
+    fn boolean(self) -> Result<bool, Problem> {
+        match self {
+            Raw::Bool(b) => Ok(b),
+            Raw::Str(text) if text.trim() == "true" => Ok(true),
+            Raw::Str(text) if text.trim() == "false" => Ok(false),
+            _ => Err(Problem::Value("expected true or false".to_owned())),
+        }
+    }
+
     /// A duration of any length, zero included.
     fn duration(self) -> Result<Duration, Problem> {
         match self {
             Raw::Str(text) => parse_duration(text).map_err(Problem::Value),
             Raw::Int(_) => Err(Problem::Value(NEEDS_UNIT.to_owned())),
-            Raw::Other => Err(Problem::Value(NOT_A_DURATION.to_owned())),
+            Raw::Bool(_) | Raw::Other => Err(Problem::Value(NOT_A_DURATION.to_owned())),
         }
     }
 
@@ -216,7 +233,7 @@ impl Raw<'_> {
         let n = match self {
             Raw::Int(n) => usize::try_from(n).ok(),
             Raw::Str(text) => text.trim().parse::<usize>().ok(),
-            Raw::Other => None,
+            Raw::Bool(_) | Raw::Other => None,
         };
         n.filter(|&n| n >= min).ok_or_else(|| {
             Problem::Value(
@@ -252,6 +269,7 @@ impl PoolConfig {
             Key::MaxInFlight => self.max_in_flight(raw.count(1)?),
             Key::MaxResponseBytes => self.max_response_bytes(raw.count(1)?),
             Key::StatementCacheCapacity => self.statement_cache_capacity(raw.count(0)?),
+            Key::ShareSync => self.share_sync(raw.boolean()?),
             Key::SessionReset => self.session_reset(raw.session_reset()?),
             Key::AcquireTimeout => self.acquire_timeout(raw.positive_duration()?),
             Key::ConnectTimeout => self.connect_timeout(raw.positive_duration()?),

@@ -207,6 +207,7 @@ impl Pool {
             shared,
             index,
             broken: false,
+            share_sync: inner.config.get_share_sync(),
         };
         reservation.run(query, on_row)
     }
@@ -224,6 +225,8 @@ struct Reservation<'a> {
     shared: &'a Shared,
     index: usize,
     broken: bool,
+    /// Reads classed at compile time may share a Sync (`PoolConfig::share_sync`).
+    share_sync: bool,
 }
 
 impl Reservation<'_> {
@@ -238,7 +241,8 @@ impl Reservation<'_> {
                 reason: "the pooled connection died before the statement was sent".into(),
             });
         };
-        let result = query.run_on_client(&client, on_row);
+        let share_sync = self.share_sync;
+        let result = query.run_on_client(&client, share_sync, on_row);
         self.broken = client.is_closed();
         result
     }

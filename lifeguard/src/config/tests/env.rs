@@ -14,6 +14,7 @@ fn env_reads_every_variable() {
         ("LIFEGUARD_MAX_IN_FLIGHT", "7"),
         ("LIFEGUARD_MAX_RESPONSE_BYTES", "1048576"),
         ("LIFEGUARD_STATEMENT_CACHE_CAPACITY", "0"),
+        ("LIFEGUARD_SHARE_SYNC", "false"),
         ("LIFEGUARD_SESSION_RESET", "close"),
         ("LIFEGUARD_ACQUIRE_TIMEOUT", "250ms"),
         ("LIFEGUARD_CONNECT_TIMEOUT", "2s"),
@@ -32,6 +33,7 @@ fn env_reads_every_variable() {
     assert_eq!(config.get_max_in_flight(), 7);
     assert_eq!(config.get_max_response_bytes(), 1 << 20);
     assert_eq!(config.get_statement_cache_capacity(), 0);
+    assert!(!config.get_share_sync());
     assert_eq!(config.get_session_reset(), crate::SessionReset::Close);
     assert_eq!(config.get_acquire_timeout(), ms(250));
     assert_eq!(config.get_connect_timeout(), secs(2));
@@ -95,6 +97,11 @@ fn env_invalid_values_name_the_variable() {
             "LIFEGUARD_ACQUIRE_TIMEOUT",
             "5",
             "LIFEGUARD_ACQUIRE_TIMEOUT=\"5\": a duration needs a unit (ms, s, m, h)",
+        ),
+        (
+            "LIFEGUARD_SHARE_SYNC",
+            "no",
+            "LIFEGUARD_SHARE_SYNC=\"no\": expected true or false",
         ),
         (
             "LIFEGUARD_CONNECTIONS",

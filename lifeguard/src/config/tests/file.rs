@@ -14,6 +14,7 @@ fn toml_reads_every_key() {
         connections = 3
         max_exclusive = 0
         max_in_flight = 7
+        share_sync = false
         acquire_timeout = "250ms"
         connect_timeout = "2s"
         statement_timeout = "1m"
@@ -29,6 +30,7 @@ fn toml_reads_every_key() {
     assert_eq!(config.get_connections(), 3);
     assert_eq!(config.get_max_exclusive(), 0);
     assert_eq!(config.get_max_in_flight(), 7);
+    assert!(!config.get_share_sync());
     assert_eq!(config.get_acquire_timeout(), ms(250));
     assert_eq!(config.get_connect_timeout(), secs(2));
     assert_eq!(config.pg().get_connect_timeout(), Some(secs(2)));
@@ -202,9 +204,9 @@ fn toml_invalid_values_name_the_key_and_the_file() {
 
 #[test]
 fn toml_every_key_can_be_invalid() {
-    // No key accepts a boolean: each error names its own key.
+    // No key accepts a float: each error names its own key.
     for key in Key::ALL {
-        let err = message(toml(&format!("{} = true", key.name())));
+        let err = message(toml(&format!("{} = 1.5", key.name())));
         assert!(
             err.contains(&format!("database.{} in lifeguard.toml", key.name())),
             "{err}"
