@@ -4,7 +4,7 @@
 use crate::binaries::{self, PgBinaries};
 use crate::cluster::Cluster;
 use crate::error::Result;
-use crate::hba::{self, AuthMethod};
+use crate::hba::{self, AuthMethod, Transport};
 use crate::process;
 use crate::template;
 use crate::wait::wait_until;
@@ -136,12 +136,43 @@ impl Cluster {
     /// The harness administers the cluster as `postgres` over the socket: giving
     /// `postgres` a password method breaks [`psql`](Self::psql) and the other helpers.
     /// The file is not replicated: set a standby's authentication on the standby.
+    ///
+    /// [`AuthMethod::Cert`] applies to TLS connections only; `user`'s others are refused.
+    /// [`set_auth_over`](Self::set_auth_over) limits any method to TLS or plain
+    /// connections.
     pub fn set_auth(&self, user: &str, method: AuthMethod) -> Result<()> {
+        self.set_auth_over(user, method, Transport::Any)
+    }
+
+    /// [`set_auth`](Self::set_auth) for `user`'s connections over `transport` only; its
+    /// other connections are refused (`reject` entries, so the catch-all `trust` entries
+    /// never apply to it). [`Transport::Tls`] requires TLS (`hostssl`; the Unix socket is
+    /// refused too), [`Transport::Plain`] refuses it (`local` and `hostnossl`). An error
+    /// for [`AuthMethod::Cert`] over [`Transport::Plain`].
+    ///
+    /// ```no_run
+    /// use lifeguard_harness::{psql, AuthMethod, Cluster, Transport};
+    ///
+    /// let cluster = Cluster::builder().tls().start()?;
+    /// cluster.create_role("app", None)?;
+    /// cluster.set_auth_over("app", AuthMethod::Trust, Transport::Tls)?;
+    /// let url = cluster.url_for("app", None, "postgres");
+    /// assert!(psql(&format!("{url}?sslmode=disable"), "select 1").is_err());
+    /// assert_eq!(psql(&format!("{url}?sslmode=require"), "select 1")?, "1");
+    /// # Ok::<(), lifeguard_harness::HarnessError>(())
+    /// ```
+    pub fn set_auth_over(
+        &self,
+        user: &str,
+        method: AuthMethod,
+        transport: Transport,
+    ) -> Result<()> {
         let path = self.data_dir().join("pg_hba.conf");
         let current = std::fs::read_to_string(&path).map_err(|e| {
             crate::HarnessError::io(format!("could not read {}", path.display()), e)
         })?;
-        template::overwrite(&path, &hba::with_user_method(&current, user, method)?)?;
+        let hba = hba::with_user_method(&current, user, method, transport)?;
+        template::overwrite(&path, &hba)?;
         self.reload()
     }
 

@@ -10,6 +10,7 @@ use crate::binaries::PgBinaries;
 use crate::error::{HarnessError, Result};
 use crate::guard::Guard;
 use crate::template;
+use crate::tls::{CertificateNames, Certificates};
 use crate::url;
 
 /// How long starting a server may take unless [`ClusterBuilder::start_timeout`] says
@@ -51,6 +52,8 @@ pub struct Cluster {
     /// Set by [`Cluster::freeze`], cleared by [`Cluster::thaw`] (changed only while
     /// `postmaster` is locked).
     pub(crate) frozen: AtomicBool,
+    /// The files the server serves when it speaks TLS.
+    pub(crate) tls: Option<Certificates>,
 }
 
 /// Options for a [`Cluster`]; made by [`Cluster::builder`].
@@ -71,6 +74,7 @@ pub struct Cluster {
 pub struct ClusterBuilder {
     settings: Vec<(String, String)>,
     start_timeout: Duration,
+    tls: Option<CertificateNames>,
 }
 
 impl ClusterBuilder {
@@ -93,19 +97,107 @@ impl ClusterBuilder {
         self
     }
 
+    /// Makes the server speak TLS (`ssl = on`) with [`Certificates`] generated for it:
+    /// a test CA signs the server's certificate (for `localhost` and `127.0.0.1` unless
+    /// [`tls_server_names`](Self::tls_server_names) says otherwise) and a client
+    /// certificate (for the user `postgres` unless
+    /// [`tls_client_user`](Self::tls_client_user) says otherwise), and the server
+    /// verifies client certificates against it. [`Cluster::tls`] has the files.
+    ///
+    /// Clients may still connect without TLS; [`Cluster::set_auth_over`] with a
+    /// [`Transport`](crate::Transport) requires or refuses it per user.
+    ///
+    /// ```no_run
+    /// use lifeguard_harness::{psql, Cluster};
+    ///
+    /// let cluster = Cluster::builder().tls().start()?;
+    /// let ca = cluster.tls().unwrap().ca_cert();
+    /// let url = format!("{}?sslmode=verify-full&sslrootcert={}", cluster.url(), ca.display());
+    /// assert_eq!(psql(&url, "show ssl")?, "on");
+    /// # Ok::<(), lifeguard_harness::HarnessError>(())
+    /// ```
+    pub fn tls(mut self) -> Self {
+        self.tls.get_or_insert_with(CertificateNames::default);
+        self
+    }
+
+    /// Keeps the server in plain text (`ssl = off`), also when [`TLS_ENV`] asks for TLS
+    /// everywhere: for tests of what a client does against a server without TLS.
+    ///
+    /// ```no_run
+    /// let cluster = lifeguard_harness::Cluster::builder().without_tls().start()?;
+    /// assert!(cluster.tls().is_none());
+    /// # Ok::<(), lifeguard_harness::HarnessError>(())
+    /// ```
+    pub fn without_tls(mut self) -> Self {
+        self.tls = None;
+        self
+    }
+
+    /// Makes the server speak TLS ([`tls`](Self::tls)) with a certificate for `names`
+    /// only: DNS names, and IP addresses for those that parse as one. With names that
+    /// do not include `127.0.0.1`, `sslmode=verify-full` to the cluster's address fails
+    /// while `verify-ca` succeeds.
+    ///
+    /// ```no_run
+    /// use lifeguard_harness::Cluster;
+    ///
+    /// let cluster = Cluster::builder().tls_server_names(["db.example"]).start()?;
+    /// assert_eq!(cluster.tls().unwrap().server_names(), ["db.example"]);
+    /// # Ok::<(), lifeguard_harness::HarnessError>(())
+    /// ```
+    pub fn tls_server_names<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let tls = self.tls.get_or_insert_with(CertificateNames::default);
+        tls.server_names = names.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Makes the server speak TLS ([`tls`](Self::tls)) and gives the client
+    /// certificate the common name `user`: the role it logs in as with
+    /// [`AuthMethod::Cert`](crate::AuthMethod::Cert).
+    ///
+    /// ```no_run
+    /// use lifeguard_harness::{AuthMethod, Cluster};
+    ///
+    /// let cluster = Cluster::builder().tls_client_user("app").start()?;
+    /// cluster.create_role_with("app", None, AuthMethod::Cert)?;
+    /// assert_eq!(cluster.tls().unwrap().client_user(), "app");
+    /// # Ok::<(), lifeguard_harness::HarnessError>(())
+    /// ```
+    pub fn tls_client_user(mut self, user: impl Into<String>) -> Self {
+        self.tls
+            .get_or_insert_with(CertificateNames::default)
+            .client_user = user.into();
+        self
+    }
+
     /// Creates the data directory (a copy of a template made by `initdb` once per
-    /// process) and starts the server; returns once it accepts connections.
+    /// process) and, with [`tls`](Self::tls), the certificates, then starts the server;
+    /// returns once it accepts connections.
     pub fn start(self) -> Result<Cluster> {
         let bins = PgBinaries::find()?;
         let guard = Guard::create("pg", &bins.bin_dir().join("postgres"))?;
         let data_dir = template::copy_into(&guard)?;
-        let settings: Vec<(&str, &str)> = self
-            .settings
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
-        Cluster::boot(guard, data_dir, &settings, self.start_timeout)
+        let tls = self
+            .tls
+            .as_ref()
+            .map(|names| Certificates::generate(guard.dir(), names))
+            .transpose()?;
+        Cluster::boot(guard, data_dir, tls, &self.settings, self.start_timeout)
     }
+}
+
+/// Set to `1`, every cluster the harness starts speaks TLS and every URL it gives
+/// asks for `sslmode=verify-full`: the same test suites then run over TLS
+/// (`LIFEGUARD_HARNESS_TLS=1 cargo nextest run -p lifeguard --test faults`).
+pub const TLS_ENV: &str = "LIFEGUARD_HARNESS_TLS";
+
+fn tls_everywhere() -> bool {
+    std::env::var(TLS_ENV).is_ok_and(|v| v == "1")
 }
 
 impl Cluster {
@@ -114,21 +206,25 @@ impl Cluster {
         Cluster::builder().start()
     }
 
-    /// Options for a new cluster.
+    /// Options for a new cluster. With [`TLS_ENV`] set, every cluster speaks TLS as
+    /// with [`ClusterBuilder::tls`].
     pub fn builder() -> ClusterBuilder {
         ClusterBuilder {
             settings: Vec::new(),
             start_timeout: DEFAULT_START_TIMEOUT,
+            tls: tls_everywhere().then(CertificateNames::default),
         }
     }
 
-    /// Configures the socket directory, a free port and `settings` in `data_dir` (the
-    /// data directory inside `guard`'s directory), then starts the server, trying
-    /// another port when the chosen one was taken in the meantime.
+    /// Configures the socket directory, a free port, TLS with `tls` (when given) and
+    /// `settings` in `data_dir` (the data directory inside `guard`'s directory), then
+    /// starts the server, trying another port when the chosen one was taken in the
+    /// meantime.
     pub(crate) fn boot(
         guard: Guard,
         data_dir: PathBuf,
-        settings: &[(&str, &str)],
+        tls: Option<Certificates>,
+        settings: &[(String, String)],
         timeout: Duration,
     ) -> Result<Cluster> {
         let socket_dir = guard.dir().to_string_lossy().into_owned();
@@ -137,11 +233,17 @@ impl Cluster {
             .dir()
             .file_name()
             .map(|n| n.to_string_lossy().into_owned());
+        let tls_settings = tls.as_ref().map(Certificates::settings).unwrap_or_default();
         let mut all = vec![
             ("unix_socket_directories", socket_dir.as_str()),
             ("cluster_name", name.as_deref().unwrap_or("lifeguard")),
         ];
-        all.extend_from_slice(settings);
+        all.extend(
+            tls_settings
+                .iter()
+                .chain(settings)
+                .map(|(n, v)| (n.as_str(), v.as_str())),
+        );
         template::append_settings(&data_dir, "this cluster", all)?;
         let mut cluster = Cluster {
             guard,
@@ -150,6 +252,7 @@ impl Cluster {
             timeout,
             postmaster: Mutex::new(None),
             frozen: AtomicBool::new(false),
+            tls,
         };
         let mut attempt = 0;
         loop {
@@ -193,6 +296,13 @@ impl Cluster {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
+    /// The certificates the server serves when it speaks TLS (started with
+    /// [`ClusterBuilder::tls`] or one of its `tls_` options, or a standby of such a
+    /// cluster); `None` otherwise.
+    pub fn tls(&self) -> Option<&Certificates> {
+        self.tls.as_ref()
+    }
+
     /// `postgres://postgres@127.0.0.1:PORT/postgres`: the superuser, over TCP.
     pub fn url(&self) -> String {
         self.url_for("postgres", None, "postgres")
@@ -207,17 +317,24 @@ impl Cluster {
     /// assert_eq!(url, format!("postgres://app:p%40ss@127.0.0.1:{}/appdb", cluster.port()));
     /// # Ok::<(), lifeguard_harness::HarnessError>(())
     /// ```
+    ///
+    /// With [`TLS_ENV`] set, the URL asks for TLS with the certificate checked in full
+    /// (`?sslmode=verify-full&sslrootcert=...`).
     pub fn url_for(&self, user: &str, password: Option<&str>, db: &str) -> String {
         let user = url::encode(user);
         let auth = match password {
             Some(p) => format!("{user}:{}", url::encode(p)),
             None => user,
         };
-        format!(
+        let url = format!(
             "postgres://{auth}@127.0.0.1:{}/{}",
             self.port,
             url::encode(db)
-        )
+        );
+        match &self.tls {
+            Some(certs) if tls_everywhere() => format!("{url}?{}", certs.verify_full_params()),
+            _ => url,
+        }
     }
 
     pub(crate) fn lock_postmaster(&self) -> MutexGuard<'_, Option<i32>> {
@@ -269,6 +386,7 @@ impl std::fmt::Debug for Cluster {
             .field("socket_dir", &self.socket_dir())
             .field("postmaster", &*self.lock_postmaster())
             .field("frozen", &self.is_frozen())
+            .field("tls", &self.tls.is_some())
             .finish()
     }
 }

@@ -14,6 +14,12 @@
 //!   [`Cluster::start_again`], [`Cluster::restart`], [`Cluster::kill`],
 //!   [`Cluster::terminate_backends`], [`Cluster::freeze`] / [`Cluster::thaw`]: a server
 //!   that accepts TCP connects but answers nothing).
+//! - [`ClusterBuilder::tls`] → a server that speaks TLS, with [`Certificates`] generated
+//!   in the process ([`Cluster::tls`]: a test CA, server and client certificates, an
+//!   unrelated CA); [`Cluster::set_auth_over`] with a [`Transport`] requires TLS
+//!   (`hostssl`) or refuses it (`hostnossl`) per user, and [`AuthMethod::Cert`] logs a
+//!   user in by client certificate. [`TLS_ENV`] set to `1` turns TLS on for every
+//!   cluster and every URL, so a whole suite runs over TLS.
 //! - [`Cluster::start_standby`] → a streaming hot standby, with
 //!   [`Cluster::pause_replay`], [`Cluster::resume_replay`],
 //!   [`Cluster::wait_for_replay`] and the WAL positions.
@@ -68,16 +74,18 @@ mod server;
 mod shared;
 mod standby;
 mod template;
+mod tls;
 mod url;
 mod wait;
 
 pub use admin::psql;
 pub use binaries::{BINDIR_ENV, PgBinaries};
-pub use cluster::{Cluster, ClusterBuilder, DEFAULT_START_TIMEOUT};
+pub use cluster::{Cluster, ClusterBuilder, DEFAULT_START_TIMEOUT, TLS_ENV};
 pub use endpoints::{RefusingPort, SilentListener};
 pub use error::{HarnessError, Result};
 pub use guard::TMPDIR_ENV;
-pub use hba::AuthMethod;
+pub use hba::{AuthMethod, Transport};
 pub use server::StopMode;
 pub use shared::{DATABASE_URL_ENV, TestServer, test_server, try_test_server};
+pub use tls::Certificates;
 pub use wait::wait_until;

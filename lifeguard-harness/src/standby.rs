@@ -19,7 +19,9 @@ impl Cluster {
     /// The standby is an independent [`Cluster`]: it has its own [`Drop`], its own
     /// [`stop`](Cluster::stop) and [`kill`](Cluster::kill), and outlives the primary if
     /// need be (it then keeps retrying to connect). It inherits the primary's settings
-    /// and `pg_hba.conf` as they are at the time of the copy.
+    /// and `pg_hba.conf` as they are at the time of the copy. The standby of a cluster
+    /// that speaks TLS serves a copy of its [`Certificates`](crate::Certificates), in its
+    /// own directory: the same CA verifies both.
     ///
     /// ```no_run
     /// use lifeguard_harness::Cluster;
@@ -42,7 +44,12 @@ impl Cluster {
             .args(["-U", "postgres"]);
         process::as_server_user(&mut cmd, guard.dir())?;
         process::run(&mut cmd, None, "pg_basebackup")?;
-        let standby = Cluster::boot(guard, data_dir, &[("hot_standby", "on")], self.timeout)?;
+        let tls = self
+            .tls()
+            .map(|certs| certs.copy_into(guard.dir()))
+            .transpose()?;
+        let settings = [("hot_standby".to_owned(), "on".to_owned())];
+        let standby = Cluster::boot(guard, data_dir, tls, &settings, self.timeout)?;
         wait_until("the standby to accept queries", self.timeout, || {
             standby.is_in_recovery()
         })?;
