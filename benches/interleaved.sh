@@ -6,7 +6,11 @@
 # may_postgres (../shared/peers/run-may-postgres.sh, when it exists), and the pgbench
 # pipeline baseline (64 queries under one Sync, 2 connections).
 #
-#   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres benches/interleaved.sh
+#   DATABASE_URL='postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable' benches/interleaved.sh
+#
+# Give `sslmode=disable` for a like-for-like table: may_postgres and tokio-postgres here
+# speak plain text, while Lifeguard and pgbench (libpq) default to `prefer`, which
+# encrypts when the server offers TLS (Debian's PostgreSQL does).
 #
 # Settings (environment): ROUNDS (2), MEASURE (5 seconds), WARMUP (1 second),
 # SHAPES ("256:2 1:1": concurrency:connections), WORKERS (2).

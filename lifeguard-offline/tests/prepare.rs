@@ -460,3 +460,30 @@ fn help_and_version() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// The describe every `query!` and `prepare` run goes through works over TLS, its
+/// certificate checked in full.
+#[test]
+fn describes_on_a_tls_database_url() {
+    let cluster = lifeguard_harness::Cluster::builder()
+        .tls()
+        .start()
+        .expect("a TLS cluster");
+    cluster.create_database("app").expect("database");
+    let certs = cluster.tls().expect("certificates");
+    // Without the query LIFEGUARD_HARNESS_TLS adds: this test sets its own.
+    let app = cluster.url_for("postgres", None, "app");
+    let app = app.split('?').next().expect("a URL");
+    let mut f = Fixture::new("lgpreptls");
+    f.url = format!("{app}?{}", certs.verify_full_params());
+    lifeguard_harness::psql(&f.url, SCHEMA).expect("schema over TLS");
+    let (code, out) = f.run(&["prepare"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("4 added"), "{out}");
+    // A certificate that does not check out fails the run with what to do.
+    let other = certs.other_ca_cert().display();
+    f.url = format!("{app}?sslmode=verify-full&sslrootcert={other}");
+    let (code, out) = f.run(&["prepare", "--check"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("not signed by a trusted root"), "{out}");
+}

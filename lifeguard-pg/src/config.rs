@@ -80,10 +80,18 @@ impl fmt::Display for Host {
     }
 }
 
-/// Whether and how to use TLS, with libpq's names (`sslmode=...`).
+/// Whether and how to use TLS, with libpq's names (`sslmode=...`); TLS is used over
+/// TCP only, never over a Unix-domain socket.
 ///
-/// This client has no TLS yet: the modes that may go without it (`disable`, `allow`,
-/// `prefer`) connect in plain text, and [`Config::check_ssl`] refuses the others.
+/// ```
+/// use lifeguard_pg::{Config, SslMode};
+///
+/// let config = Config::parse("host=db.example sslmode=verify-full sslrootcert=/etc/ca.pem")?;
+/// assert_eq!(config.get_ssl_mode(), SslMode::VerifyFull);
+/// // The platform's roots vouch for host names, so they ask for verify-full.
+/// assert_eq!(Config::parse("sslrootcert=system")?.get_ssl_mode(), SslMode::VerifyFull);
+/// # Ok::<(), lifeguard_pg::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum SslMode {
     /// `disable`: never use TLS.
@@ -93,7 +101,9 @@ pub enum SslMode {
     /// `prefer` (the default): use TLS when the server offers it.
     #[default]
     Prefer,
-    /// `require`: always use TLS, without checking the server's certificate.
+    /// `require`: always use TLS, without checking the server's certificate, unless a
+    /// root certificate is given (`sslrootcert`, or `~/.postgresql/root.crt`): then as
+    /// `verify-ca`, as libpq does.
     Require,
     /// `verify-ca`: always use TLS and check that a trusted CA signed the certificate.
     VerifyCa,
@@ -147,6 +157,46 @@ impl FromStr for SslMode {
 
     fn from_str(s: &str) -> Result<SslMode, Error> {
         SslMode::from_name(s).map_err(Error::config)
+    }
+}
+
+/// Whether SCRAM binds the login to the TLS session (`channel_binding=...`), which
+/// proves the server holding the password is the one at the end of the TLS session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ChannelBinding {
+    /// `disable`: never bind.
+    Disable,
+    /// `prefer` (the default): bind (SCRAM-SHA-256-PLUS) when TLS is on and the server
+    /// offers it.
+    #[default]
+    Prefer,
+    /// `require`: refuse to log in without it: a server that asks for a password in
+    /// clear, MD5, no authentication at all, or SCRAM without PLUS is refused (the
+    /// downgrade an attacker in the middle would try).
+    Require,
+}
+
+impl ChannelBinding {
+    /// The libpq name: `disable`, `prefer` or `require`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelBinding::Disable => "disable",
+            ChannelBinding::Prefer => "prefer",
+            ChannelBinding::Require => "require",
+        }
+    }
+
+    fn from_name(name: &str) -> Result<ChannelBinding, String> {
+        Ok(match name {
+            "disable" => ChannelBinding::Disable,
+            "prefer" => ChannelBinding::Prefer,
+            "require" => ChannelBinding::Require,
+            _ => {
+                return Err(format!(
+                    "invalid channel_binding \"{name}\"; expected disable, prefer or require"
+                ));
+            }
+        })
     }
 }
 
@@ -209,6 +259,10 @@ pub struct Config {
     tcp_user_timeout: Option<Duration>,
     options: Option<String>,
     ssl_mode: Option<SslMode>,
+    ssl_root_cert: Option<String>,
+    ssl_cert: Option<String>,
+    ssl_key: Option<String>,
+    channel_binding: Option<ChannelBinding>,
 }
 
 /// `Some(s)` unless `s` is empty.
@@ -333,9 +387,36 @@ impl Config {
         self
     }
 
-    /// Sets the TLS mode. See [`Config::check_ssl`] for what this client supports.
+    /// Sets the TLS mode ([`SslMode`]).
     pub fn ssl_mode(&mut self, mode: SslMode) -> &mut Config {
         self.ssl_mode = Some(mode);
+        self
+    }
+
+    /// Sets the root certificates that may sign the server's (`sslrootcert`): a PEM
+    /// file, or `system` for the platform's trusted roots. An empty string unsets it.
+    pub fn ssl_root_cert(&mut self, path: &str) -> &mut Config {
+        self.ssl_root_cert = non_empty(path);
+        self
+    }
+
+    /// Sets the client certificate (`sslcert`, a PEM file, its chain after it); it
+    /// goes with [`ssl_key`](Self::ssl_key). An empty string unsets it.
+    pub fn ssl_cert(&mut self, path: &str) -> &mut Config {
+        self.ssl_cert = non_empty(path);
+        self
+    }
+
+    /// Sets the client certificate's private key (`sslkey`, an unencrypted PEM file).
+    /// An empty string unsets it.
+    pub fn ssl_key(&mut self, path: &str) -> &mut Config {
+        self.ssl_key = non_empty(path);
+        self
+    }
+
+    /// Sets whether SCRAM binds the login to the TLS session ([`ChannelBinding`]).
+    pub fn channel_binding(&mut self, binding: ChannelBinding) -> &mut Config {
+        self.channel_binding = Some(binding);
         self
     }
 
@@ -409,33 +490,38 @@ impl Config {
         self.options.as_deref()
     }
 
-    /// The TLS mode: [`SslMode::Prefer`] unless set.
+    /// The TLS mode: [`SslMode::Prefer`] unless set, or [`SslMode::VerifyFull`] when
+    /// unset with `sslrootcert=system` (as libpq).
     pub fn get_ssl_mode(&self) -> SslMode {
-        self.ssl_mode.unwrap_or_default()
+        match (self.ssl_mode, self.ssl_root_cert.as_deref()) {
+            (Some(mode), _) => mode,
+            (None, Some("system")) => SslMode::VerifyFull,
+            (None, _) => SslMode::default(),
+        }
     }
 
-    /// Checks that this client can honour the TLS mode.
-    ///
-    /// `disable`, `allow` and `prefer` are fine: they connect without TLS. `require`,
-    /// `verify-ca` and `verify-full` are an [`Error::Config`], since this client has
-    /// no TLS yet and must not pretend otherwise.
-    ///
-    /// ```
-    /// use lifeguard_pg::Config;
-    ///
-    /// assert!(Config::parse("sslmode=prefer")?.check_ssl().is_ok());
-    /// let err = Config::parse("sslmode=require")?.check_ssl().unwrap_err();
-    /// assert!(err.to_string().contains("sslmode=require is not supported yet"));
-    /// # Ok::<(), lifeguard_pg::Error>(())
-    /// ```
-    pub fn check_ssl(&self) -> Result<(), Error> {
-        match self.get_ssl_mode() {
-            SslMode::Disable | SslMode::Allow | SslMode::Prefer => Ok(()),
-            mode => Err(Error::config(format!(
-                "sslmode={mode} is not supported yet: this client has no TLS; \
-                 use sslmode=disable or prefer"
-            ))),
-        }
+    /// The root certificates given (`sslrootcert`), if any; unset, TLS looks for
+    /// `~/.postgresql/root.crt`.
+    pub fn get_ssl_root_cert(&self) -> Option<&str> {
+        self.ssl_root_cert.as_deref()
+    }
+
+    /// The client certificate file (`sslcert`), if set; unset, TLS looks for
+    /// `~/.postgresql/postgresql.crt`.
+    pub fn get_ssl_cert(&self) -> Option<&str> {
+        self.ssl_cert.as_deref()
+    }
+
+    /// The client key file (`sslkey`), if set; unset, TLS looks for
+    /// `~/.postgresql/postgresql.key`.
+    pub fn get_ssl_key(&self) -> Option<&str> {
+        self.ssl_key.as_deref()
+    }
+
+    /// Whether SCRAM binds the login to the TLS session: [`ChannelBinding::Prefer`]
+    /// unless set.
+    pub fn get_channel_binding(&self) -> ChannelBinding {
+        self.channel_binding.unwrap_or_default()
     }
 }
 
@@ -475,6 +561,10 @@ impl fmt::Debug for Config {
             .field("tcp_user_timeout", &self.tcp_user_timeout)
             .field("options", &self.options)
             .field("ssl_mode", &self.ssl_mode)
+            .field("ssl_root_cert", &self.ssl_root_cert)
+            .field("ssl_cert", &self.ssl_cert)
+            .field("ssl_key", &self.ssl_key)
+            .field("channel_binding", &self.channel_binding)
             .finish()
     }
 }
@@ -567,6 +657,18 @@ impl fmt::Display for Config {
         }
         if let Some(mode) = self.ssl_mode {
             param(f, "sslmode", mode.as_str())?;
+        }
+        for (key, value) in [
+            ("sslrootcert", &self.ssl_root_cert),
+            ("sslcert", &self.ssl_cert),
+            ("sslkey", &self.ssl_key),
+        ] {
+            if let Some(value) = value {
+                param(f, key, value)?;
+            }
+        }
+        if let Some(binding) = self.channel_binding {
+            param(f, "channel_binding", binding.as_str())?;
         }
         Ok(())
     }

@@ -121,8 +121,18 @@ pub enum Error {
     Statement(String),
     /// A configuration value or connection string is invalid.
     Config(String),
-    /// The server refused the credentials, or asked for a method this client lacks.
+    /// The server refused the credentials, or asked for a method this client lacks (or
+    /// one `channel_binding=require` refuses).
     Authentication(String),
+    /// TLS could not be set up: the server's certificate is untrusted, expired or for
+    /// another host, or the server refused the session. The message says what to
+    /// change.
+    ///
+    /// ```
+    /// let err = lifeguard_pg::Error::Tls("the certificate has expired".into());
+    /// assert_eq!(err.to_string(), "TLS failed: the certificate has expired");
+    /// ```
+    Tls(String),
     /// The server sent bytes that break the protocol.
     Protocol(String),
     /// COMMIT found the transaction aborted by an earlier statement's error, so the
@@ -249,6 +259,7 @@ impl fmt::Display for Error {
             Error::Statement(what) => write!(f, "cannot send the statement: {what}"),
             Error::Config(what) => write!(f, "invalid configuration: {what}"),
             Error::Authentication(what) => write!(f, "authentication failed: {what}"),
+            Error::Tls(what) => write!(f, "TLS failed: {what}"),
             Error::Protocol(what) => write!(f, "protocol error: {what}"),
             Error::Unsupported(what) => write!(f, "not supported here: {what}"),
             Error::RolledBack { cause } => {

@@ -23,7 +23,8 @@
 //! | `socket` | [`Stream`], [`Socket`]: TCP/Unix, std/may, connect timeout, DNS off the worker, TCP keepalive and `TCP_USER_TIMEOUT` |
 //! | `deadline` | [`may_timeout`]: deadlines as timeouts may cannot misread as "forever" |
 //! | `codec` | framing of backend messages, with length checks |
-//! | `startup` | the handshake and authentication (trust, password, MD5, SCRAM) |
+//! | `tls` | TLS the libpq way: the SSLRequest, every `sslmode`, root and client certificates, the channel-binding hash ([`TlsStream`]) |
+//! | `startup` | the handshake and authentication (trust, password, MD5, SCRAM, SCRAM-SHA-256-PLUS) |
 //! | `wire` | the exclusive connection's buffered socket, the deadline every read and write honours, asynchronous messages |
 //! | `backlog` | the caps on kept notices and notifications (shared by both clients) |
 //! | `encode` | Parse/Bind/Describe/Execute/Sync for one request |
@@ -56,12 +57,13 @@ mod socket;
 mod startup;
 mod statement;
 mod timeout;
+mod tls;
 mod transaction;
 mod wire;
 
 pub use cancel::CancelToken;
 pub use client::{Client, ClientStats, DEFAULT_MAX_RESPONSE_BYTES, Notifications};
-pub use config::{Config, Host, SslMode};
+pub use config::{ChannelBinding, Config, Host, SslMode};
 pub use connection::{Connection, DescribedThen, TransactionStatus};
 pub use copy::{CopyIn, CopyOut};
 pub use deadline::{DEFAULT_REQUEST_TIMEOUT, may_timeout, may_timeout_until};
@@ -75,6 +77,7 @@ pub use row::{
 };
 pub use socket::{Runtime, Socket, Stream};
 pub use statement::{Column, Statement, StatementRef, ToStatement};
+pub use tls::TlsStream;
 pub use transaction::Transaction;
 
 /// The PostgreSQL type system: `Type`, and the `ToSql`/`FromSql` conversions.

@@ -5,6 +5,8 @@
 //! test can wrap either to watch the bytes. [`Socket`] is the stream a connection opens:
 //! TCP or Unix, std or may.
 //!
+//! A TCP socket may carry TLS ([`Socket::Tls`], negotiated in `tls.rs`).
+//!
 //! Every TCP socket opened here gets `TCP_NODELAY`, TCP keepalive and
 //! `TCP_USER_TIMEOUT` as the [`Config`] says (`TcpOptions`): a peer that vanished
 //! without a word is found while the connection idles (keepalive) and while bytes wait
@@ -18,6 +20,7 @@ use std::time::{Duration, Instant};
 use crate::config::{Config, Host};
 use crate::deadline::may_timeout;
 use crate::error::{Error, Timeout};
+use crate::tls::TlsStream;
 
 /// A byte stream a connection can run over.
 ///
@@ -41,6 +44,12 @@ pub trait Stream: Read + Write + Send {
     /// waiting. A stream that cannot tell says `false`.
     fn has_pending_input(&self) -> io::Result<bool> {
         Ok(false)
+    }
+
+    /// For a TLS stream, the `tls-server-end-point` data SCRAM-SHA-256-PLUS binds the
+    /// login to (RFC 5929: the hash of the server's certificate); `None` otherwise.
+    fn tls_server_end_point(&self) -> Option<Vec<u8>> {
+        None
     }
 }
 
@@ -82,17 +91,8 @@ pub enum Socket {
     MayTcp(Box<may::net::TcpStream>),
     /// may Unix domain socket.
     MayUnix(Box<may::os::unix::net::UnixStream>),
-}
-
-macro_rules! each_socket {
-    ($self:expr, $s:ident => $e:expr) => {
-        match $self {
-            Socket::StdTcp($s) => $e,
-            Socket::StdUnix($s) => $e,
-            Socket::MayTcp($s) => $e,
-            Socket::MayUnix($s) => $e,
-        }
-    };
+    /// TLS over a TCP socket.
+    Tls(Box<TlsStream<Socket>>),
 }
 
 impl Read for Socket {
@@ -102,6 +102,7 @@ impl Read for Socket {
             Socket::StdUnix(s) => s.read(buf),
             Socket::MayTcp(s) => in_coroutine(|| s.read(buf)),
             Socket::MayUnix(s) => in_coroutine(|| s.read(buf)),
+            Socket::Tls(s) => s.read(buf),
         }
     }
 }
@@ -113,11 +114,18 @@ impl Write for Socket {
             Socket::StdUnix(s) => s.write(buf),
             Socket::MayTcp(s) => in_coroutine(|| s.write(buf)),
             Socket::MayUnix(s) => in_coroutine(|| s.write(buf)),
+            Socket::Tls(s) => s.write(buf),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        each_socket!(self, s => s.flush())
+        match self {
+            Socket::StdTcp(s) => s.flush(),
+            Socket::StdUnix(s) => s.flush(),
+            Socket::MayTcp(s) => s.flush(),
+            Socket::MayUnix(s) => s.flush(),
+            Socket::Tls(s) => s.flush(),
+        }
     }
 }
 
@@ -150,6 +158,7 @@ impl Stream for Socket {
             Socket::StdUnix(s) => s.set_read_timeout(timeout),
             Socket::MayTcp(s) => s.set_read_timeout(timeout.map(may_timeout)),
             Socket::MayUnix(s) => s.set_read_timeout(timeout.map(may_timeout)),
+            Socket::Tls(s) => s.socket().set_read_timeout(timeout),
         }
     }
 
@@ -159,6 +168,15 @@ impl Stream for Socket {
             Socket::StdUnix(s) => peek_now(socket2::SockRef::from(s)),
             Socket::MayTcp(s) => peek_now(socket2::SockRef::from(s.inner())),
             Socket::MayUnix(s) => peek_now(socket2::SockRef::from(s.inner())),
+            // A record waiting (data, an alert, close_notify) is something to read.
+            Socket::Tls(s) => s.socket().has_pending_input(),
+        }
+    }
+
+    fn tls_server_end_point(&self) -> Option<Vec<u8>> {
+        match self {
+            Socket::Tls(s) => s.server_end_point(),
+            _ => None,
         }
     }
 
@@ -168,6 +186,7 @@ impl Stream for Socket {
             Socket::StdUnix(s) => s.set_write_timeout(timeout),
             Socket::MayTcp(s) => s.set_write_timeout(timeout.map(may_timeout)),
             Socket::MayUnix(s) => s.set_write_timeout(timeout.map(may_timeout)),
+            Socket::Tls(s) => s.socket().set_write_timeout(timeout),
         }
     }
 }
@@ -186,13 +205,19 @@ fn peek_now(socket: socket2::SockRef<'_>) -> io::Result<bool> {
 
 impl Socket {
     /// A second handle on the same socket, so one coroutine can read while another
-    /// writes.
+    /// writes. A TLS socket cannot have one: its session is one state machine.
     pub fn try_clone(&self) -> io::Result<Socket> {
         Ok(match self {
             Socket::StdTcp(s) => Socket::StdTcp(s.try_clone()?),
             Socket::StdUnix(s) => Socket::StdUnix(s.try_clone()?),
             Socket::MayTcp(s) => Socket::MayTcp(Box::new(s.try_clone()?)),
             Socket::MayUnix(s) => Socket::MayUnix(Box::new(s.try_clone()?)),
+            Socket::Tls(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "a TLS socket cannot be cloned: its session is one state machine",
+                ));
+            }
         })
     }
 
@@ -201,6 +226,9 @@ impl Socket {
         match self {
             Socket::MayTcp(s) => Ok(Driven::Tcp(s)),
             Socket::MayUnix(s) => Ok(Driven::Unix(s)),
+            Socket::Tls(s) => Ok(Driven::Tls(Box::new(
+                s.try_map_socket(Socket::into_driven)?,
+            ))),
             Socket::StdTcp(_) | Socket::StdUnix(_) => Err(Error::Unsupported(
                 "a pipelined client runs on a may socket, not a std one".into(),
             )),
@@ -210,7 +238,13 @@ impl Socket {
     /// Shuts both directions down; a reader blocked on another handle wakes with EOF.
     pub fn shutdown(&self) -> io::Result<()> {
         let how = std::net::Shutdown::Both;
-        each_socket!(self, s => s.shutdown(how))
+        match self {
+            Socket::StdTcp(s) => s.shutdown(how),
+            Socket::StdUnix(s) => s.shutdown(how),
+            Socket::MayTcp(s) => s.shutdown(how),
+            Socket::MayUnix(s) => s.shutdown(how),
+            Socket::Tls(s) => s.socket().shutdown(),
+        }
     }
 }
 
@@ -221,6 +255,9 @@ impl Socket {
 pub(crate) enum Driven {
     Tcp(Box<may::net::TcpStream>),
     Unix(Box<may::os::unix::net::UnixStream>),
+    /// TLS over a driven TCP socket: records are decrypted and encrypted here, in the
+    /// one coroutine that drives the socket, so no lock guards the session.
+    Tls(Box<TlsStream<Driven>>),
 }
 
 /// Wakes the coroutine parked in [`Driven::wait`], from any coroutine or thread.
@@ -246,19 +283,40 @@ pub(crate) struct Readiness {
 }
 
 impl Driven {
-    /// Reads what is there now, without parking.
+    /// Reads what is there now, without parking. Over TLS it decrypts all it can.
     pub(crate) fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Driven::Tcp(s) => s.inner_mut().read(buf),
             Driven::Unix(s) => s.inner_mut().read(buf),
+            Driven::Tls(s) => s.try_read(buf),
         }
     }
 
-    /// Writes what fits now, without parking.
+    /// Writes what fits now, without parking. Over TLS the bytes taken may wait
+    /// encrypted for the socket: see [`wants_write`](Self::wants_write).
     pub(crate) fn try_write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Driven::Tcp(s) => s.inner_mut().write(buf),
             Driven::Unix(s) => s.inner_mut().write(buf),
+            Driven::Tls(s) => s.try_write(buf),
+        }
+    }
+
+    /// Bytes taken by [`try_write`](Self::try_write) still wait for the socket (TLS
+    /// records).
+    pub(crate) fn wants_write(&self) -> bool {
+        match self {
+            Driven::Tls(s) => s.wants_write(),
+            Driven::Tcp(_) | Driven::Unix(_) => false,
+        }
+    }
+
+    /// Writes what [`wants_write`](Self::wants_write), until the socket is full
+    /// (`WouldBlock`).
+    pub(crate) fn flush_pending(&mut self) -> io::Result<()> {
+        match self {
+            Driven::Tls(s) => s.flush_tls(),
+            Driven::Tcp(_) | Driven::Unix(_) => Ok(()),
         }
     }
 
@@ -270,6 +328,7 @@ impl Driven {
         let events = match self {
             Driven::Tcp(s) => s.wait_io(),
             Driven::Unix(s) => s.wait_io(),
+            Driven::Tls(s) => return s.socket().wait(),
         };
         Readiness {
             read: events & READ_EVENTS != 0,
@@ -282,6 +341,7 @@ impl Driven {
         DrivenWaker(match self {
             Driven::Tcp(s) => s.waker(),
             Driven::Unix(s) => s.waker(),
+            Driven::Tls(s) => return s.socket().waker(),
         })
     }
 
@@ -290,7 +350,25 @@ impl Driven {
         match self {
             Driven::Tcp(s) => s.shutdown(how),
             Driven::Unix(s) => s.shutdown(how),
+            Driven::Tls(s) => s.socket().shutdown(),
         }
+    }
+}
+
+/// The plain driven socket as a nonblocking stream, for the TLS session on top.
+impl Read for Driven {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.try_read(buf)
+    }
+}
+
+impl Write for Driven {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.try_write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -448,7 +526,7 @@ fn open_tcp(
     let applied = match &socket {
         Socket::StdTcp(s) => tcp.apply(s),
         Socket::MayTcp(s) => tcp.apply(s.inner()),
-        Socket::StdUnix(_) | Socket::MayUnix(_) => Ok(()),
+        Socket::StdUnix(_) | Socket::MayUnix(_) | Socket::Tls(_) => Ok(()),
     };
     applied.map_err(|e| {
         Error::Io(io::Error::new(

@@ -1,13 +1,18 @@
 //! The startup handshake: StartupMessage, authentication (trust, cleartext password,
-//! MD5, SCRAM-SHA-256 through postgres-protocol's helpers), then the server's
-//! parameters and cancel key, up to the first ReadyForQuery.
+//! MD5, SCRAM-SHA-256 through postgres-protocol's helpers, and over TLS
+//! SCRAM-SHA-256-PLUS, bound to the session by `tls-server-end-point`), then the
+//! server's parameters and cancel key, up to the first ReadyForQuery.
+//!
+//! With `channel_binding=require` only SCRAM-SHA-256-PLUS logs in: a server that skips
+//! authentication, asks for a password in clear or MD5, or offers SCRAM without PLUS
+//! is refused before any password leaves.
 
 use postgres_protocol::authentication::md5_hash;
 use postgres_protocol::authentication::sasl::{self, ChannelBinding, ScramSha256};
 use postgres_protocol::message::backend::Message;
 use postgres_protocol::message::frontend;
 
-use crate::config::Config;
+use crate::config::{ChannelBinding as Binding, Config};
 use crate::error::{DbError, Error};
 use crate::socket::Stream;
 use crate::wire::Wire;
@@ -66,15 +71,44 @@ pub(crate) fn handshake<S: Stream>(
 
 fn authenticate<S: Stream>(wire: &mut Wire<S>, config: &Config, user: &str) -> Result<(), Error> {
     let mut scram: Option<ScramSha256> = None;
+    let binding = config.get_channel_binding();
+    let end_point = match binding {
+        Binding::Disable => None,
+        Binding::Prefer | Binding::Require => wire.stream.tls_server_end_point(),
+    };
+    if binding == Binding::Require && end_point.is_none() {
+        return Err(Error::Authentication(
+            "channel_binding=require needs TLS (sslmode=require or stricter): without it \
+             there is no session to bind the login to"
+                .into(),
+        ));
+    }
+    let refuse_unbound = |what: &str| -> Result<(), Error> {
+        if binding == Binding::Require {
+            return Err(Error::Authentication(format!(
+                "channel_binding=require, and the server {what} instead of \
+                 SCRAM-SHA-256-PLUS: refused (a server in the middle could be downgrading \
+                 the login); check the server's pg_hba.conf method (scram-sha-256) and that \
+                 the role's password is stored as SCRAM"
+            )));
+        }
+        Ok(())
+    };
     loop {
         match wire.read_any()? {
+            Message::AuthenticationOk if scram.is_none() => {
+                refuse_unbound("let the login in without authentication")?;
+                return Ok(());
+            }
             Message::AuthenticationOk => return Ok(()),
             Message::AuthenticationCleartextPassword => {
+                refuse_unbound("asked for the password in clear")?;
                 let password = password(config)?;
                 frontend::password_message(password, &mut wire.wbuf).map_err(Error::Io)?;
                 wire.flush()?;
             }
             Message::AuthenticationMd5Password(body) => {
+                refuse_unbound("asked for an MD5 password")?;
                 let hashed = md5_hash(user.as_bytes(), password(config)?, body.salt());
                 frontend::password_message(hashed.as_bytes(), &mut wire.wbuf).map_err(Error::Io)?;
                 wire.flush()?;
@@ -87,19 +121,28 @@ fn authenticate<S: Stream>(wire: &mut Wire<S>, config: &Config, user: &str) -> R
                 {
                     offered.push(m.to_owned());
                 }
-                if !offered.iter().any(|m| m == sasl::SCRAM_SHA_256) {
+                let plus = offered.iter().any(|m| m == sasl::SCRAM_SHA_256_PLUS);
+                if !plus && !offered.iter().any(|m| m == sasl::SCRAM_SHA_256) {
                     return Err(Error::Authentication(format!(
-                        "the server offers SASL mechanisms {offered:?}; only SCRAM-SHA-256 is supported"
+                        "the server offers SASL mechanisms {offered:?}; only SCRAM-SHA-256 \
+                         and SCRAM-SHA-256-PLUS are supported"
                     )));
                 }
-                // No TLS, so no channel binding: the client says it does not support it.
-                let state = ScramSha256::new(password(config)?, ChannelBinding::unsupported());
-                frontend::sasl_initial_response(
-                    sasl::SCRAM_SHA_256,
-                    state.message(),
-                    &mut wire.wbuf,
-                )
-                .map_err(Error::Io)?;
+                let (mechanism, channel) = match (&end_point, plus) {
+                    (Some(hash), true) => (
+                        sasl::SCRAM_SHA_256_PLUS,
+                        ChannelBinding::tls_server_end_point(hash.clone()),
+                    ),
+                    (Some(_), false) => {
+                        refuse_unbound("offered SCRAM-SHA-256 without PLUS")?;
+                        // Over TLS: "y", so a server that does offer PLUS sees the downgrade.
+                        (sasl::SCRAM_SHA_256, ChannelBinding::unrequested())
+                    }
+                    (None, _) => (sasl::SCRAM_SHA_256, ChannelBinding::unsupported()),
+                };
+                let state = ScramSha256::new(password(config)?, channel);
+                frontend::sasl_initial_response(mechanism, state.message(), &mut wire.wbuf)
+                    .map_err(Error::Io)?;
                 wire.flush()?;
                 scram = Some(state);
             }

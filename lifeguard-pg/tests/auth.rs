@@ -203,11 +203,15 @@ fn nothing_listening_is_refused_at_once() {
 }
 
 #[test]
-fn sslmode_require_is_refused_clearly() {
-    let config: Config = "postgres://x@127.0.0.1:1/db?sslmode=require"
+fn sslmode_verify_full_without_a_root_certificate_is_refused_before_connecting() {
+    let config: Config = "postgres://x@127.0.0.1:1/db?sslmode=verify-full"
         .parse()
         .unwrap();
     let err = Connection::connect(&config).map(drop).unwrap_err();
     assert!(matches!(err, Error::Config(_)), "{err}");
-    assert!(err.to_string().contains("sslmode"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("sslmode=verify-full needs the root certificate"),
+        "{err}"
+    );
 }

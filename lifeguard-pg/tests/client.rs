@@ -204,9 +204,11 @@ fn recording_proxy(config: &Config) -> (Config, Arc<std::sync::Mutex<Vec<u8>>>) 
     let upstream = TcpStream::connect((host.as_str(), config.get_port())).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let mut proxied = config.clone();
+    // Plain text, so the recording reads as protocol messages.
     proxied
         .host("127.0.0.1")
-        .port(listener.local_addr().unwrap().port());
+        .port(listener.local_addr().unwrap().port())
+        .ssl_mode(lifeguard_pg::SslMode::Disable);
     let sent = Arc::new(std::sync::Mutex::new(Vec::new()));
     let record = sent.clone();
     std::thread::spawn(move || {

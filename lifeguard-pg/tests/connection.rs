@@ -497,8 +497,12 @@ fn works_inside_a_coroutine_over_may_sockets() {
     let config = fresh_config("conn_may");
     let sum = common::in_coroutine(move || {
         let mut conn = Connection::connect(&config).unwrap();
+        let socket = match conn.stream() {
+            lifeguard_pg::Socket::Tls(tls) => tls.socket(),
+            plain => plain,
+        };
         assert!(matches!(
-            conn.stream(),
+            socket,
             lifeguard_pg::Socket::MayTcp(_) | lifeguard_pg::Socket::MayUnix(_)
         ));
         conn.query_one("SELECT sum(g)::int8 FROM generate_series(1, 100) g", &[])

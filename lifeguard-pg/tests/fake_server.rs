@@ -78,12 +78,20 @@ fn accept_within(listener: &TcpListener, limit: Duration) -> Option<TcpStream> {
     None
 }
 
+/// Reads the StartupMessage; an SSLRequest before it gets `N`, as from a server
+/// without TLS.
 fn read_startup(stream: &mut TcpStream) -> io::Result<()> {
-    let mut len = [0u8; 4];
-    stream.read_exact(&mut len)?;
-    let len = u32::from_be_bytes(len) as usize;
-    let mut body = vec![0u8; len.saturating_sub(4)];
-    stream.read_exact(&mut body)
+    loop {
+        let mut len = [0u8; 4];
+        stream.read_exact(&mut len)?;
+        let len = u32::from_be_bytes(len) as usize;
+        let mut body = vec![0u8; len.saturating_sub(4)];
+        stream.read_exact(&mut body)?;
+        if body != [0x04, 0xd2, 0x16, 0x2f] {
+            return Ok(());
+        }
+        stream.write_all(b"N")?;
+    }
 }
 
 /// Reads frontend messages up to and including the first with one of `tags`.

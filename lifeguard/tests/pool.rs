@@ -108,6 +108,40 @@ fn executor_runs_the_same_query_on_pool_transaction_and_connection() {
 }
 
 #[test]
+fn a_pool_over_tls_encrypts_its_shared_and_exclusive_connections() {
+    let cluster = Cluster::builder().tls().start().unwrap();
+    let certs = cluster.tls().unwrap();
+    let url = format!("{}?{}", cluster.url(), certs.verify_full_params());
+    let pool = Pool::new(PoolConfig::new(&url).unwrap().connections(2)).unwrap();
+    let ssl = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+    let shared: Vec<_> = (0..200)
+        .map(|_| {
+            let pool = pool.clone();
+            may::go!(move || query(ssl).fetch_one(&pool).unwrap().get::<bool>(0).unwrap())
+        })
+        .collect();
+    for h in shared {
+        assert!(h.join().unwrap(), "a shared connection without TLS");
+    }
+    let mut tx = pool.begin().unwrap();
+    assert!(
+        query(ssl)
+            .fetch_one(&mut tx)
+            .unwrap()
+            .get::<bool>(0)
+            .unwrap()
+    );
+    tx.commit().unwrap();
+    // A restart: the pool opens new TLS connections.
+    cluster.restart(StopMode::Fast).unwrap();
+    assert!(eventually(Duration::from_secs(20), || {
+        query(ssl)
+            .fetch_one(&pool)
+            .is_ok_and(|row| row.get::<bool>(0).unwrap_or(false))
+    }));
+}
+
+#[test]
 fn transaction_closure_commits_on_ok_and_rolls_back_on_err_with_savepoints() {
     let pool = fresh_pool("pool_tx", |c| c);
     query("CREATE TABLE t (id int PRIMARY KEY)")
@@ -677,7 +711,8 @@ fn dropping_the_last_pool_handle_closes_its_connections() {
         .shared_open
         == 3));
     drop(pool.acquire().unwrap());
-    let dbname = url.rsplit('/').next().unwrap().to_owned();
+    let path = url.split('?').next().unwrap();
+    let dbname = path.rsplit('/').next().unwrap().to_owned();
     let sessions = || {
         lifeguard_harness::psql(
             &url,

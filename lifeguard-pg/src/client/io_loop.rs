@@ -137,7 +137,8 @@ impl Io {
         ready: Readiness,
         poked: bool,
     ) -> Result<Turn, String> {
-        let had_output = !self.output.is_empty();
+        // TLS records encrypted but not yet written count as output too.
+        let had_output = !self.output.is_empty() || socket.wants_write();
         if !shared.take_pending(&mut self.output, &mut self.ends) {
             if had_output {
                 // Part of a request may be on the wire: a goodbye after it would be
@@ -153,10 +154,11 @@ impl Io {
             });
         }
         // New output is written at once; the rest of a blocked write waits for its event.
-        if !self.output.is_empty() && (ready.write || !had_output) {
+        let output = !self.output.is_empty() || socket.wants_write();
+        if output && (ready.write || !had_output) {
             self.write(socket)?;
         }
-        let write_blocked = !self.output.is_empty();
+        let write_blocked = !self.output.is_empty() || socket.wants_write();
         // Only a poked turn asks: the clock is not read on every turn.
         let quiet_before = poked && shared.silent_for() >= super::deadlines::TICK;
         let read = if ready.read { self.read(socket)? } else { 0 };
@@ -187,7 +189,12 @@ impl Io {
                 Err(e) => return Err(format!("I/O error: {e}")),
             }
         }
-        Ok(())
+        match socket.flush_pending() {
+            Err(e) if !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {
+                Err(format!("I/O error: {e}"))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Reads one chunk at most; the bytes read, zero when there were none.

@@ -24,6 +24,11 @@ impl Config {
     /// | `PGAPPNAME` | application_name |
     /// | `PGCONNECT_TIMEOUT` | connect_timeout |
     /// | `PGSSLMODE` | ssl_mode |
+    /// | `PGSSLROOTCERT` | ssl_root_cert |
+    /// | `PGSSLCERT` | ssl_cert |
+    /// | `PGSSLKEY` | ssl_key |
+    /// | `PGSSLNEGOTIATION` | checked: `direct` is refused |
+    /// | `PGCHANNELBINDING` | channel_binding |
     /// | `PGOPTIONS` | options |
     ///
     /// A field that is already set keeps its value, and an empty variable counts as
@@ -80,6 +85,15 @@ impl Config {
                 self.connect_timeout.is_none(),
             ),
             ("PGSSLMODE", "sslmode", self.ssl_mode.is_none()),
+            ("PGSSLROOTCERT", "sslrootcert", self.ssl_root_cert.is_none()),
+            ("PGSSLCERT", "sslcert", self.ssl_cert.is_none()),
+            ("PGSSLKEY", "sslkey", self.ssl_key.is_none()),
+            ("PGSSLNEGOTIATION", "sslnegotiation", true),
+            (
+                "PGCHANNELBINDING",
+                "channel_binding",
+                self.channel_binding.is_none(),
+            ),
             ("PGOPTIONS", "options", self.options.is_none()),
         ];
         let mut filled = self.clone();

@@ -5,12 +5,11 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::{Config, Host, SslMode};
+use super::{ChannelBinding, Config, Host, SslMode};
 
 /// Parameters libpq knows and this client does not support.
 const LIBPQ_ONLY: &[&str] = &[
     "authtype",
-    "channel_binding",
     "client_encoding",
     "fallback_application_name",
     "gssdelegation",
@@ -34,15 +33,11 @@ const LIBPQ_ONLY: &[&str] = &[
     "service",
     "ssl_max_protocol_version",
     "ssl_min_protocol_version",
-    "sslcert",
     "sslcertmode",
     "sslcompression",
     "sslcrl",
     "sslcrldir",
-    "sslkey",
-    "sslnegotiation",
     "sslpassword",
-    "sslrootcert",
     "sslsni",
     "target_session_attrs",
     "tty",
@@ -65,6 +60,11 @@ pub(super) const SUPPORTED: &[&str] = &[
     "tcp_user_timeout",
     "options",
     "sslmode",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+    "sslnegotiation",
+    "channel_binding",
 ];
 
 /// Sets parameters on a [`Config`] by name, from any of the sources.
@@ -111,6 +111,11 @@ impl<'a> Params<'a> {
             "tcp_user_timeout" => config.tcp_user_timeout = parse_tcp_user_timeout(value)?,
             "options" => config.options = super::non_empty(value),
             "sslmode" => config.ssl_mode = parse_ssl_mode(value)?,
+            "sslrootcert" => config.ssl_root_cert = super::non_empty(value),
+            "sslcert" => config.ssl_cert = super::non_empty(value),
+            "sslkey" => config.ssl_key = super::non_empty(value),
+            "sslnegotiation" => parse_ssl_negotiation(value)?,
+            "channel_binding" => config.channel_binding = parse_channel_binding(value)?,
             _ => return Err(unknown_key(key)),
         }
         Ok(())
@@ -238,6 +243,29 @@ fn parse_tcp_user_timeout(value: &str) -> Result<Option<Duration>, String> {
         format!("invalid tcp_user_timeout \"{value}\"; expected a whole number of milliseconds")
     })?;
     Ok(Some(Duration::from_millis(millis.max(0).unsigned_abs())))
+}
+
+/// `postgres` (the SSLRequest, the only way before PostgreSQL 17) is what this client
+/// does; `direct` (TLS at once, PostgreSQL 17) is refused rather than ignored.
+fn parse_ssl_negotiation(value: &str) -> Result<(), String> {
+    match value {
+        "" | "postgres" => Ok(()),
+        "direct" => Err(
+            "sslnegotiation=direct (PostgreSQL 17) is not supported by this client; use \
+             sslnegotiation=postgres, which every server version understands"
+                .to_owned(),
+        ),
+        _ => Err(format!(
+            "invalid sslnegotiation \"{value}\"; expected postgres or direct"
+        )),
+    }
+}
+
+fn parse_channel_binding(value: &str) -> Result<Option<ChannelBinding>, String> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    ChannelBinding::from_name(value).map(Some)
 }
 
 fn parse_ssl_mode(value: &str) -> Result<Option<SslMode>, String> {

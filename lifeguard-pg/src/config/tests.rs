@@ -2,7 +2,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{Config, Host, SslMode};
+use super::{ChannelBinding, Config, Host, SslMode};
 use crate::error::Error;
 
 mod errors;
@@ -360,25 +360,63 @@ fn host_default_prefers_a_local_socket() {
 // ---- TLS
 
 #[test]
-fn check_ssl_refuses_modes_that_need_tls() {
-    for mode in [SslMode::Disable, SslMode::Allow, SslMode::Prefer] {
-        assert!(Config::new().ssl_mode(mode).check_ssl().is_ok(), "{mode}");
-    }
-    assert!(Config::new().check_ssl().is_ok());
-    let msg = Config::new()
-        .ssl_mode(SslMode::Require)
-        .check_ssl()
-        .unwrap_err()
-        .to_string();
+fn tls_parameters_read_from_strings_urls_and_the_environment() {
+    let config = parse(
+        "sslmode=verify-ca sslrootcert=/ca.pem sslcert=/c.pem sslkey=/k.pem \
+         channel_binding=require sslnegotiation=postgres",
+    );
+    assert_eq!(config.get_ssl_mode(), SslMode::VerifyCa);
+    assert_eq!(config.get_ssl_root_cert(), Some("/ca.pem"));
+    assert_eq!(config.get_ssl_cert(), Some("/c.pem"));
+    assert_eq!(config.get_ssl_key(), Some("/k.pem"));
+    assert_eq!(config.get_channel_binding(), ChannelBinding::Require);
+    let url =
+        parse("postgres://db/app?sslmode=require&sslrootcert=%2Fca.pem&channel_binding=disable");
+    assert_eq!(url.get_ssl_root_cert(), Some("/ca.pem"));
+    assert_eq!(url.get_channel_binding(), ChannelBinding::Disable);
+    // The URL form writes them back.
+    let again = parse(&url.to_string());
+    assert_eq!(again.get_ssl_root_cert(), Some("/ca.pem"));
+    assert_eq!(again.get_channel_binding(), ChannelBinding::Disable);
+    let mut from_env = Config::new();
+    from_env
+        .apply_vars(env(&[
+            ("PGSSLROOTCERT", "/env-ca.pem"),
+            ("PGSSLCERT", "/env-c.pem"),
+            ("PGSSLKEY", "/env-k.pem"),
+            ("PGCHANNELBINDING", "require"),
+        ]))
+        .unwrap();
+    assert_eq!(from_env.get_ssl_root_cert(), Some("/env-ca.pem"));
+    assert_eq!(from_env.get_ssl_key(), Some("/env-k.pem"));
+    assert_eq!(from_env.get_channel_binding(), ChannelBinding::Require);
+    assert_eq!(Config::new().get_channel_binding(), ChannelBinding::Prefer);
+}
+
+#[test]
+fn sslrootcert_system_asks_for_verify_full() {
+    assert_eq!(
+        parse("sslrootcert=system").get_ssl_mode(),
+        SslMode::VerifyFull
+    );
+    assert_eq!(
+        parse("sslrootcert=system sslmode=require").get_ssl_mode(),
+        SslMode::Require
+    );
+}
+
+#[test]
+fn direct_tls_negotiation_and_bad_tls_values_are_refused_not_ignored() {
+    let msg = parse_err("sslnegotiation=direct");
     assert!(
-        msg.contains(
-            "sslmode=require is not supported yet: this client has no TLS; use sslmode=disable \
-             or prefer"
-        ),
+        msg.contains("sslnegotiation=direct (PostgreSQL 17) is not supported"),
         "{msg}"
     );
-    for mode in [SslMode::VerifyCa, SslMode::VerifyFull] {
-        let err = Config::new().ssl_mode(mode).check_ssl().unwrap_err();
-        assert!(matches!(&err, Error::Config(m) if m.contains(&format!("sslmode={mode}"))));
-    }
+    assert!(parse_err("sslnegotiation=tls").contains("invalid sslnegotiation"));
+    assert!(parse_err("channel_binding=maybe").contains("invalid channel_binding \"maybe\""));
+    let err = Config::new()
+        .apply_vars(env(&[("PGSSLNEGOTIATION", "direct")]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("PGSSLNEGOTIATION"), "{err}");
 }

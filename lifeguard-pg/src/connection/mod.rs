@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::cancel::CancelToken;
-use crate::config::Config;
+use crate::config::{Config, SslMode};
 use crate::deadline::DEFAULT_REQUEST_TIMEOUT;
 use crate::encode::{self, Param};
 use crate::error::{DbError, Error, Timeout};
@@ -27,6 +27,7 @@ use crate::row::{Row, SimpleQueryMessage, at_most_one, collect, exactly_one};
 use crate::socket::{self, Address, Runtime, Socket, Stream, TcpOptions};
 use crate::startup::{self, BackendKey};
 use crate::statement::{Column, Statement, StatementRef, ToStatement};
+use crate::tls;
 
 mod statements;
 
@@ -121,14 +122,38 @@ impl Connection<Socket> {
     }
 
     fn open(config: &Config, runtime: Runtime) -> Result<Connection<Socket>, Error> {
-        config.check_ssl()?;
+        let plan = tls::Plan::from_config(config)?;
         let timeout = config.get_connect_timeout();
-        // One deadline for the socket and the whole handshake.
+        // One deadline for the socket, TLS and the whole handshake.
         let deadline = timeout.map(|t| Instant::now() + t);
         let address = Address::from_config(config);
         let tcp = TcpOptions::from_config(config);
-        let stream = socket::open(&address, runtime, timeout, &tcp)?;
-        let mut conn = Connection::handshake_until(stream, config, deadline)?;
+        let attempt = |with_tls: bool| -> Result<Connection<Socket>, Error> {
+            let stream = socket::open(&address, runtime, socket::remaining(deadline)?, &tcp)?;
+            let stream = match (&address, with_tls) {
+                (Address::Tcp { host, .. }, true) => {
+                    let left = socket::remaining(deadline)?;
+                    stream.set_read_timeout(left).map_err(Error::Io)?;
+                    stream.set_write_timeout(left).map_err(Error::Io)?;
+                    match tls::negotiate(stream, &plan, host)? {
+                        Ok(tls) => Socket::Tls(Box::new(tls)),
+                        Err(plain) => plain,
+                    }
+                }
+                // libpq never uses TLS over a Unix-domain socket.
+                _ => stream,
+            };
+            Connection::handshake_until(stream, config, deadline)
+        };
+        let first_tls = plan.tries_tls_first();
+        let mut conn = match (attempt(first_tls), config.get_ssl_mode()) {
+            // As libpq: allow tries plain text first and TLS when the server refuses
+            // it; prefer tries TLS first and plain text when the server refuses that.
+            (Err(Error::Authentication(_)), SslMode::Allow | SslMode::Prefer) => {
+                attempt(!first_tls)?
+            }
+            (other, _) => other?,
+        };
         conn.cancel = Some(CancelToken::new(address, conn.key, timeout, tcp));
         Ok(conn)
     }

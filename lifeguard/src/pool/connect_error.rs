@@ -68,6 +68,7 @@ fn copy_of(error: &Error) -> Error {
         Error::Io(e) => Error::Io(std::io::Error::new(e.kind(), e.to_string())),
         Error::Timeout(t) => Error::Timeout(*t),
         Error::Authentication(what) => Error::Authentication(what.clone()),
+        Error::Tls(what) => Error::Tls(what.clone()),
         Error::Config(what) => Error::Config(what.clone()),
         Error::Protocol(what) => Error::Protocol(what.clone()),
         Error::Closed { reason } => Error::Closed {

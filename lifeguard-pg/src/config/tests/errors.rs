@@ -129,9 +129,9 @@ fn error_unknown_parameter() {
         msg.contains("unknown connection parameter \"foo\""),
         "{msg}"
     );
-    let msg = parse_err("sslrootcert=/ca.pem");
+    let msg = parse_err("sslcrl=/crl.pem");
     assert!(
-        msg.contains("connection parameter \"sslrootcert\" is not supported by this client"),
+        msg.contains("connection parameter \"sslcrl\" is not supported by this client"),
         "{msg}"
     );
 }
