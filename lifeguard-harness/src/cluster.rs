@@ -121,6 +121,22 @@ impl ClusterBuilder {
         self
     }
 
+    /// Makes the server speak TLS ([`tls`](Self::tls)) with a server certificate that
+    /// expired long ago (valid in 2000 only), signed by the test CA: a client that
+    /// checks the chain must refuse it.
+    ///
+    /// ```no_run
+    /// let cluster = lifeguard_harness::Cluster::builder().tls_expired().start()?;
+    /// assert!(cluster.tls().is_some());
+    /// # Ok::<(), lifeguard_harness::HarnessError>(())
+    /// ```
+    pub fn tls_expired(mut self) -> Self {
+        self.tls
+            .get_or_insert_with(CertificateNames::default)
+            .server_expired = true;
+        self
+    }
+
     /// Keeps the server in plain text (`ssl = off`), also when [`TLS_ENV`] asks for TLS
     /// everywhere: for tests of what a client does against a server without TLS.
     ///

@@ -34,6 +34,8 @@ pub(crate) struct CertificateNames {
     pub(crate) server_names: Vec<String>,
     /// The client certificate's common name.
     pub(crate) client_user: String,
+    /// The server certificate expired long ago (valid in 2000 only).
+    pub(crate) server_expired: bool,
 }
 
 impl Default for CertificateNames {
@@ -41,6 +43,7 @@ impl Default for CertificateNames {
         CertificateNames {
             server_names: vec!["localhost".to_owned(), "127.0.0.1".to_owned()],
             client_user: "postgres".to_owned(),
+            server_expired: false,
         }
     }
 }
@@ -97,12 +100,14 @@ impl Certificates {
             server_cn,
             &names.server_names,
             ExtendedKeyUsagePurpose::ServerAuth,
+            names.server_expired,
         )?;
         let (client_pem, client_key) = new_leaf(
             &ca,
             &names.client_user,
             &[],
             ExtendedKeyUsagePurpose::ClientAuth,
+            false,
         )?;
         write_file(&certs.ca_cert, &ca_pem, 0o644)?;
         write_file(&certs.other_ca_cert, &other_ca_pem, 0o644)?;
@@ -120,6 +125,7 @@ impl Certificates {
         let names = CertificateNames {
             server_names: self.server_names.clone(),
             client_user: self.client_user.clone(),
+            server_expired: false,
         };
         let copy = Certificates::at(parent, names)?;
         for (from, to) in self.files().into_iter().zip(copy.files()) {
@@ -278,15 +284,21 @@ fn new_ca(common_name: &str) -> Result<(String, Issuer<'static, KeyPair>)> {
     Ok((cert.pem(), Issuer::new(params, key)))
 }
 
-/// A new certificate signed by `ca` for `purpose`: the certificate and its key (PEM).
+/// A new certificate signed by `ca` for `purpose` (valid in 2000 only when `expired`):
+/// the certificate and its key (PEM).
 fn new_leaf(
     ca: &Issuer<'_, KeyPair>,
     common_name: &str,
     names: &[String],
     purpose: ExtendedKeyUsagePurpose,
+    expired: bool,
 ) -> Result<(String, String)> {
     let key = KeyPair::generate().map_err(rcgen_error)?;
     let mut params = params(common_name, names)?;
+    if expired {
+        params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2001, 1, 1);
+    }
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![purpose];
     params.use_authority_key_identifier_extension = true;

@@ -203,6 +203,19 @@ fn certificates_that_do_not_check_out_are_refused_with_what_to_do() {
         connect_both_ways(&config(&named.url(), &format!("sslmode=verify-ca&{root}"))),
         Ok(true)
     );
+
+    let expired = Cluster::builder().tls_expired().start().unwrap();
+    let root = format!("sslrootcert={}", ca(&expired));
+    for mode in ["verify-ca", "verify-full"] {
+        let err = connect_both_ways(&config(&expired.url(), &format!("sslmode={mode}&{root}")))
+            .unwrap_err();
+        assert!(err.contains("certificate has expired"), "{mode}: {err}");
+    }
+    // Encryption without checks takes it, as libpq's require without a root does.
+    assert_eq!(
+        connect_both_ways(&config(&expired.url(), "sslmode=require")),
+        Ok(true)
+    );
 }
 
 #[test]
