@@ -17,7 +17,7 @@ use quote::{format_ident, quote_spanned};
 
 use crate::columns::field_ident;
 use crate::input::{Input, Output};
-use crate::metadata::{self, Mode};
+use crate::metadata;
 use crate::types::{self, Unmapped};
 
 /// Expands a call; `from_file` when the literal is a path to the SQL.
@@ -29,9 +29,13 @@ pub fn expand(input: Input, from_file: bool) -> syn::Result<TokenStream> {
     } else {
         (input.literal.value(), None)
     };
-    let (desc, entry_file) = match Mode::from_env() {
-        Mode::Online(url) => metadata::describe_online(&url, &sql).map(|d| (d, None)),
-        Mode::Offline => metadata::describe_offline(&sql).map(|(d, path)| (d, Some(path))),
+    if let Some(why) = lifeguard_offline::describe::refused(&sql) {
+        return Err(syn::Error::new(span, why));
+    }
+    let settings = metadata::settings().map_err(|e| syn::Error::new(span, e))?;
+    let (desc, entry_file) = match settings.online_url() {
+        Some(url) => metadata::describe_online(url, &sql).map(|d| (d, None)),
+        None => metadata::describe_offline(&sql, &settings).map(|(d, path)| (d, Some(path))),
     }
     .map_err(|e| syn::Error::new(span, e))?;
 
@@ -39,15 +43,14 @@ pub fn expand(input: Input, from_file: bool) -> syn::Result<TokenStream> {
     let fields = columns(&desc, span)?;
 
     let mut code = String::from("use ::lifeguard::__private as __lg;");
-    // Rebuild when the SQL file or the offline entry changes, or the mode.
-    for path in file.iter().chain(&entry_file) {
+    // Rebuild when the SQL file or the offline entry changes, or the settings.
+    let first = metadata::first_in_process();
+    let env_file = settings.env_file.as_ref().filter(|_| first);
+    for path in file.iter().chain(&entry_file).chain(env_file) {
         let _ = write!(code, "const _: &[u8] = ::core::include_bytes!({path:?});");
     }
-    if metadata::first_in_process() {
-        code.push_str(
-            "const _: ::core::option::Option<&str> = ::core::option_env!(\"DATABASE_URL\");\
-             const _: ::core::option::Option<&str> = ::core::option_env!(\"LIFEGUARD_OFFLINE\");",
-        );
+    if first {
+        code.push_str(TRACKED_VARIABLES);
     }
     statement_info(&mut code, &sql, &desc, span);
     let struct_literal = row(&mut code, &input.output, &fields, span)?;
@@ -64,6 +67,12 @@ pub fn expand(input: Input, from_file: bool) -> syn::Result<TokenStream> {
     block.extend([group(Delimiter::Parenthesis, call)]);
     Ok(TokenStream::from(group(Delimiter::Brace, block)))
 }
+
+/// The environment variables whose change re-runs the checks, once per crate.
+const TRACKED_VARIABLES: &str = "\
+    const _: ::core::option::Option<&str> = ::core::option_env!(\"DATABASE_URL\");\
+    const _: ::core::option::Option<&str> = ::core::option_env!(\"LIFEGUARD_OFFLINE\");\
+    const _: ::core::option::Option<&str> = ::core::option_env!(\"LIFEGUARD_OFFLINE_DIR\");";
 
 /// Reads a `query_file!` file, relative to the crate root.
 fn read_file(input: &Input) -> syn::Result<(String, PathBuf)> {

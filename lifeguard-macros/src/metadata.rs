@@ -5,11 +5,12 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use lifeguard_offline::describe::Describer;
 use lifeguard_offline::description::Description;
 use lifeguard_offline::pg::{Config, Connection, Error, Runtime};
+use lifeguard_offline::settings::Settings;
 use lifeguard_offline::store::{self, Entry};
 
 use crate::sql_error;
@@ -18,44 +19,60 @@ use crate::sql_error;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A describe that waits on a lock (say, a migration running) gives up after this long.
 const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// After a failure to reach a database, the expansions that need it fail at once with
+/// the same message for this long; then one tries again. A compiler process expands all
+/// of a crate's macros well within it (one connect timeout per build, not one per
+/// `query!`); a long-lived process (an IDE's proc-macro server) tries again after it,
+/// not on every keystroke.
+const RETRY_AFTER: Duration = Duration::from_secs(30);
 
-/// One describer per database URL, kept for the life of the compiler process.
-static DESCRIBERS: Mutex<Option<HashMap<String, Describer>>> = Mutex::new(None);
+/// The open describers and the databases that could not be reached, by URL, for the
+/// life of the compiler process.
+static DATABASES: Mutex<Option<Databases>> = Mutex::new(None);
 
-/// Where the metadata comes from.
-pub enum Mode {
-    /// Describe on this database.
-    Online(String),
-    /// Read `.lifeguard/`.
-    Offline,
+#[derive(Default)]
+struct Databases {
+    describers: HashMap<String, Describer>,
+    /// When connecting to a URL last failed, and the compile error it gave.
+    unreachable: HashMap<String, (Instant, String)>,
 }
 
-impl Mode {
-    /// Online when `DATABASE_URL` is set and `LIFEGUARD_OFFLINE` is not true.
-    pub fn from_env() -> Mode {
-        let offline = std::env::var("LIFEGUARD_OFFLINE")
-            .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"));
-        match std::env::var("DATABASE_URL") {
-            Ok(url) if !offline && !url.is_empty() => Mode::Online(url),
-            _ => Mode::Offline,
-        }
-    }
+/// The settings for the crate being compiled: the environment, else its `.env` (see
+/// [`lifeguard_offline::settings`]). Read at each expansion (a file read), so that a
+/// long-lived process sees an edited `.env`.
+pub fn settings() -> Result<Settings, String> {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    let root = ROOT.get_or_init(|| store::workspace_root(&manifest_dir()));
+    Settings::load(&manifest_dir(), root)
 }
 
 /// Describes `sql` on the database at `url`; the error is the compile error's text.
+///
+/// A URL that could not be reached is not tried again for [`RETRY_AFTER`]: each
+/// expansion meanwhile gets the first failure's message at once.
 pub fn describe_online(url: &str, sql: &str) -> Result<Description, String> {
-    let mut guard = DESCRIBERS.lock().unwrap_or_else(PoisonError::into_inner);
-    let describers = guard.get_or_insert_with(HashMap::new);
-    if !describers.contains_key(url) {
-        let describer = connect(url).map_err(|e| {
-            format!(
-                "could not connect to DATABASE_URL to check this statement: {e}\n\
-                 (set LIFEGUARD_OFFLINE=true to build from the committed .lifeguard/ files)"
-            )
-        })?;
-        describers.insert(url.to_string(), describer);
+    let mut guard = DATABASES.lock().unwrap_or_else(PoisonError::into_inner);
+    let databases = guard.get_or_insert_with(Databases::default);
+    if !databases.describers.contains_key(url) {
+        if let Some((at, message)) = databases.unreachable.get(url)
+            && at.elapsed() < RETRY_AFTER
+        {
+            return Err(message.clone());
+        }
+        match connect(url) {
+            Ok(describer) => {
+                databases.unreachable.remove(url);
+                databases.describers.insert(url.to_string(), describer);
+            }
+            Err(message) => {
+                databases
+                    .unreachable
+                    .insert(url.to_string(), (Instant::now(), message.clone()));
+                return Err(message);
+            }
+        }
     }
-    let describer = describers.get_mut(url).expect("inserted above");
+    let describer = databases.describers.get_mut(url).expect("inserted above");
     match describer.describe(sql) {
         Ok(desc) => {
             remember(sql, &desc, describer.server_version());
@@ -64,29 +81,55 @@ pub fn describe_online(url: &str, sql: &str) -> Result<Description, String> {
         Err(e) => {
             if !matches!(e, Error::Db(_)) || describer.connection().is_closed() {
                 // The connection may be unusable: the next statement opens a new one.
-                describers.remove(url);
+                databases.describers.remove(url);
             }
             Err(sql_error::describe_error(sql, &e))
         }
     }
 }
 
-fn connect(url: &str) -> Result<Describer, Error> {
-    let mut config: Config = url.parse()?;
+/// Connects to `url`; the error is the compile error's text: the URL without its
+/// password, the cause, and the two ways out.
+fn connect(url: &str) -> Result<Describer, String> {
+    let unreachable = |shown: &str, cause: &dyn std::fmt::Display| {
+        format!(
+            "could not reach the database at DATABASE_URL ({shown}) to check this statement: \
+             {cause}\n\
+             (every statement of this build that needs it fails with this message, without \
+             trying again)\n\
+             either build offline from the committed .lifeguard/ files: set \
+             LIFEGUARD_OFFLINE=true\n\
+             or fix DATABASE_URL (in the environment or .env) to name a running PostgreSQL"
+        )
+    };
+    let mut config: Config = url
+        .parse()
+        .map_err(|e: Error| unreachable("not a valid URL", &e))?;
+    let shown = config.to_string();
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_TIMEOUT);
     }
     if config.get_application_name().is_none() {
         config.application_name("lifeguard-macros");
     }
-    let mut conn = Connection::connect_with(&config, Runtime::Std)?;
+    let timeout = config.get_connect_timeout().unwrap_or(CONNECT_TIMEOUT);
+    let mut conn = Connection::connect_with(&config, Runtime::Std).map_err(|e| match e {
+        Error::Timeout(_) => unreachable(
+            &shown,
+            &format_args!(
+                "no answer within the connect timeout ({} s)",
+                timeout.as_secs_f32()
+            ),
+        ),
+        e => unreachable(&shown, &e),
+    })?;
     conn.set_statement_timeout(Some(STATEMENT_TIMEOUT));
     Ok(Describer::new(conn))
 }
 
 /// Reads the statement's metadata from `.lifeguard/` (see
 /// [`store::search_dirs`]); returns it with the file it came from.
-pub fn describe_offline(sql: &str) -> Result<(Description, PathBuf), String> {
+pub fn describe_offline(sql: &str, settings: &Settings) -> Result<(Description, PathBuf), String> {
     // One crate per compiler process: its directories are looked up once.
     static DIRS: OnceLock<Vec<PathBuf>> = OnceLock::new();
     let dirs = DIRS.get_or_init(|| store::search_dirs(&manifest_dir()));
@@ -94,10 +137,13 @@ pub fn describe_offline(sql: &str) -> Result<(Description, PathBuf), String> {
         Ok((path, entry)) => Ok((entry.description, path)),
         Err(e) => Err(format!(
             "{e}\n(building offline because {})",
-            if std::env::var_os("DATABASE_URL").is_some() {
-                "LIFEGUARD_OFFLINE is true"
-            } else {
-                "DATABASE_URL is not set"
+            match (&settings.database_url, &settings.env_file) {
+                (Some(_), _) => "LIFEGUARD_OFFLINE is true".to_string(),
+                (None, Some(file)) => format!(
+                    "DATABASE_URL is set neither in the environment nor in {}",
+                    file.display()
+                ),
+                (None, None) => "DATABASE_URL is not set".to_string(),
             }
         )),
     }

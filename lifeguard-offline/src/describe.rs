@@ -17,7 +17,7 @@ use crate::description::{ColumnInfo, Description, Nullability, PgType, Statement
 use crate::nullability::{self, TableColumn};
 
 mod sql_text;
-use sql_text::{called_names, explainable, parameter_count, quote_ident};
+use sql_text::{called_names, explainable, first_keyword, parameter_count, quote_ident};
 
 /// Describes statements on one connection, remembering what does not change between
 /// statements (the volatile functions, type names).
@@ -95,11 +95,37 @@ pub fn describe<S: Stream>(conn: &mut Connection<S>, sql: &str) -> Result<Descri
     describe_with(conn, &mut Known::default(), sql)
 }
 
+/// Why the `query!` family refuses `sql` without asking a server, or `None`. COPY is
+/// refused: its data does not travel as rows and parameters but through the COPY API of
+/// an exclusive connection, which the message names. [`Describer::describe`] refuses the
+/// same statements with [`Error::Unsupported`] and this message.
+///
+/// ```
+/// use lifeguard_offline::describe::refused;
+///
+/// assert!(refused("COPY users (id, name) FROM STDIN").unwrap().contains("copy_in"));
+/// assert!(refused("/* load */ copy users TO STDOUT").is_some());
+/// assert_eq!(refused("SELECT 'COPY'"), None);
+/// ```
+pub fn refused(sql: &str) -> Option<&'static str> {
+    first_keyword(sql)
+        .eq_ignore_ascii_case("copy")
+        .then_some(COPY_REFUSED)
+}
+
+const COPY_REFUSED: &str = "COPY cannot run through the query! family: its data goes through \
+     the COPY API of an exclusive connection instead, `pool.acquire()?.copy_in(\"COPY t (a, b) \
+     FROM STDIN\")` (write the data, then `.finish()`) or `.copy_out(\"COPY t TO STDOUT\")` \
+     (read it); inside a transaction, `tx.connection().copy_in(..)`";
+
 fn describe_with<S: Stream>(
     conn: &mut Connection<S>,
     known: &mut Known,
     sql: &str,
 ) -> Result<Description, Error> {
+    if let Some(why) = refused(sql) {
+        return Err(Error::Unsupported(why.to_string()));
+    }
     // Parse + Describe and the plan batch go out in one write; the batch needs the
     // parameter count, counted from the SQL text.
     let guess = explainable(sql).then(|| parameter_count(sql));

@@ -7,6 +7,8 @@
 //! - [`describe`]: describes a statement on a live server (parameter and column types,
 //!   column origins, the generic plan) and classifies it as a read or a write.
 //! - [`nullability`]: infers, from the plan, whether each result column can be NULL.
+//! - [`settings`]: `DATABASE_URL`, `LIFEGUARD_OFFLINE` and `LIFEGUARD_OFFLINE_DIR`, from
+//!   the environment or a `.env` file.
 //! - [`store`]: the `.lifeguard/` offline files (one JSON file per statement): format,
 //!   where they are looked for and written, load and save.
 //! - `scan` (feature `cli`): finds every `query!`-family statement of a workspace in its
@@ -14,8 +16,8 @@
 //! - `prepare` (feature `cli`): `cargo lifeguard prepare [--check]`, which makes
 //!   `.lifeguard/` complete and fresh; the binary is `src/bin/cargo-lifeguard.rs`.
 //!
-//! Without the default `cli` feature only `description`, `describe`, `nullability` and
-//! `store` are built (what the macros and the runtime need).
+//! Without the default `cli` feature only `description`, `describe`, `nullability`,
+//! `settings` and `store` are built (what the macros and the runtime need).
 
 pub mod describe;
 pub mod description;
@@ -24,6 +26,7 @@ pub mod nullability;
 pub mod prepare;
 #[cfg(feature = "cli")]
 pub mod scan;
+pub mod settings;
 pub mod store;
 
 pub use lifeguard_pg as pg;

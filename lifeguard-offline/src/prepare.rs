@@ -1,6 +1,9 @@
 //! `cargo lifeguard prepare`: makes the workspace's `.lifeguard/` complete and fresh, or,
 //! with `--check`, says what is not and changes nothing.
 //!
+//! `DATABASE_URL` comes from `--database-url`, else the environment, else the workspace
+//! root's `.env` (see [`crate::settings`]); so does `LIFEGUARD_OFFLINE_DIR`.
+//!
 //! One run scans the workspace ([`crate::scan`]), describes every statement on one
 //! connection ([`Describer`]), and compares each description with its file in
 //! [`store::prepare_dir`] (`$LIFEGUARD_OFFLINE_DIR` or `<workspace root>/.lifeguard`):
@@ -34,6 +37,7 @@ use std::path::{Path, PathBuf};
 use crate::describe::Describer;
 use crate::pg;
 use crate::scan::{Found, ScanError, Workspace, scan};
+use crate::settings::Settings;
 use crate::store::{self, Entry, LoadError};
 
 mod report;
@@ -92,8 +96,11 @@ impl Summary {
 /// Why a run could not be carried out at all.
 #[derive(Debug)]
 pub enum PrepareError {
-    /// Neither `--database-url` nor `DATABASE_URL` was given.
+    /// Neither `--database-url` nor `DATABASE_URL` (in the environment or the
+    /// workspace's `.env`) was given.
     NoDatabaseUrl,
+    /// The workspace's `.env` file could not be read or parsed.
+    Settings(String),
     /// The workspace could not be read.
     Scan(ScanError),
     /// The server could not be reached, or the connection broke.
@@ -111,9 +118,10 @@ impl fmt::Display for PrepareError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PrepareError::NoDatabaseUrl => f.write_str(
-                "DATABASE_URL is not set: set it (or pass --database-url) to a PostgreSQL \
-                 database that has the workspace's schema",
+                "DATABASE_URL is not set: set it (in the environment or the workspace's .env, \
+                 or pass --database-url) to a PostgreSQL database that has the workspace's schema",
             ),
+            PrepareError::Settings(e) => f.write_str(e),
             PrepareError::Scan(e) => write!(f, "cannot read the workspace: {e}"),
             PrepareError::Connect(e) => write!(f, "cannot talk to the database: {e}"),
             PrepareError::Io { path, error } => write!(f, "{}: {error}", path.display()),
@@ -163,13 +171,6 @@ pub fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<Summary, PrepareError> {
-    let url = match &options.database_url {
-        Some(url) => url.clone(),
-        None => std::env::var("DATABASE_URL")
-            .ok()
-            .filter(|u| !u.trim().is_empty())
-            .ok_or(PrepareError::NoDatabaseUrl)?,
-    };
     let here = if options.dir.as_os_str().is_empty() {
         Path::new(".")
     } else {
@@ -177,6 +178,16 @@ pub fn run(
     };
     let workspace =
         Workspace::load(here, options.manifest_path.as_deref()).map_err(PrepareError::Scan)?;
+    let url = match &options.database_url {
+        Some(url) => url.clone(),
+        None => {
+            let root = store::workspace_root(&workspace.root);
+            Settings::load(&workspace.root, &root)
+                .map_err(PrepareError::Settings)?
+                .database_url
+                .ok_or(PrepareError::NoDatabaseUrl)?
+        }
+    };
     let scanned = scan(&workspace);
     let stderr = PathBuf::from("<stderr>");
     for warning in &scanned.warnings {

@@ -39,10 +39,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 pub use dirs::{
     DIR_ENV, DIR_NAME, file_name, hash, is_entry_file_name, prepare_dir, search_dirs,
-    workspace_root, write_dir,
+    search_dirs_with, workspace_root, write_dir, write_dir_with,
 };
-#[cfg(test)]
-use dirs::{search_dirs_with, write_dir_with};
 pub use format::{Entry, FORMAT};
 
 /// Why [`load`] found no usable entry.

@@ -427,6 +427,57 @@ fn manifest_path_database_url_and_offline_dir() {
     );
 }
 
+/// `cargo lifeguard` reads `DATABASE_URL` and `LIFEGUARD_OFFLINE_DIR` from the
+/// workspace's `.env` when the environment does not set them, and the environment wins.
+#[test]
+fn reads_the_workspace_dot_env() {
+    let f = Fixture::new("lgprepenv");
+    f.write(
+        ".env",
+        &format!("# settings for cargo lifeguard\nDATABASE_URL={}\nLIFEGUARD_OFFLINE_DIR=from-env-file\n", f.url),
+    );
+    let (code, out) = f.run_in(&f.root, &["lifeguard", "prepare"], &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("4 added"), "{out}");
+    assert_eq!(
+        fs::read_dir(f.root.join("from-env-file"))
+            .expect("dir")
+            .count(),
+        4
+    );
+    assert!(!f.store().exists());
+
+    // The environment wins over the file, for both settings.
+    let (code, out) = f.run_in(
+        &f.root,
+        &["lifeguard", "prepare"],
+        &[
+            ("DATABASE_URL", Some("postgres://nobody@127.0.0.1:1/x")),
+            (store::DIR_ENV, Some("from-environment")),
+        ],
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("127.0.0.1:1"), "{out}");
+    let (code, out) = f.run_in(
+        &f.root,
+        &["lifeguard", "prepare"],
+        &[(store::DIR_ENV, Some("from-environment"))],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        fs::read_dir(f.root.join("from-environment"))
+            .expect("dir")
+            .count(),
+        4
+    );
+
+    // A .env that cannot be parsed is named.
+    f.write(".env", "DATABASE_URL='unterminated\n");
+    let (code, out) = f.run_in(&f.root, &["lifeguard", "prepare"], &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains(".env cannot be parsed"), "{out}");
+}
+
 #[test]
 fn help_and_version() {
     let out = Command::new(BIN)

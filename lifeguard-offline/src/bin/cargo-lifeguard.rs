@@ -36,7 +36,8 @@ struct PrepareArgs {
     /// Change nothing: exit 1 listing every missing, stale or orphaned file.
     #[arg(long)]
     check: bool,
-    /// The database to describe on [default: $DATABASE_URL].
+    /// The database to describe on [default: $DATABASE_URL, from the environment or the
+    /// workspace's .env].
     #[arg(long, value_name = "URL")]
     database_url: Option<String>,
     /// Path to the workspace's (or a member's) Cargo.toml.

@@ -83,7 +83,8 @@ pub(super) fn explainable(sql: &str) -> bool {
     )
 }
 
-fn first_keyword(sql: &str) -> &str {
+/// The first word of `sql`, past comments and opening parentheses.
+pub(super) fn first_keyword(sql: &str) -> &str {
     let mut s = sql;
     loop {
         s = s.trim_start();

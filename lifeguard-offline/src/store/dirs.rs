@@ -7,11 +7,14 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use crate::settings::Settings;
+
 /// The name of the metadata directory: `.lifeguard`.
 pub const DIR_NAME: &str = ".lifeguard";
 
-/// The environment variable that names the metadata directory instead of `.lifeguard/`.
-/// A relative path is taken relative to the workspace root (see [`workspace_root`]).
+/// The environment variable that names the metadata directory instead of `.lifeguard/`
+/// (also read from `.env`, see [`crate::settings`]). A relative path is taken relative to
+/// the workspace root (see [`workspace_root`]).
 pub const DIR_ENV: &str = "LIFEGUARD_OFFLINE_DIR";
 
 /// The SHA-256 of `sql`, in lower-case hex.
@@ -95,7 +98,8 @@ fn env_dir(env: Option<OsString>, root: &Path) -> Option<PathBuf> {
     env.filter(|v| !v.is_empty()).map(|v| root.join(v))
 }
 
-/// Where entries are looked for, in order: `$LIFEGUARD_OFFLINE_DIR` (if set),
+/// Where entries are looked for, in order: `$LIFEGUARD_OFFLINE_DIR` (if set, in the
+/// environment or `.env`),
 /// `<manifest_dir>/.lifeguard`, `<workspace root>/.lifeguard` (see [`workspace_root`]).
 /// Without duplicates.
 ///
@@ -109,10 +113,11 @@ fn env_dir(env: Option<OsString>, root: &Path) -> Option<PathBuf> {
 /// # Ok::<(), store::LoadError>(())
 /// ```
 pub fn search_dirs(manifest_dir: &Path) -> Vec<PathBuf> {
-    search_dirs_with(manifest_dir, std::env::var_os(DIR_ENV))
+    search_dirs_with(manifest_dir, offline_dir_setting(manifest_dir))
 }
 
-pub(super) fn search_dirs_with(manifest_dir: &Path, env: Option<OsString>) -> Vec<PathBuf> {
+/// [`search_dirs`] with the value of `LIFEGUARD_OFFLINE_DIR` given.
+pub fn search_dirs_with(manifest_dir: &Path, env: Option<OsString>) -> Vec<PathBuf> {
     let root = workspace_root(manifest_dir);
     let mut dirs: Vec<PathBuf> = Vec::new();
     let candidates = env_dir(env, &root)
@@ -136,10 +141,11 @@ pub(super) fn search_dirs_with(manifest_dir: &Path, env: Option<OsString>) -> Ve
 /// println!("{}", dir.display());
 /// ```
 pub fn write_dir(manifest_dir: &Path) -> PathBuf {
-    write_dir_with(manifest_dir, std::env::var_os(DIR_ENV))
+    write_dir_with(manifest_dir, offline_dir_setting(manifest_dir))
 }
 
-pub(super) fn write_dir_with(manifest_dir: &Path, env: Option<OsString>) -> PathBuf {
+/// [`write_dir`] with the value of `LIFEGUARD_OFFLINE_DIR` given.
+pub fn write_dir_with(manifest_dir: &Path, env: Option<OsString>) -> PathBuf {
     let root = workspace_root(manifest_dir);
     if let Some(dir) = env_dir(env, &root) {
         return dir;
@@ -155,5 +161,16 @@ pub(super) fn write_dir_with(manifest_dir: &Path, env: Option<OsString>) -> Path
 /// The directory `cargo lifeguard prepare` keeps complete for a workspace whose root is
 /// `root`: `$LIFEGUARD_OFFLINE_DIR` if set, else `<root>/.lifeguard`.
 pub fn prepare_dir(root: &Path) -> PathBuf {
-    env_dir(std::env::var_os(DIR_ENV), root).unwrap_or_else(|| root.join(DIR_NAME))
+    env_dir(offline_dir_setting(root), root).unwrap_or_else(|| root.join(DIR_NAME))
+}
+
+/// `LIFEGUARD_OFFLINE_DIR` from the environment, else from the `.env` file (see
+/// [`crate::settings`]). A `.env` that cannot be parsed counts as none here: the macros
+/// and `cargo lifeguard` report it when they read their settings.
+fn offline_dir_setting(manifest_dir: &Path) -> Option<OsString> {
+    let root = workspace_root(manifest_dir);
+    match Settings::load(manifest_dir, &root) {
+        Ok(settings) => settings.offline_dir,
+        Err(_) => std::env::var_os(DIR_ENV),
+    }
 }
