@@ -233,4 +233,57 @@ mod tests {
         assert_eq!(sessions(&url), "1");
         let _ = std::fs::remove_dir_all(&scratch);
     }
+
+    /// A URL that could not be reached fails every expansion at once with the same
+    /// message, without connecting again, until [`RETRY_AFTER`] has passed.
+    #[test]
+    fn an_unreachable_url_fails_at_once_until_the_retry_interval() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+        {
+            let accepted = accepted.clone();
+            // Accepts and never answers; the test process ends it.
+            std::thread::spawn(move || {
+                let mut held = Vec::new();
+                for stream in listener.incoming().take(2) {
+                    accepted.fetch_add(1, Ordering::SeqCst);
+                    held.push(stream);
+                }
+                std::thread::park();
+            });
+        }
+        let url = format!("postgres://app:s3cret@127.0.0.1:{port}/app?connect_timeout=2");
+        let first = describe_online(&url, "SELECT 1").expect_err("no answer");
+        assert!(
+            first.contains(&format!("(postgres://app@127.0.0.1:{port}/app")),
+            "{first}"
+        );
+        assert!(
+            first.contains("connect timeout (2 s)") && !first.contains("s3cret"),
+            "{first}"
+        );
+        let started = Instant::now();
+        for _ in 0..20 {
+            assert_eq!(describe_online(&url, "SELECT 2").expect_err("still"), first);
+        }
+        assert!(
+            started.elapsed() < Duration::from_millis(900),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+
+        // Past the interval (as an IDE's long-lived process would be), it tries again.
+        {
+            let mut guard = DATABASES.lock().unwrap();
+            let entry = guard.as_mut().unwrap().unreachable.get_mut(&url).unwrap();
+            entry.0 = Instant::now()
+                .checked_sub(RETRY_AFTER)
+                .expect("an old enough clock");
+        }
+        describe_online(&url, "SELECT 3").expect_err("no answer again");
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
 }
