@@ -312,3 +312,42 @@ fn editing_dot_env_reruns_the_check() {
 
 /// The SQL of [`ONE_QUERY`].
 const ONE_QUERY_SQL: &str = "SELECT id, name FROM users WHERE id = $1";
+
+/// `queries!` offline round trip: an online build writes an entry per named statement,
+/// an offline build reads them, and editing the `.sql` file (no Rust source touched)
+/// re-runs the check, which then finds no entry for the changed statement.
+#[test]
+fn queries_offline_round_trip_and_edits() {
+    let url = lifeguard_suite::schema_database("queriesround");
+    let lib = "lifeguard::queries!(pub mod users = \"sql/users.sql\");\n\
+               pub fn run(pool: &lifeguard::Pool) -> Result<u64, lifeguard::Error> {\n\
+               \x20   users::rename(pool, 1, \"ada\")\n}\n";
+    let scratch = Scratch::new("queries_round_trip", lib);
+    std::fs::create_dir_all(scratch.path("sql")).expect("sql dir");
+    let sql = "-- name: by_id(id) :optional\nSELECT id, name FROM users WHERE id = $1;\n\n\
+               -- name: rename(id, name)\nUPDATE users SET name = $2 WHERE id = $1;\n";
+    scratch.write("sql/users.sql", sql);
+
+    let build = scratch.check(&[("DATABASE_URL", &url)], FIRST_BUILD);
+    assert!(build.ok, "{}", build.stderr);
+    let entries = std::fs::read_dir(scratch.path(".lifeguard"))
+        .expect(".lifeguard")
+        .count();
+    assert_eq!(entries, 2);
+    let build = scratch.check(&[("LIFEGUARD_OFFLINE", "true")], FIRST_BUILD);
+    assert!(build.ok, "{}", build.stderr);
+
+    scratch.write(
+        "sql/users.sql",
+        &sql.replace("WHERE id = $1;\n\n", "WHERE id = $1 LIMIT 1;\n\n"),
+    );
+    let build = scratch.check(&[("LIFEGUARD_OFFLINE", "true")], FIRST_BUILD);
+    assert!(!build.ok, "the edit re-ran the check");
+    assert!(
+        build
+            .stderr
+            .contains("in `by_id` (sql/users.sql:2): no offline metadata"),
+        "{}",
+        build.stderr
+    );
+}

@@ -18,7 +18,9 @@ use quote::{format_ident, quote_spanned};
 use crate::columns::field_ident;
 use crate::input::{Input, Output};
 use crate::metadata;
+use crate::sql_error::Origin;
 use crate::types::{self, Unmapped};
+use lifeguard_offline::settings::Settings;
 
 /// Expands a call; `from_file` when the literal is a path to the SQL.
 pub fn expand(input: Input, from_file: bool) -> syn::Result<TokenStream> {
@@ -29,30 +31,17 @@ pub fn expand(input: Input, from_file: bool) -> syn::Result<TokenStream> {
     } else {
         (input.literal.value(), None)
     };
-    if let Some(why) = lifeguard_offline::describe::refused(&sql) {
-        return Err(syn::Error::new(span, why));
-    }
-    let settings = metadata::settings().map_err(|e| syn::Error::new(span, e))?;
-    let (desc, entry_file) = match settings.online_url() {
-        Some(url) => metadata::describe_online(url, &sql).map(|d| (d, None)),
-        None => metadata::describe_offline(&sql, &settings).map(|(d, path)| (d, Some(path))),
-    }
-    .map_err(|e| syn::Error::new(span, e))?;
-
+    let Described {
+        description: desc,
+        entry_file,
+        settings,
+    } = describe(&sql, None).map_err(|e| syn::Error::new(span, e))?;
     let args = arguments(&input, &desc)?;
     let fields = columns(&desc, span)?;
 
     let mut code = String::from("use ::lifeguard::__private as __lg;");
-    // Rebuild when the SQL file or the offline entry changes, or the settings.
-    let first = metadata::first_in_process();
-    let env_file = settings.env_file.as_ref().filter(|_| first);
-    for path in file.iter().chain(&entry_file).chain(env_file) {
-        let _ = write!(code, "const _: &[u8] = ::core::include_bytes!({path:?});");
-    }
-    if first {
-        code.push_str(TRACKED_VARIABLES);
-    }
-    statement_info(&mut code, &sql, &desc, span);
+    track(&mut code, file.iter().chain(&entry_file), &settings);
+    statement_info(&mut code, &sql, &desc, &location(span));
     let struct_literal = row(&mut code, &input.output, &fields, span)?;
     let mut block = tokens(&code);
     if let Some(literal) = struct_literal {
@@ -66,6 +55,53 @@ pub fn expand(input: Input, from_file: bool) -> syn::Result<TokenStream> {
     call.extend(tokens(",__lifeguard_decode"));
     block.extend([group(Delimiter::Parenthesis, call)]);
     Ok(TokenStream::from(group(Delimiter::Brace, block)))
+}
+
+/// A statement's metadata, where it came from, and the settings that decided it.
+pub struct Described {
+    pub description: Description,
+    /// The `.lifeguard/` file it was read from (offline).
+    pub entry_file: Option<PathBuf>,
+    pub settings: Settings,
+}
+
+/// Describes `sql` online or reads it offline, as the settings say; refuses what the
+/// `query!` family cannot run (COPY). The error is the compile error's text; `origin`
+/// places a server error's caret in a `.sql` file.
+pub fn describe(sql: &str, origin: Option<&Origin>) -> Result<Described, String> {
+    if let Some(why) = lifeguard_offline::describe::refused(sql) {
+        return Err(why.to_string());
+    }
+    let settings = metadata::settings()?;
+    let (description, entry_file) = match settings.online_url() {
+        Some(url) => (metadata::describe_online(url, sql, origin)?, None),
+        None => {
+            let (description, path) = metadata::describe_offline(sql, &settings)?;
+            (description, Some(path))
+        }
+    };
+    Ok(Described {
+        description,
+        entry_file,
+        settings,
+    })
+}
+
+/// Appends what makes the compiler expand again when it changes: `files` (a SQL file,
+/// offline entries) and, once per crate, the settings' variables and `.env` file.
+pub fn track<'a>(
+    code: &mut String,
+    files: impl Iterator<Item = &'a PathBuf>,
+    settings: &'a Settings,
+) {
+    let first = metadata::first_in_process();
+    let env_file = settings.env_file.as_ref().filter(|_| first);
+    for path in files.chain(env_file) {
+        let _ = write!(code, "const _: &[u8] = ::core::include_bytes!({path:?});");
+    }
+    if first {
+        code.push_str(TRACKED_VARIABLES);
+    }
 }
 
 /// The environment variables whose change re-runs the checks, once per crate.
@@ -154,7 +190,7 @@ fn arguments(input: &Input, desc: &Description) -> syn::Result<Vec<TokenStream>>
 }
 
 /// `<head><generic>>(&(<expr>))`, or `<head><generic>>(&(<expr>), &<parse_type>)`.
-fn bind_call(
+pub fn bind_call(
     head: &str,
     generic: TokenStream,
     expr: &TokenStream,
@@ -175,18 +211,18 @@ fn bind_call(
 /// Generated source text as tokens. The compiler lexes it directly: proc-macro2's
 /// `parse` would first validate it with its own lexer, which costs more than the rest of
 /// the expansion, for text that is valid by construction.
-fn tokens(code: &str) -> TokenStream {
+pub fn tokens(code: &str) -> TokenStream {
     code.parse::<proc_macro::TokenStream>()
         .expect("the expansion is valid Rust")
         .into()
 }
 
-fn group(delimiter: Delimiter, stream: TokenStream) -> TokenTree {
+pub fn group(delimiter: Delimiter, stream: TokenStream) -> TokenTree {
     TokenTree::Group(Group::new(delimiter, stream))
 }
 
 /// `a, b, c`.
-fn join(items: Vec<TokenStream>) -> TokenStream {
+pub fn join(items: Vec<TokenStream>) -> TokenStream {
     let mut out = TokenStream::new();
     for (i, item) in items.into_iter().enumerate() {
         if i > 0 {
@@ -198,18 +234,18 @@ fn join(items: Vec<TokenStream>) -> TokenStream {
 }
 
 /// A result column as the generated code sees it.
-struct Field {
-    ident: Ident,
-    name: String,
-    nullable: bool,
+pub struct Field {
+    pub ident: Ident,
+    pub name: String,
+    pub nullable: bool,
     /// The Rust type (`Option<..>` included) for `query!`/`query_scalar!`, or the error
     /// for an unmapped type (only `query_as!` can read such a column).
-    rust: Result<String, String>,
+    pub rust: Result<String, String>,
     marker: Option<String>,
     overridden_type: bool,
 }
 
-fn columns(desc: &Description, span: Span) -> syn::Result<Vec<Field>> {
+pub fn columns(desc: &Description, span: Span) -> syn::Result<Vec<Field>> {
     let mut names = std::collections::HashSet::new();
     for c in desc.columns.iter() {
         let name = c.alias().name;
@@ -386,7 +422,7 @@ fn row(
 /// the runtime reads as it is (the types Parse sends are worked out from it at run time).
 /// Its arrays are promoted to statics of their own: their elements own nothing (a
 /// [`lifeguard_offline::description::Name`] is a `&'static str`).
-fn statement_info(code: &mut String, sql: &str, desc: &Description, span: Span) {
+pub fn statement_info(code: &mut String, sql: &str, desc: &Description, location: &str) {
     // The descriptor lives in a link section, where `Pool::verify_statements` finds every
     // statement compiled into the binary (a registration macro would cost more than the
     // rest of the expansion).
@@ -394,8 +430,7 @@ fn statement_info(code: &mut String, sql: &str, desc: &Description, span: Span) 
         code,
         "#[used] \
          #[cfg_attr(target_os = \"linux\", unsafe(link_section = \"lifeguard_statements\"))] \
-         static __LIFEGUARD_STATEMENT: __lg::StatementInfo = __lg::statement({sql:?},{:?},",
-        location(span),
+         static __LIFEGUARD_STATEMENT: __lg::StatementInfo = __lg::statement({sql:?},{location:?},",
     );
     list(code, &desc.params, pg_type);
     code.push(',');
@@ -440,7 +475,7 @@ fn location(span: Span) -> String {
     format!("{}:{}", span.file(), span.line())
 }
 
-fn unmapped(why: &Unmapped) -> String {
+pub fn unmapped(why: &Unmapped) -> String {
     match why {
         Unmapped::Unsupported => "Lifeguard does not map to a Rust type".into(),
         Unmapped::NeedsFeature(f) => {
@@ -449,6 +484,6 @@ fn unmapped(why: &Unmapped) -> String {
     }
 }
 
-fn plural(n: usize) -> &'static str {
+pub fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }

@@ -10,6 +10,7 @@
 //! - `types`: PostgreSQL type → Rust type and check marker;
 //! - `sql_error`: server errors with a caret under the position;
 //! - `expand`: the generated code, the statement's description included as static data;
+//! - `queries`: `queries!`, a `.sql` file of named statements as a module of functions;
 //! - `from_row`: `#[derive(FromRow)]`.
 
 use proc_macro::TokenStream;
@@ -19,6 +20,7 @@ mod expand;
 mod from_row;
 mod input;
 mod metadata;
+mod queries;
 mod sql_error;
 mod types;
 
@@ -69,6 +71,15 @@ pub fn query_file_as(tokens: TokenStream) -> TokenStream {
 #[proc_macro]
 pub fn query_file_scalar(tokens: TokenStream) -> TokenStream {
     run(tokens, input::scalar, true)
+}
+
+/// See `lifeguard::queries!`.
+#[proc_macro]
+pub fn queries(tokens: TokenStream) -> TokenStream {
+    syn::parse::Parser::parse(queries::Call::parse, tokens)
+        .and_then(queries::expand)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
 }
 
 /// See `lifeguard::FromRow`.

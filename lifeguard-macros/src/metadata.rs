@@ -13,7 +13,7 @@ use lifeguard_offline::pg::{Config, Connection, Error, Runtime};
 use lifeguard_offline::settings::Settings;
 use lifeguard_offline::store::{self, Entry};
 
-use crate::sql_error;
+use crate::sql_error::{self, Origin};
 
 /// Connection attempts that hang give up after this long, unless the URL says otherwise.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -50,7 +50,11 @@ pub fn settings() -> Result<Settings, String> {
 ///
 /// A URL that could not be reached is not tried again for [`RETRY_AFTER`]: each
 /// expansion meanwhile gets the first failure's message at once.
-pub fn describe_online(url: &str, sql: &str) -> Result<Description, String> {
+pub fn describe_online(
+    url: &str,
+    sql: &str,
+    origin: Option<&Origin>,
+) -> Result<Description, String> {
     let mut guard = DATABASES.lock().unwrap_or_else(PoisonError::into_inner);
     let databases = guard.get_or_insert_with(Databases::default);
     if !databases.describers.contains_key(url) {
@@ -83,7 +87,7 @@ pub fn describe_online(url: &str, sql: &str) -> Result<Description, String> {
                 // The connection may be unusable: the next statement opens a new one.
                 databases.describers.remove(url);
             }
-            Err(sql_error::describe_error(sql, &e))
+            Err(sql_error::describe_error(sql, &e, origin))
         }
     }
 }
@@ -208,8 +212,8 @@ mod tests {
         // describer reads it.
         unsafe { std::env::set_var(store::DIR_ENV, &scratch) };
 
-        describe_online(&url, "SELECT 1 AS one").expect("describe");
-        describe_online(&url, "SELECT 2 AS two").expect("describe");
+        describe_online(&url, "SELECT 1 AS one", None).expect("describe");
+        describe_online(&url, "SELECT 2 AS two", None).expect("describe");
         assert_eq!(sessions(&url), "1");
 
         let killed = lifeguard_harness::psql(
@@ -219,17 +223,17 @@ mod tests {
         )
         .expect("terminate");
         assert_eq!(killed, "1");
-        let err = describe_online(&url, "SELECT 3 AS three").expect_err("a dead connection");
+        let err = describe_online(&url, "SELECT 3 AS three", None).expect_err("a dead connection");
         assert!(
             err.contains("could not check") || err.contains("57P01"),
             "{err}"
         );
-        describe_online(&url, "SELECT 4 AS four").expect("a new connection");
+        describe_online(&url, "SELECT 4 AS four", None).expect("a new connection");
         assert_eq!(sessions(&url), "1");
 
-        let bad = describe_online(&url, "SELECT nope").expect_err("bad SQL");
+        let bad = describe_online(&url, "SELECT nope", None).expect_err("bad SQL");
         assert!(bad.contains("42703"), "{bad}");
-        describe_online(&url, "SELECT 5 AS five").expect("the connection survives bad SQL");
+        describe_online(&url, "SELECT 5 AS five", None).expect("the connection survives bad SQL");
         assert_eq!(sessions(&url), "1");
         let _ = std::fs::remove_dir_all(&scratch);
     }
@@ -255,7 +259,7 @@ mod tests {
             });
         }
         let url = format!("postgres://app:s3cret@127.0.0.1:{port}/app?connect_timeout=2");
-        let first = describe_online(&url, "SELECT 1").expect_err("no answer");
+        let first = describe_online(&url, "SELECT 1", None).expect_err("no answer");
         assert!(
             first.contains(&format!("(postgres://app@127.0.0.1:{port}/app")),
             "{first}"
@@ -266,7 +270,10 @@ mod tests {
         );
         let started = Instant::now();
         for _ in 0..20 {
-            assert_eq!(describe_online(&url, "SELECT 2").expect_err("still"), first);
+            assert_eq!(
+                describe_online(&url, "SELECT 2", None).expect_err("still"),
+                first
+            );
         }
         assert!(
             started.elapsed() < Duration::from_millis(900),
@@ -283,7 +290,7 @@ mod tests {
                 .checked_sub(RETRY_AFTER)
                 .expect("an old enough clock");
         }
-        describe_online(&url, "SELECT 3").expect_err("no answer again");
+        describe_online(&url, "SELECT 3", None).expect_err("no answer again");
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
     }
 }

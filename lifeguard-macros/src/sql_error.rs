@@ -3,21 +3,43 @@
 
 use lifeguard_offline::pg::{DbError, Error};
 
-/// The compile error text for a failure to describe `sql`.
-pub fn describe_error(sql: &str, error: &Error) -> String {
+/// Where a statement of a `.sql` file of named statements is: the file as the macro
+/// call names it, and the line its SQL starts on.
+pub struct Origin {
+    pub file: String,
+    pub first_line: usize,
+}
+
+/// The compile error text for a failure to describe `sql`; with an `origin`, the caret's
+/// line is named by its place in the file.
+pub fn describe_error(sql: &str, error: &Error, origin: Option<&Origin>) -> String {
     match error {
-        Error::Db(db) => db_error(sql, db),
+        Error::Db(db) => db_error(sql, db, origin),
         other => format!("could not check the statement against the database: {other}"),
     }
 }
 
-fn db_error(sql: &str, db: &DbError) -> String {
+fn db_error(sql: &str, db: &DbError, origin: Option<&Origin>) -> String {
     let mut out = format!(
         "PostgreSQL rejected the statement: {} (SQLSTATE {})",
         db.message, db.code
     );
-    if let Some(position) = db.position {
-        out.push_str(&caret(sql, position as usize));
+    match (db.position, origin) {
+        (Some(position), None) => out.push_str(&caret(sql, position as usize)),
+        (Some(position), Some(origin)) => {
+            if let Some(at) = lifeguard_offline::description::caret(sql, position as usize) {
+                let line = origin.first_line + at.line_no - 1;
+                let width = line.to_string().len();
+                out.push_str(&format!(
+                    "\n{:width$}--> {}:{line}\n{line} | {}\n{:width$} | {}^",
+                    "", origin.file, at.line, "", at.pad
+                ));
+            }
+        }
+        (None, Some(origin)) => {
+            out.push_str(&format!("\n --> {}:{}", origin.file, origin.first_line));
+        }
+        (None, None) => {}
     }
     if let Some(detail) = &db.detail {
         out.push_str(&format!("\ndetail: {detail}"));

@@ -9,6 +9,7 @@
 //! - [`nullability`]: infers, from the plan, whether each result column can be NULL.
 //! - [`settings`]: `DATABASE_URL`, `LIFEGUARD_OFFLINE` and `LIFEGUARD_OFFLINE_DIR`, from
 //!   the environment or a `.env` file.
+//! - [`sql_file`]: files of named statements for `queries!` (`-- name: f(a, b) :one`).
 //! - [`store`]: the `.lifeguard/` offline files (one JSON file per statement): format,
 //!   where they are looked for and written, load and save.
 //! - `scan` (feature `cli`): finds every `query!`-family statement of a workspace in its
@@ -17,7 +18,7 @@
 //!   `.lifeguard/` complete and fresh; the binary is `src/bin/cargo-lifeguard.rs`.
 //!
 //! Without the default `cli` feature only `description`, `describe`, `nullability`,
-//! `settings` and `store` are built (what the macros and the runtime need).
+//! `settings`, `sql_file` and `store` are built (what the macros and the runtime need).
 
 pub mod describe;
 pub mod description;
@@ -27,6 +28,7 @@ pub mod prepare;
 #[cfg(feature = "cli")]
 pub mod scan;
 pub mod settings;
+pub mod sql_file;
 pub mod store;
 
 pub use lifeguard_pg as pg;

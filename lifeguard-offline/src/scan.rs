@@ -7,7 +7,8 @@
 //! `query!`-family call ([`MACROS`]) at any depth, including calls inside other macros'
 //! arguments. The SQL is the string literal's value exactly as the macro sees it; for the
 //! `query_file` forms it is the file's contents, its path taken relative to the member's
-//! manifest directory. A call whose SQL argument is not a string literal (say `$sql`
+//! manifest directory; for `queries!` ([`QUERIES`]) it is each named statement of the
+//! file ([`crate::sql_file`]), located by its line in that file. A call whose SQL argument is not a string literal (say `$sql`
 //! inside a `macro_rules!`) is skipped. Markdown a source file includes as its
 //! documentation (`#[doc = include_str!("../README.md")]`) is scanned too: rustdoc
 //! compiles its code blocks as doctests. Each statement says whether a target compiles it
@@ -36,6 +37,8 @@ use std::str::FromStr;
 use proc_macro2::{Delimiter, Spacing, TokenStream, TokenTree};
 use serde_json::Value;
 
+use crate::sql_file;
+
 mod modules;
 
 /// The macros whose SQL is collected. The `_as` forms take a type first.
@@ -47,6 +50,11 @@ pub const MACROS: [&str; 6] = [
     "query_file_as",
     "query_file_scalar",
 ];
+
+/// The macro that turns a file of named statements into a module
+/// ([`crate::sql_file`]): each of its statements is collected, located by its line in
+/// the file.
+pub const QUERIES: &str = "queries";
 
 /// One statement of the workspace.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -238,6 +246,28 @@ pub fn scan(workspace: &Workspace) -> Scan {
         }
         for (shown, call) in calls {
             let location = format!("{shown}:{}", call.line);
+            if call.macro_name == QUERIES {
+                let path = member.manifest_dir.join(&call.literal);
+                let statements = fs::read_to_string(&path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))
+                    .and_then(|text| {
+                        sql_file::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+                    });
+                match statements {
+                    Ok(statements) => {
+                        let file = relative(&path, &workspace.root);
+                        for statement in statements {
+                            let location = format!("{file}:{}", statement.line);
+                            scan.add(&mut seen, statement.sql, location, in_target);
+                        }
+                    }
+                    // A file no target compiles (a trybuild fixture) names its file
+                    // relative to trybuild's copy of the crate: not a problem here.
+                    Err(_) if !in_target => {}
+                    Err(e) => scan.warnings.push(format!("{location}: queries!: {e}")),
+                }
+                continue;
+            }
             let sql = if call.is_file() {
                 let path = member.manifest_dir.join(&call.literal);
                 match fs::read_to_string(&path) {
@@ -254,25 +284,39 @@ pub fn scan(workspace: &Workspace) -> Scan {
             } else {
                 call.literal
             };
-            match seen.get(&sql) {
-                Some(&i) => {
-                    let found = &mut scan.found[i];
-                    found.other_locations.push(location);
-                    found.compiled |= in_target;
-                }
-                None => {
-                    seen.insert(sql.clone(), scan.found.len());
-                    scan.found.push(Found {
-                        sql,
-                        location,
-                        other_locations: Vec::new(),
-                        compiled: in_target,
-                    });
-                }
-            }
+            scan.add(&mut seen, sql, location, in_target);
         }
     }
     scan
+}
+
+impl Scan {
+    /// Records a use of `sql` at `location`: a new statement, or another place of one
+    /// already found (`seen` maps SQL to its index in `found`).
+    fn add(
+        &mut self,
+        seen: &mut HashMap<String, usize>,
+        sql: String,
+        location: String,
+        compiled: bool,
+    ) {
+        match seen.get(&sql) {
+            Some(&i) => {
+                let found = &mut self.found[i];
+                found.other_locations.push(location);
+                found.compiled |= compiled;
+            }
+            None => {
+                seen.insert(sql.clone(), self.found.len());
+                self.found.push(Found {
+                    sql,
+                    location,
+                    other_locations: Vec::new(),
+                    compiled,
+                });
+            }
+        }
+    }
 }
 
 /// Every `.rs` file to scan, sorted, each with the member whose directory holds it.
@@ -489,7 +533,8 @@ fn visit(tokens: TokenStream, out: &mut Vec<Invocation>) {
             TokenTree::Group(group) => visit(group.stream(), out),
             TokenTree::Ident(ident) => {
                 let name = ident.to_string();
-                if !MACROS.contains(&name.as_str()) || !lifeguard_path(&trees[..i]) {
+                let known = MACROS.contains(&name.as_str()) || name == QUERIES;
+                if !known || !lifeguard_path(&trees[..i]) {
                     continue;
                 }
                 let (Some(TokenTree::Punct(bang)), Some(TokenTree::Group(args))) =
@@ -501,7 +546,12 @@ fn visit(tokens: TokenStream, out: &mut Vec<Invocation>) {
                     continue;
                 }
                 let position = if name.ends_with("_as") { 1 } else { 0 };
-                if let Some(literal) = string_argument(args.stream(), position) {
+                let literal = if name == QUERIES {
+                    last_string(args.stream())
+                } else {
+                    string_argument(args.stream(), position)
+                };
+                if let Some(literal) = literal {
                     out.push(Invocation {
                         macro_name: name,
                         literal,
@@ -534,6 +584,20 @@ fn lifeguard_path(before: &[TokenTree]) -> bool {
         }
         _ => true,
     }
+}
+
+/// The value of the last string literal of `queries!`'s arguments
+/// (`[vis] [mod name =] "path"`).
+fn last_string(args: TokenStream) -> Option<String> {
+    args.into_iter()
+        .filter_map(|tree| match tree {
+            TokenTree::Literal(lit) => {
+                syn::parse2::<syn::LitStr>(TokenStream::from(TokenTree::Literal(lit))).ok()
+            }
+            _ => None,
+        })
+        .last()
+        .map(|s| s.value())
 }
 
 /// The value of the `position`th comma-separated argument when it is exactly one string

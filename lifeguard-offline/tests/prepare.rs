@@ -427,6 +427,39 @@ fn manifest_path_database_url_and_offline_dir() {
     );
 }
 
+/// `queries!` files: each named statement is prepared, located by its line in the file;
+/// editing one makes its entry missing and the old one orphaned.
+#[test]
+fn prepares_the_statements_of_queries_files() {
+    let f = Fixture::new("lgprepqueries");
+    let named = "-- name: by_name(name) :optional\nSELECT id FROM users WHERE name = $1;\n\n\
+                 -- name: totals\nSELECT user_id, sum(total) AS total\nFROM orders GROUP BY user_id;\n";
+    f.write("app/queries/named.sql", named);
+    f.write(
+        "app/src/lib.rs",
+        &format!("{LIB}\nlifeguard::queries!(pub mod named = \"queries/named.sql\");\n"),
+    );
+    let (code, out) = f.run(&["lifeguard", "prepare"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("6 added"), "{out}");
+    let by_name = "SELECT id FROM users WHERE name = $1";
+    let totals = "SELECT user_id, sum(total) AS total\nFROM orders GROUP BY user_id";
+    assert!(f.stored().contains(&name(by_name)), "{:?}", f.stored());
+    assert!(f.stored().contains(&name(totals)), "{:?}", f.stored());
+    let (code, out) = f.run(&["prepare", "--check"]);
+    assert_eq!((code, out.as_str()), (0, "6 statements, all fresh\n"));
+
+    f.write(
+        "app/queries/named.sql",
+        &named.replace("GROUP BY user_id", "GROUP BY 1"),
+    );
+    let (code, out) = f.run(&["prepare", "--check"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("missing: "), "{out}");
+    assert!(out.contains("(app/queries/named.sql:5)"), "{out}");
+    assert!(out.contains("1 missing, 0 stale, 1 orphaned"), "{out}");
+}
+
 /// `cargo lifeguard` reads `DATABASE_URL` and `LIFEGUARD_OFFLINE_DIR` from the
 /// workspace's `.env` when the environment does not set them, and the environment wins.
 #[test]

@@ -1,7 +1,8 @@
 //! The `query!` family: SQL checked at compile time against a live database (when
 //! `DATABASE_URL` is set and `LIFEGUARD_OFFLINE` is not true) or against the committed
 //! `.lifeguard/` metadata. Each expands to a [`CheckedQuery`](crate::CheckedQuery) that
-//! runs on any [`Executor`](crate::Executor).
+//! runs on any [`Executor`](crate::Executor); [`queries!`] turns a `.sql` file of named
+//! statements into a module of functions.
 //!
 //! The examples use a table `users (id int4 PRIMARY KEY, name text NOT NULL, email text)`.
 
@@ -98,6 +99,52 @@ macro_rules! query_file_as {
 #[macro_export]
 macro_rules! query_file_scalar {
     ($($args:tt)*) => { $crate::__private::macros::query_file_scalar!($($args)*) };
+}
+
+/// A `.sql` file of named statements as a module of typed functions, each checked at
+/// compile time like a [`query!`] (the same nullability, overrides, offline entries and
+/// `cargo lifeguard prepare`). The path is relative to the crate root; editing the file
+/// rebuilds the caller.
+///
+/// ```sql
+/// -- name: user_by_email(email) :optional
+/// SELECT id, name, email FROM users WHERE email = $1;
+///
+/// -- name: rename_user(id, name) :execute
+/// UPDATE users SET name = $2 WHERE id = $1;
+/// ```
+///
+/// - `-- name: f(a, b)` starts statement `f` (its SQL runs to the next `-- name:` line;
+///   one final `;` is dropped); `a` binds `$1`, `b` binds `$2`. Without a list the
+///   parameters are `p1`, `p2`, ... A parameter written `m: Type` takes that Rust type
+///   and skips the check (`expr as Type` in [`query!`]).
+/// - `:one`, `:optional`, `:many`, `:execute` after it: the function returns the row,
+///   `Option` of it, `Vec` of rows, or the rows affected. Default: `:many` for a statement
+///   with columns, else `:execute`.
+/// - Each function is `f(executor, a, b)`, the executor being anything a query runs on
+///   (`&pool`, `&mut tx`, ...); each argument takes any Rust type that fits its
+///   parameter. A statement with columns gets a row struct named in CamelCase
+///   (`UserByEmail`), `Option<T>` exactly where a column can be NULL.
+/// - The module is named after the file (`users` for `users.sql`), or as given, with a
+///   visibility: `queries!(pub mod accounts = "queries/users.sql")`.
+/// - Errors name the statement and its line in the file; a SQL error shows that line with
+///   a caret under the position.
+///
+/// ```no_run
+/// # fn demo(pool: &lifeguard::Pool) -> Result<(), lifeguard::Error> {
+/// // This crate's root is `lifeguard/`; the repository keeps its SQL in `queries/`.
+/// lifeguard::queries!(mod users = "../queries/users.sql");
+///
+/// if let Some(ada) = users::user_by_email(pool, "ada@example.com")? {
+///     let email: Option<String> = ada.email;
+///     users::rename_user(pool, ada.id, "Ada")?;
+/// }
+/// let id: i32 = users::add_user(pool, "grace", None::<&str>)?.id;
+/// # Ok(()) }
+/// ```
+#[macro_export]
+macro_rules! queries {
+    ($($args:tt)*) => { $crate::__private::macros::queries!($($args)*); };
 }
 
 /// The unchecked form of [`query!`] for SQL only known at run time: a

@@ -13,7 +13,7 @@ pub use lifeguard_pg::{Error, Interval, Row};
 /// The proc macros behind the `query!` family.
 pub mod macros {
     pub use lifeguard_macros::{
-        query, query_as, query_file, query_file_as, query_file_scalar, query_scalar,
+        queries, query, query_as, query_file, query_file_as, query_file_scalar, query_scalar,
     };
 }
 
