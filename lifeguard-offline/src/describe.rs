@@ -17,7 +17,9 @@ use crate::description::{ColumnInfo, Description, Nullability, PgType, Statement
 use crate::nullability::{self, TableColumn};
 
 mod sql_text;
-use sql_text::{called_names, explainable, first_keyword, parameter_count, quote_ident};
+use sql_text::{
+    called_names, explainable, first_keyword, parameter_count, quote_ident, quote_literal,
+};
 
 /// Describes statements on one connection, remembering what does not change between
 /// statements (the volatile functions, type names).
@@ -44,6 +46,21 @@ struct Known {
     /// Every column of the tables seen lately, by table OID: a burst of statements on the
     /// same tables (one crate's compilation) looks each table up once.
     tables: HashMap<u32, (Instant, HashMap<i16, TableColumn>)>,
+    /// Every column of the relations plans scanned lately, by schema and name (what the
+    /// nullability rules ask about columns inside expressions and views).
+    relations: HashMap<(String, String), (Instant, HashMap<String, TableColumn>)>,
+}
+
+/// The columns of [`Known::relations`], as the nullability rules ask for them.
+struct Relations<'a>(&'a HashMap<(String, String), (Instant, HashMap<String, TableColumn>)>);
+
+impl nullability::Catalog for Relations<'_> {
+    fn column(&self, schema: &str, relation: &str, column: &str) -> Option<&TableColumn> {
+        self.0
+            .get(&(schema.to_string(), relation.to_string()))?
+            .1
+            .get(column)
+    }
 }
 
 /// How long looked-up table columns are trusted. Long enough for one crate's burst of
@@ -183,12 +200,14 @@ impl Known {
             .map(Type::oid)
             .filter(|oid| Type::from_oid(*oid).is_none() && !self.types.contains_key(oid))
             .collect();
+        let relations_sql = plan.as_ref().and_then(|(p, _)| self.stale_relations_sql(p));
         let lookups = Lookups::run(
             conn,
             self.stale_tables_sql(stmt).as_deref(),
             (!unknown.is_empty())
                 .then(|| types_sql(&unknown))
                 .as_deref(),
+            relations_sql.as_deref(),
         )?;
         for (oid, ty) in lookups.types {
             self.types.insert(oid, ty);
@@ -201,6 +220,14 @@ impl Known {
                 .or_insert_with(|| (now, HashMap::new()));
             entry.0 = now;
             entry.1.insert(id, column);
+        }
+        for (schema, relation, column) in lookups.relation_columns {
+            let entry = self
+                .relations
+                .entry((schema, relation))
+                .or_insert_with(|| (now, HashMap::new()));
+            entry.0 = now;
+            entry.1.insert(column.column.clone(), column);
         }
         let kind = match &plan {
             None => StatementKind::Write,
@@ -223,7 +250,7 @@ impl Known {
                     _ => None,
                 };
                 let nullable = match root {
-                    Some(root) => nullability::infer(root, i, tc),
+                    Some(root) => nullability::infer(root, i, tc, &Relations(&self.relations)),
                     // No plan (DDL and the like): only the table's NOT NULL can be trusted.
                     None if tc.is_some_and(|t| t.not_null) => Nullability::NotNull,
                     None => Nullability::Nullable,
@@ -265,10 +292,34 @@ impl Known {
         let list: Vec<String> = stale.iter().map(u32::to_string).collect();
         Some(format!(
             "SELECT attrelid::int8, attnum, attnotnull, \
-             (SELECT relname FROM pg_class WHERE oid = attrelid), attname \
+             (SELECT relname FROM pg_class WHERE oid = attrelid), attname, atttypid < 16384 \
              FROM pg_attribute WHERE attrelid IN ({}) AND attnum > 0 AND NOT attisdropped",
             list.join(",")
         ))
+    }
+
+    /// The catalog query for every column of the relations the plan scans, unless they
+    /// were looked up within [`TABLE_TTL`]: one `UNION ALL` arm per relation, each an
+    /// index probe of pg_attribute by `regclass`.
+    fn stale_relations_sql(&mut self, plan: &Value) -> Option<String> {
+        let now = Instant::now();
+        self.relations
+            .retain(|_, (at, _)| now.duration_since(*at) < TABLE_TTL);
+        let arms: Vec<String> = nullability::relations(plan)
+            .into_iter()
+            .filter(|key| !self.relations.contains_key(key))
+            .map(|(schema, relation)| {
+                let name = format!("{}.{}", quote_ident(&schema), quote_ident(&relation));
+                format!(
+                    "SELECT {}, {}, attname, attnotnull, atttypid < 16384 FROM pg_attribute \
+                     WHERE attrelid = {}::regclass AND attnum > 0 AND NOT attisdropped",
+                    quote_literal(&schema),
+                    quote_literal(&relation),
+                    quote_literal(&name)
+                )
+            })
+            .collect();
+        (!arms.is_empty()).then(|| arms.join(" UNION ALL "))
     }
 
     fn pg_type(&self, ty: &Type) -> PgType {
@@ -337,11 +388,13 @@ fn parse_plan(rows: Vec<SimpleQueryMessage>) -> Result<(Value, String), Error> {
     Ok((plan, text))
 }
 
-/// What the catalog lookups found: table columns and the names of unknown types.
+/// What the catalog lookups found: table columns, the names of unknown types, and the
+/// columns of the relations a plan scans (with their schema and relation).
 #[derive(Default)]
 struct Lookups {
     columns: HashMap<(u32, i16), TableColumn>,
     types: Vec<(u32, PgType)>,
+    relation_columns: Vec<(String, String, TableColumn)>,
 }
 
 impl Lookups {
@@ -350,11 +403,15 @@ impl Lookups {
         conn: &mut Connection<S>,
         columns_sql: Option<&str>,
         types_sql: Option<&str>,
+        relations_sql: Option<&str>,
     ) -> Result<Lookups, Error> {
-        if columns_sql.is_none() && types_sql.is_none() {
+        let sql: Vec<&str> = [columns_sql, types_sql, relations_sql]
+            .into_iter()
+            .flatten()
+            .collect();
+        if sql.is_empty() {
             return Ok(Lookups::default());
         }
-        let sql: Vec<&str> = [columns_sql, types_sql].into_iter().flatten().collect();
         let mut results = split_results(conn.simple_query(&sql.join(";"))?).into_iter();
         let columns = columns_sql
             .and_then(|_| results.next())
@@ -367,6 +424,7 @@ impl Lookups {
                     not_null: row.get(2) == Some("t"),
                     table: row.get(3).unwrap_or_default().to_string(),
                     column: row.get(4).unwrap_or_default().to_string(),
+                    builtin_type: row.get(5) == Some("t"),
                 };
                 ((oid, id), column)
             })
@@ -388,7 +446,26 @@ impl Lookups {
                 (oid, ty)
             })
             .collect();
-        Ok(Lookups { columns, types })
+        let relation_columns = relations_sql
+            .and_then(|_| results.next())
+            .unwrap_or_default()
+            .iter()
+            .map(|row| {
+                let text = |i| row.get(i).unwrap_or_default().to_string();
+                let column = TableColumn {
+                    table: text(1),
+                    column: text(2),
+                    not_null: row.get(3) == Some("t"),
+                    builtin_type: row.get(4) == Some("t"),
+                };
+                (text(0), text(1), column)
+            })
+            .collect();
+        Ok(Lookups {
+            columns,
+            types,
+            relation_columns,
+        })
     }
 }
 

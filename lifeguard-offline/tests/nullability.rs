@@ -117,15 +117,30 @@ fn shapes() -> Vec<(&'static str, Vec<Nullability>)> {
         ),
         (
             "SELECT name FROM users UNION SELECT label FROM tags",
+            vec![N],
+        ),
+        (
+            "SELECT name FROM users INTERSECT SELECT u.name FROM users u WHERE u.id < 5",
+            vec![N],
+        ),
+        (
+            "SELECT name FROM users EXCEPT SELECT email FROM users",
             vec![Y],
         ),
         (
             "SELECT name FROM users UNION ALL SELECT email FROM users",
             vec![Y],
         ),
-        ("SELECT id, name, total FROM user_orders", vec![Y, Y, Y]),
+        ("SELECT id, name, total FROM user_orders", vec![N, N, Y]),
         ("SELECT n FROM user_names()", vec![Y]),
-        ("SELECT lower(name) FROM users", vec![Y]),
+        ("SELECT lower(name) FROM users", vec![N]),
+        ("SELECT lower(email) FROM users", vec![Y]),
+        (
+            "SELECT u.id + 1, u.name || '!', CASE WHEN u.id > 1 THEN 'a' ELSE 'b' END, \
+             CASE WHEN u.id > 1 THEN 'a' END, nullif(u.name, 'x'), now(), current_date, \
+             row_number() OVER (), u.email IS NULL, (u.id)::text FROM users u",
+            vec![N, N, N, Y, Y, N, N, N, N, N],
+        ),
         (
             "SELECT 1 AS one, 'x'::text AS x, NULL::int AS z",
             vec![N, N, Y],

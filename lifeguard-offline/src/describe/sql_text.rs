@@ -104,6 +104,11 @@ pub(super) fn first_keyword(sql: &str) -> &str {
     &s[..end]
 }
 
+/// `s` as a SQL string literal.
+pub(super) fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
 pub(super) fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
