@@ -441,44 +441,106 @@ fn outer_join_in_ctes() {
     assert!(rows.iter().any(|r| r.name.is_none()));
 }
 
-/// UNION / UNION ALL: a NULL in any branch makes the column nullable.
+/// UNION, UNION ALL, INTERSECT and EXCEPT: NOT NULL where every arm is NOT NULL at that
+/// position; a NULL in any arm (a nullable column, a NULL literal, an outer join's
+/// nullable side) makes the column nullable.
 #[test]
-fn unions() {
+fn set_operations() {
     shape(
         lifeguard::query!("SELECT name FROM customers UNION SELECT label FROM order_tags"),
-        // Both branches are NOT NULL columns, but set operations are not traced into
-        // their branches: a known conservative answer.
-        &[true],
+        &[false],
     );
+    shape(
+        lifeguard::query!(
+            "SELECT id, name FROM customers UNION ALL SELECT id, label FROM order_tags
+             UNION ALL SELECT 0, 'zero'"
+        ),
+        &[false, false],
+    );
+    let rows = shape(
+        lifeguard::query!(
+            "SELECT c.name FROM customers c INTERSECT SELECT lower(c.name) FROM customers c"
+        ),
+        &[false],
+    );
+    assert_eq!(rows.len(), 5);
+    shape(
+        lifeguard::query!(
+            "SELECT c.id, c.name FROM customers c EXCEPT SELECT o.customer_id, 'x' FROM orders o
+             ORDER BY 1"
+        ),
+        &[false, false],
+    );
+    // Must not fire: one arm can be NULL.
     let rows = shape(
         lifeguard::query!("SELECT name FROM customers UNION ALL SELECT NULL"),
         &[true],
     );
     assert!(rows.iter().any(|r| r.name.is_none()));
+    let rows = shape(
+        lifeguard::query!("SELECT name FROM customers UNION SELECT email FROM customers"),
+        &[true],
+    );
+    assert!(rows.iter().any(|r| r.name.is_none()));
+    let rows = shape(
+        lifeguard::query!(
+            "SELECT c.name, o.total FROM customers c JOIN orders o ON o.customer_id = c.id
+             UNION SELECT c.name, o.total FROM customers c
+             LEFT JOIN orders o ON o.customer_id = c.id"
+        ),
+        &[false, true],
+    );
+    assert!(rows.iter().any(|r| r.total.is_none()));
+    let rows = shape(
+        lifeguard::query!(
+            "SELECT email FROM customers INTERSECT SELECT email FROM customers WHERE id > 1"
+        ),
+        &[true],
+    );
+    assert!(rows.iter().any(|r| r.email.is_none()));
     shape(
         lifeguard::query!("SELECT email FROM customers UNION SELECT note FROM orders"),
         &[true],
     );
 }
 
-/// The view `customer_orders` (customers LEFT JOIN orders): `total` must be nullable
-/// (sqlx issue 3192).
+/// The view `customer_orders` (customers LEFT JOIN orders) is looked through to its
+/// base columns: `id` and `name` come from the preserved side and are NOT NULL, `total`
+/// from the nullable side must stay nullable (sqlx issue 3192). Read from the nullable
+/// side of an outer join, every column of the view is nullable.
 #[test]
 fn view_columns() {
     let rows = shape(
         lifeguard::query!("SELECT id, name, total FROM customer_orders"),
-        // A view's columns have no NOT NULL in the catalog and are reported nullable,
-        // `id` and `name` too, though they come from the preserved side: a known
-        // conservative answer.
-        &[true, true, true],
+        &[false, false, true],
     );
     assert!(rows.iter().any(|r| r.total.is_none()));
+    let rows = shape(
+        lifeguard::query!(
+            "SELECT v.name, v.total, v.id + 1 AS next FROM customer_orders v WHERE v.id > $1",
+            3
+        ),
+        &[false, true, false],
+    );
+    assert!(rows.iter().all(|r| r.total.is_none()));
+    let rows = shape(
+        lifeguard::query!(
+            "SELECT c.name, v.name AS other, upper(v.name) AS shout FROM customers c
+             LEFT JOIN customer_orders v ON v.id = c.id + 3"
+        ),
+        &[false, true, true],
+    );
+    assert!(rows.iter().any(|r| r.other.is_none() && r.shout.is_none()));
 }
 
 /// A set-returning function's columns.
 #[test]
 fn function_columns() {
-    shape(lifeguard::query!("SELECT n FROM customer_names()"), &[true]);
+    // A SQL function is inlined: planned as its body, `SELECT name FROM customers`.
+    shape(
+        lifeguard::query!("SELECT n FROM customer_names()"),
+        &[false],
+    );
     shape(
         lifeguard::query!(
             "SELECT c.name, f.n FROM customers c LEFT JOIN customer_names() f ON f.n = c.email"
@@ -578,16 +640,15 @@ fn coalesce() {
                     coalesce(o.note, c.name) AS label, coalesce(c.email, o.note) AS either
              FROM customers c LEFT JOIN orders o ON o.customer_id = c.id"
         ),
-        // `label` is never NULL (c.name is NOT NULL on the preserved side), but the
-        // arguments of coalesce are not traced to their table columns: a known
-        // conservative answer.
-        &[false, false, true, true],
+        // `label`: c.name is NOT NULL on the preserved side.
+        &[false, false, false, true],
     );
     assert!(rows.iter().any(|r| r.either.is_none()));
 }
 
-/// Window functions: ranking functions never return NULL; lag/lead and aggregates over
-/// the nullable side can.
+/// Window functions: ranking and distribution functions and count() OVER never return
+/// NULL, also over an outer join's nullable side; ntile(n) of a non-NULL n neither.
+/// lag/lead, first_value and aggregates over the nullable side can.
 #[test]
 fn window_functions() {
     let rows = shape(
@@ -595,29 +656,107 @@ fn window_functions() {
             "SELECT c.name,
                     row_number() OVER (ORDER BY c.id, o.id) AS rn,
                     rank() OVER (ORDER BY c.id) AS rank,
+                    dense_rank() OVER (ORDER BY o.total) AS dense,
+                    ntile(4) OVER (ORDER BY c.id) AS quarter,
+                    percent_rank() OVER (ORDER BY o.total) AS pct,
+                    cume_dist() OVER (PARTITION BY c.id ORDER BY o.id) AS cume,
+                    count(o.id) OVER (PARTITION BY c.id) AS orders,
+                    count(*) OVER () AS all_rows,
                     lag(c.name) OVER (ORDER BY c.id, o.id) AS prev,
                     sum(o.total) OVER (PARTITION BY c.id) AS per_customer,
-                    count(o.id) OVER (PARTITION BY c.id) AS orders
+                    first_value(o.note) OVER (PARTITION BY c.id ORDER BY o.id) AS first_note
              FROM customers c LEFT JOIN orders o ON o.customer_id = c.id"
         ),
-        // Ranking functions and count() OVER are never NULL, but window functions are
-        // not recognised: a known conservative answer.
-        &[false, true, true, true, true, true],
+        &[
+            false, false, false, false, false, false, false, false, false, true, true, true,
+        ],
     );
     assert!(rows.iter().any(|r| r.prev.is_none()));
     assert!(rows.iter().any(|r| r.per_customer.is_none()));
+    assert!(rows.iter().any(|r| r.first_note.is_none()));
+    assert!(rows.iter().any(|r| r.orders == 0));
+    // ntile of a value that can be NULL is nullable.
+    let rows = shape(
+        lifeguard::query!(
+            "SELECT ntile(o.total) OVER (ORDER BY c.id) AS bucket
+             FROM customers c LEFT JOIN orders o ON o.customer_id = c.id AND o.id < 3"
+        ),
+        &[true],
+    );
+    assert!(rows.iter().any(|r| r.bucket.is_none()));
 }
 
-/// Expressions over NOT NULL columns are not analysed: nullable.
+/// CASE: NOT NULL when it has an ELSE and every THEN and the ELSE is NOT NULL. Without
+/// an ELSE, with `ELSE NULL`, or with a result that can be NULL, it is nullable.
 #[test]
-fn expressions() {
+fn case_expressions() {
+    let rows = shape(
+        lifeguard::query!(
+            "SELECT CASE WHEN c.id > 2 THEN 'big' ELSE 'small' END AS size,
+                    CASE c.id WHEN 1 THEN c.name WHEN 2 THEN upper(c.name) ELSE 'other' END AS who,
+                    CASE WHEN o.id IS NULL THEN 0 ELSE 1 END AS has_order,
+                    CASE WHEN c.id > 2 THEN 'big' END AS no_else,
+                    CASE WHEN c.id > 2 THEN 'big' ELSE NULL END AS else_null,
+                    CASE WHEN c.id > 1 THEN c.email ELSE 'none' END AS branch,
+                    CASE WHEN c.id > 1 THEN 'some' ELSE o.note END AS other_side
+             FROM customers c LEFT JOIN orders o ON o.customer_id = c.id"
+        ),
+        &[false, false, false, true, true, true, true],
+    );
+    assert!(rows.iter().any(|r| r.no_else.is_none()));
+    assert!(rows.iter().any(|r| r.else_null.is_none()));
+    assert!(rows.iter().any(|r| r.branch.is_none()));
+    assert!(rows.iter().any(|r| r.other_side.is_none()));
+}
+
+/// Strict built-in operators, functions and casts over NOT NULL operands of built-in
+/// types are NOT NULL; over an operand that can be NULL (a nullable column, the
+/// nullable side of an outer join) they are nullable, and so is nullif.
+#[test]
+fn strict_operators_and_functions() {
     shape(
         lifeguard::query!(
-            "SELECT c.id + 1 AS next, upper(c.name) AS shout, c.name || '!' AS bang,
-                    CASE WHEN c.id > 2 THEN 'big' ELSE 'small' END AS size
-             FROM customers c"
+            "SELECT c.id + 1 AS next, c.id * o.total - 1 AS product, -c.id AS minus,
+                    upper(c.name) AS shout, lower(c.name) AS quiet, length(c.name) AS len,
+                    c.name || '!' AS bang, btrim(c.name) AS trimmed, abs(o.total) AS absolute,
+                    c.id > 2 AS big, c.name LIKE 'a%' AS a_name, c.id = 1 OR o.total > 5 AS either,
+                    (c.id)::text AS id_text, c.id::bigint AS wide, c.email IS NULL AS no_email,
+                    round(o.total / 3.0, 2) AS third
+             FROM customers c JOIN orders o ON o.customer_id = c.id"
         ),
-        &[true, true, true, true],
+        &[
+            false, false, false, false, false, false, false, false, false, false, false, false,
+            false, false, false, false,
+        ],
+    );
+    let rows = shape(
+        lifeguard::query!(
+            "SELECT upper(c.email) AS shout, c.email || '!' AS bang, length(o.note) AS len,
+                    nullif(c.name, 'ann') AS not_ann, c.id + o.total AS sum,
+                    (o.total)::text AS total_text, o.id > 2 AS big
+             FROM customers c LEFT JOIN orders o ON o.customer_id = c.id"
+        ),
+        &[true, true, true, true, true, true, true],
+    );
+    assert!(rows.iter().any(|r| r.shout.is_none() && r.bang.is_none()));
+    assert!(rows.iter().any(|r| r.len.is_none()));
+    assert!(rows.iter().any(|r| r.not_ann.is_none()));
+    assert!(
+        rows.iter()
+            .any(|r| r.sum.is_none() && r.total_text.is_none() && r.big.is_none())
+    );
+}
+
+/// now(), CURRENT_TIMESTAMP, CURRENT_DATE and their kin are never NULL.
+#[test]
+fn current_time_and_kin() {
+    shape(
+        lifeguard::query!(
+            "SELECT now() AS at, current_timestamp AS ts, current_date AS today,
+                    localtimestamp AS local, current_timestamp(3) AS ms, statement_timestamp() AS st,
+                    current_user AS who, current_database() AS db"
+        ),
+        &[false, false, false, false, false, false, false, false],
     );
 }
 

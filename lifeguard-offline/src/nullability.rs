@@ -258,17 +258,19 @@ impl<'a> Judge<'a> {
         if let Some(all_arms) = self.set_operation(index) {
             return all_arms;
         }
-        // INTERSECT and EXCEPT arms are sub-query scans named "*SELECT* n", whose columns
-        // are their sub-plan's, in order.
+        // INTERSECT and EXCEPT arms are sub-query scans named "*SELECT* n", whose own
+        // columns are their sub-plan's, in order (a constant they compute themselves).
         let alias = self.node.get("Alias").and_then(Value::as_str).unwrap_or("");
         if node_type(self.node) == "Subquery Scan" && alias.starts_with("*SELECT* ") {
             let own = output(self.node, index)
                 .and_then(split_column_ref)
                 .is_some_and(|(a, _)| a == alias);
-            return match inputs(self.node).as_slice() {
-                [child] if own => self.at(child, self.appends).arm(index),
-                _ => false,
-            };
+            if own {
+                return match inputs(self.node).as_slice() {
+                    [child] => self.at(child, self.appends).arm(index),
+                    _ => false,
+                };
+            }
         }
         self.output_not_null(index)
     }
