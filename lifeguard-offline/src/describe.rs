@@ -48,11 +48,14 @@ struct Known {
     tables: HashMap<u32, (Instant, HashMap<i16, TableColumn>)>,
     /// Every column of the relations plans scanned lately, by schema and name (what the
     /// nullability rules ask about columns inside expressions and views).
-    relations: HashMap<(String, String), (Instant, HashMap<String, TableColumn>)>,
+    relations: RelationColumns,
 }
 
+/// Every column of relations, by schema and relation name, with when they were looked up.
+type RelationColumns = HashMap<(String, String), (Instant, HashMap<String, TableColumn>)>;
+
 /// The columns of [`Known::relations`], as the nullability rules ask for them.
-struct Relations<'a>(&'a HashMap<(String, String), (Instant, HashMap<String, TableColumn>)>);
+struct Relations<'a>(&'a RelationColumns);
 
 impl nullability::Catalog for Relations<'_> {
     fn column(&self, schema: &str, relation: &str, column: &str) -> Option<&TableColumn> {

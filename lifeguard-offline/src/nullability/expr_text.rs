@@ -99,7 +99,9 @@ pub(super) fn call_args<'a>(expr: &'a str, name: &str) -> Option<Vec<&'a str>> {
 pub(super) fn window_call(expr: &str) -> Option<(&str, Vec<&str>)> {
     let at = expr.rfind(" OVER ")?;
     let (head, over) = (&expr[..at], &expr[at + " OVER ".len()..]);
-    if !balanced(head) || !(over.starts_with('(') || !over.contains(' ')) {
+    // `OVER (...)`, or a named window: `OVER w1`.
+    let window = over.starts_with('(') || !over.contains(' ');
+    if !balanced(head) || !window {
         return None;
     }
     call(head)
