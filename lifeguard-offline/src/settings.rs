@@ -11,7 +11,9 @@
 //!
 //! The macros and `cargo lifeguard` both read their settings here, so a `.env` that works
 //! for one works for the other. A macro expansion also makes the compiler track the file
-//! it read: editing it re-runs the checks on the next build.
+//! it read: editing it re-runs the checks on the next build. A `.env` created where a
+//! crate's last successful build found none is not tracked yet: that crate sees it the
+//! next time it is compiled for another reason (an edit, `cargo clean -p`).
 //!
 //! ```no_run
 //! use std::path::Path;
