@@ -202,7 +202,7 @@ fn function(
     let _ = write!(
         code,
         "#[doc = {:?}] #[doc = \"\"] #[doc = {:?}] \
-         pub fn {name}(executor: impl ::lifeguard::Executor",
+         #[allow(clippy::too_many_arguments)] pub fn {name}(executor: impl ::lifeguard::Executor",
         format!(
             " `{}` ({place}), checked at compile time.",
             returns_word(returns)
