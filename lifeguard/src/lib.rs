@@ -55,7 +55,7 @@ pub use lifeguard_pg::{Error, Row};
 pub use listener::{ListenEvent, Listener};
 pub use pool::{Pool, PooledConnection};
 pub use query::{Executor, Query, query, query_typed};
-pub use stats::PoolStats;
+pub use stats::{Ineligible, PoolStats, Role, ServerStats};
 pub use transaction::Transaction;
 pub use verify::{Drift, VerifyReport, registered_statements};
 

@@ -25,7 +25,7 @@ pub use exclusive::PooledConnection;
 use crate::config::PoolConfig;
 use crate::listener::Listener;
 use crate::query::{Executor, Query};
-use crate::stats::PoolStats;
+use crate::stats::{PoolStats, Role, ServerStats};
 use crate::wait_queue::Wait;
 use exclusive::Exclusive;
 use shared::Shared;
@@ -156,6 +156,26 @@ impl Pool {
         }
     }
 
+    /// Each server's state and counters: today one, the primary.
+    pub fn server_stats(&self) -> Vec<ServerStats> {
+        let inner = &self.inner;
+        vec![ServerStats {
+            name: server_name(&inner.pg),
+            role: Role::Primary,
+            open: inner.shared.open(),
+            in_flight: inner.shared.in_flight(),
+            lag_bytes: None,
+            lag_seconds: None,
+            eligible: true,
+            ineligible: None,
+            reads_routed: 0,
+            read_retries: 0,
+            bans: 0,
+            reconnects: inner.shared.reconnects.load(Ordering::Relaxed),
+            connect_errors: 0,
+        }]
+    }
+
     /// Refuses new work (callers waiting for capacity get `Error::Closed` at once),
     /// waits up to `grace` for the work in flight (statements and lent connections),
     /// then closes every connection: autocommit statements still running are
@@ -210,6 +230,14 @@ impl Pool {
             share_sync: inner.config.get_share_sync(),
         };
         reservation.run(query, on_row)
+    }
+}
+
+/// A server's name in stats and labels: `host:port`, or the socket directory and port.
+pub(crate) fn server_name(pg: &Config) -> String {
+    match pg.get_host() {
+        Some(host) => format!("{host}:{}", pg.get_port()),
+        None => format!("{}:{}", pg.host_or_default(), pg.get_port()),
     }
 }
 
