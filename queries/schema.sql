@@ -81,3 +81,11 @@ CREATE TABLE IF NOT EXISTS verify_items (
     price int4 NOT NULL,
     note text
 );
+
+-- Routing to replicas (lifeguard/tests/routing.rs): each write names its caller's call,
+-- so a write run twice shows as two rows.
+CREATE TABLE IF NOT EXISTS routing_items (
+    id serial PRIMARY KEY,
+    call int NOT NULL,
+    note text NOT NULL
+);

@@ -11,6 +11,7 @@ use lifeguard_pg::types::{Format, IsNull, ToSql, Type};
 use lifeguard_pg::{Error, Row};
 
 use crate::query::{Executor, query_read, query_typed, run_methods};
+use crate::route::Route;
 
 /// The descriptor a `query!` call embeds as a `static`: the SQL, where it was written,
 /// and the [`Description`] the compile-time check found (emitted as static data, read as
@@ -159,6 +160,7 @@ pub struct CheckedQuery<R> {
     statement: &'static StatementInfo,
     params: Box<[Encoded]>,
     decode: fn(&Row) -> Result<R, Error>,
+    route: Route,
 }
 
 impl<R> CheckedQuery<R> {
@@ -172,7 +174,30 @@ impl<R> CheckedQuery<R> {
             statement,
             params: params.into(),
             decode,
+            route: Route::Auto,
         }
+    }
+
+    /// Runs it on the pool's primary even when it is a read (for example a read that
+    /// must see a write made elsewhere just before).
+    ///
+    /// ```no_run
+    /// # fn demo(pool: &lifeguard::Pool) -> Result<(), lifeguard::Error> {
+    /// let user = lifeguard::query!("SELECT id, name FROM users WHERE id = $1", 7i32)
+    ///     .on_primary()
+    ///     .fetch_one(pool)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn on_primary(mut self) -> Self {
+        self.route = Route::Primary;
+        self
+    }
+
+    /// Runs it as a read on a pool with replicas, whatever the compile-time check
+    /// found (see [`Query::on_replica`](crate::Query::on_replica)).
+    pub fn on_replica(mut self) -> Self {
+        self.route = Route::Replica;
+        self
     }
 
     /// What the compile-time check found.
@@ -199,6 +224,11 @@ impl<R> CheckedQuery<R> {
         for param in self.params.iter() {
             query = query.bind(param);
         }
+        query = match self.route {
+            Route::Auto => query,
+            Route::Primary => query.on_primary(),
+            Route::Replica => query.on_replica(),
+        };
         executor.run(&query, on_row)
     }
 }

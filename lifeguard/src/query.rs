@@ -7,6 +7,8 @@
 use lifeguard_pg::types::{ToSql, Type};
 use lifeguard_pg::{Client, Connection, Error, Row, Socket};
 
+use crate::route::Route;
+
 /// The run methods every query value has, written once. Each query type implements
 /// two things, `run_raw(&self, executor, on_row)`, which runs it and hands each row to
 /// `on_row` as it arrives, and `decode(&self, row) -> Result<$row, Error>`; this adds
@@ -77,8 +79,11 @@ pub struct Query<'a> {
     types: Option<&'a [Type]>,
     params: Vec<&'a (dyn ToSql + Sync)>,
     /// Known to only read (a `query!` whose plan shows it): on a pipelined connection
-    /// it may share a Sync with other reads ([`Client::for_each_read`]).
+    /// it may share a Sync with other reads ([`Client::for_each_read`]), and on a pool
+    /// with replicas it may run on one.
     read: bool,
+    /// Where the pool may run it: `.on_primary()` and `.on_replica()` set it.
+    route: Route,
 }
 
 /// A query whose parameter types the server infers (described once per connection).
@@ -88,6 +93,7 @@ pub fn query(sql: &str) -> Query<'_> {
         types: None,
         params: Vec::new(),
         read: false,
+        route: Route::Auto,
     }
 }
 
@@ -99,6 +105,7 @@ pub fn query_typed<'a>(sql: &'a str, types: &'a [Type]) -> Query<'a> {
         types: Some(types),
         params: Vec::new(),
         read: false,
+        route: Route::Auto,
     }
 }
 
@@ -120,6 +127,46 @@ impl<'a> Query<'a> {
     /// The SQL text.
     pub fn sql(&self) -> &str {
         self.sql
+    }
+
+    /// Runs it on the pool's primary, whatever its class (on other executors it
+    /// changes nothing).
+    ///
+    /// ```no_run
+    /// # fn demo(pool: &lifeguard::Pool) -> Result<(), lifeguard::Error> {
+    /// let row = lifeguard::query("SELECT pg_is_in_recovery()").on_primary().fetch_one(pool)?;
+    /// assert!(!row.get::<bool>(0)?);
+    /// # Ok(()) }
+    /// ```
+    pub fn on_primary(mut self) -> Self {
+        self.route = Route::Primary;
+        self
+    }
+
+    /// Runs it as a read on a pool with replicas: on an eligible replica, or where the
+    /// read preference sends reads when none is. For SQL built at run time, whose class
+    /// is unknown (so it goes to the primary otherwise), when the caller knows it only
+    /// reads: a write sent this way fails on the replica (SQLSTATE 25006) and is not
+    /// retried.
+    pub fn on_replica(mut self) -> Self {
+        self.route = Route::Replica;
+        self
+    }
+
+    pub(crate) fn route(&self) -> Route {
+        self.route
+    }
+
+    pub(crate) fn is_read(&self) -> bool {
+        self.read
+    }
+
+    pub(crate) fn types(&self) -> Option<&'a [Type]> {
+        self.types
+    }
+
+    pub(crate) fn params(&self) -> &[&'a (dyn ToSql + Sync)] {
+        &self.params
     }
 
     run_methods!(Row);

@@ -1,14 +1,34 @@
 //! Transactions on an exclusive pooled connection, with savepoints inside.
 
-use lifeguard_pg::{Connection, Error, Socket, TransactionStatus};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use lifeguard_pg::{Connection, Error, SimpleQueryMessage, Socket, TransactionStatus};
 
 use crate::pool::{Pool, PooledConnection};
 use crate::query::{Executor, Query};
+use crate::route::WalPosition;
 
 impl Pool {
-    /// Starts a transaction on an exclusive connection (`BEGIN`).
+    /// Starts a transaction on an exclusive connection to the primary (`BEGIN`).
     pub fn begin(&self) -> Result<Transaction, Error> {
-        Transaction::begin(self.acquire()?)
+        Transaction::begin(self.acquire()?, "BEGIN")
+    }
+
+    /// Starts a read-only transaction (`BEGIN READ ONLY`) on an eligible replica, or on
+    /// the primary when none is (or the read preference is `Primary`): for several
+    /// reads that must see one snapshot. A write in it fails (SQLSTATE 25006).
+    ///
+    /// ```no_run
+    /// # fn demo(pool: &lifeguard::Pool) -> Result<(), lifeguard::Error> {
+    /// let mut tx = pool.begin_read()?;
+    /// let users = lifeguard::query("SELECT count(*) FROM users").fetch_one(&mut tx)?;
+    /// let posts = lifeguard::query("SELECT count(*) FROM posts").fetch_one(&mut tx)?;
+    /// tx.commit()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn begin_read(&self) -> Result<Transaction, Error> {
+        Transaction::begin(self.acquire_for_reads()?, "BEGIN READ ONLY")
     }
 
     /// Runs `f` in a transaction: commits when it returns `Ok`, rolls back when it
@@ -18,7 +38,17 @@ impl Pool {
         &self,
         f: impl FnOnce(&mut Transaction) -> Result<T, E>,
     ) -> Result<T, E> {
-        let mut tx = self.begin()?;
+        Transaction::run_in(self.begin()?, f)
+    }
+}
+
+impl Transaction {
+    /// Runs `f` in `tx`: commits when it returns `Ok`, rolls back when it returns
+    /// `Err`.
+    pub(crate) fn run_in<T, E: From<Error>>(
+        mut tx: Transaction,
+        f: impl FnOnce(&mut Transaction) -> Result<T, E>,
+    ) -> Result<T, E> {
         match f(&mut tx) {
             Ok(value) => {
                 tx.commit()?;
@@ -44,16 +74,24 @@ pub struct Transaction {
     /// The first error of a statement run through this transaction since it (or the
     /// innermost savepoint rolled back to) was last healthy.
     failure: Option<String>,
+    /// A [`Session`](crate::Session)'s position, moved past the commit.
+    session: Option<Arc<AtomicU64>>,
 }
 
 impl Transaction {
-    pub(crate) fn begin(mut conn: PooledConnection) -> Result<Transaction, Error> {
-        conn.batch_execute("BEGIN")?;
+    pub(crate) fn begin(mut conn: PooledConnection, sql: &str) -> Result<Transaction, Error> {
+        conn.batch_execute(sql)?;
         Ok(Transaction {
             conn: Some(conn),
             savepoints: 0,
             failure: None,
+            session: None,
         })
+    }
+
+    /// Makes the commit move `position` past it.
+    pub(crate) fn record_commit_into(&mut self, position: Arc<AtomicU64>) {
+        self.session = Some(position);
     }
 
     /// Commits. When an earlier statement failed and left the transaction aborted
@@ -76,7 +114,38 @@ impl Transaction {
             self.finish("ROLLBACK")?;
             return Err(Error::RolledBack { cause });
         }
-        self.finish("COMMIT")
+        match self.session.take() {
+            Some(position) => self.commit_recorded(&position),
+            None => self.finish("COMMIT"),
+        }
+    }
+
+    /// Commits and reads the WAL insert position in the same round trip (a simple
+    /// query runs the `SELECT` after the `COMMIT` has finished), then moves `position`.
+    fn commit_recorded(&mut self, position: &AtomicU64) -> Result<(), Error> {
+        let Some(mut conn) = self.conn.take() else {
+            return Ok(());
+        };
+        let answer = conn.simple_query("COMMIT; SELECT pg_current_wal_insert_lsn()");
+        let lsn = answer.and_then(|messages| {
+            messages
+                .iter()
+                .find_map(|m| match m {
+                    SimpleQueryMessage::Row(row) => row.get(0).map(str::parse::<WalPosition>),
+                    _ => None,
+                })
+                .ok_or_else(|| Error::Protocol("COMMIT returned no WAL position".into()))?
+        });
+        match lsn {
+            Ok(lsn) => {
+                position.fetch_max(lsn.as_u64(), Ordering::SeqCst);
+                Ok(())
+            }
+            Err(e) => {
+                conn.discard();
+                Err(e)
+            }
+        }
     }
 
     /// Runs `query` on the transaction's connection, remembering the first error.

@@ -20,7 +20,9 @@
 //! not counted as waiting.
 //!
 //! Closing the queue ([`WaitQueue::close`]) moves every waiting caller to closed the same
-//! way, under the lock, so a close and a grant never both reach one waiter.
+//! way, under the lock, so a close and a grant never both reach one waiter;
+//! [`WaitQueue::redirect`] does the same without closing the queue (the pool's primary
+//! moved: its waiters are routed again).
 //!
 //! Why no wait outlasts its deadline: every park goes through
 //! [`lifeguard_pg::may_timeout_until`], since may parks forever on a timeout below a
@@ -264,6 +266,20 @@ impl WaitQueue {
     pub(crate) fn close(&self) {
         let mut queue = self.lock();
         self.closed.store(true, Ordering::SeqCst);
+        self.release_all(&mut queue);
+    }
+
+    /// Sends every waiter away with [`Wait::Closed`] without closing the queue: the
+    /// capacity they wait for will not come (their server stopped being the primary),
+    /// and each is routed again. Later callers queue as before.
+    pub(crate) fn redirect(&self) {
+        let mut queue = self.lock();
+        self.release_all(&mut queue);
+    }
+
+    /// Moves every queued waiter to closed and wakes it, under the lock (so a close
+    /// and a grant never both reach one waiter).
+    fn release_all(&self, queue: &mut VecDeque<Arc<Waiter>>) {
         for waiter in queue.drain(..) {
             self.waiting.fetch_sub(1, Ordering::SeqCst);
             if waiter.close() {

@@ -1,0 +1,295 @@
+//! Which server runs a statement, and running it there.
+//!
+//! The class comes from the statement ([`Query`]'s compile-time read flag, or its
+//! `.on_primary()`/`.on_replica()` override), the preference from the configuration,
+//! the freshness from the monitors (`topology.rs`). A read goes to an eligible replica
+//! that has replayed the caller's session position, else to the primary; it is retried
+//! once on the primary when the replica failed it before any row reached the caller
+//! (its connection died or timed out, or SQLSTATE 25006 or 40001). Everything else goes
+//! to the primary and is never retried.
+//!
+//! A caller waiting for capacity on a server that stops being the primary is released
+//! ([`WaitQueue::redirect`](crate::wait_queue::WaitQueue::redirect)) and routed again,
+//! so writes move to a promoted replica without waiting out their timeout.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use lifeguard_pg::{Client, Error, Row, Timeout};
+
+use super::exclusive::{self, PooledConnection};
+use super::shared::Shared;
+use super::{Pool, monitor, pool_closed};
+use crate::config::ReadPreference;
+use crate::query::Query;
+use crate::route::Route;
+use crate::wait_queue::Wait;
+
+/// How often a write waiting for the first polls looks again.
+const FIRST_POLL_STEP: Duration = Duration::from_millis(2);
+
+/// SQLSTATEs a replica answers that mean "try the primary": read-only transaction
+/// (a write the class missed) and serialization failure (a recovery conflict).
+const REPLICA_ONLY_ERRORS: [&str; 2] = ["25006", "40001"];
+
+impl Pool {
+    /// Runs `query` where routing sends it; with `session`, a read sees the session's
+    /// last write, and a write moves the session's position past it.
+    pub(crate) fn run_routed(
+        &self,
+        query: &Query<'_>,
+        session: Option<&AtomicU64>,
+        on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
+    ) -> Result<u64, Error> {
+        let inner = &self.inner;
+        inner.check_open()?;
+        let read = match query.route() {
+            Route::Auto => query.is_read(),
+            Route::Primary => false,
+            Route::Replica => true,
+        };
+        if read && inner.topology.servers.len() > 1 {
+            return self.read(query, session, on_row);
+        }
+        loop {
+            let deadline = Instant::now() + inner.config.get_acquire_timeout();
+            let primary = self.primary_before(deadline)?;
+            let ran = match session {
+                Some(position) if !read => {
+                    self.write_recorded(primary, query, position, deadline, on_row)
+                }
+                _ => self.on_shared(primary, deadline, |client, share_sync| {
+                    query.run_on_client(client, share_sync, on_row)
+                }),
+            };
+            if let Some(result) = ran {
+                return result;
+            }
+        }
+    }
+
+    /// A read on a pool with replicas.
+    fn read(
+        &self,
+        query: &Query<'_>,
+        session: Option<&AtomicU64>,
+        on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
+    ) -> Result<u64, Error> {
+        let inner = &self.inner;
+        let topology = &inner.topology;
+        let preference = match (query.route(), inner.config.get_read_preference()) {
+            (Route::Replica, ReadPreference::Primary) => ReadPreference::PreferReplica,
+            (_, preference) => preference,
+        };
+        let position = session.map_or(0, |p| p.load(Ordering::SeqCst));
+        let mut tries = 0;
+        while preference != ReadPreference::Primary && tries < 2 {
+            let Some(replica) = topology.pick_replica(position) else {
+                break;
+            };
+            tries += 1;
+            let server = &topology.servers[replica];
+            server.reads_routed.fetch_add(1, Ordering::Relaxed);
+            let mut delivered = false;
+            let deadline = Instant::now() + inner.config.get_acquire_timeout();
+            let result = self.on_shared(replica, deadline, |client, share_sync| {
+                query.run_on_client(client, share_sync, &mut |row| {
+                    delivered = true;
+                    on_row(row)
+                })
+            });
+            match result {
+                Some(Err(e)) if !delivered && worth_retrying(&e) => {
+                    server.read_retries.fetch_add(1, Ordering::Relaxed);
+                    if !matches!(e, Error::Db(_)) {
+                        topology.ban(replica);
+                    }
+                    if preference != ReadPreference::ReplicaOnly {
+                        break;
+                    }
+                }
+                Some(result) => return result,
+                None => {}
+            }
+        }
+        if preference == ReadPreference::ReplicaOnly {
+            return Err(unavailable(
+                "no replica is eligible for reads (read_preference = replica_only)",
+            ));
+        }
+        loop {
+            let deadline = Instant::now() + inner.config.get_acquire_timeout();
+            let primary = self.primary_before(deadline)?;
+            let ran = self.on_shared(primary, deadline, |client, share_sync| {
+                query.run_on_client(client, share_sync, on_row)
+            });
+            if let Some(result) = ran {
+                return result;
+            }
+        }
+    }
+
+    /// Runs a write on `primary` and moves `position` past it: the server's WAL insert
+    /// position is read right behind the write, in the same pipeline.
+    fn write_recorded(
+        &self,
+        primary: usize,
+        query: &Query<'_>,
+        position: &AtomicU64,
+        deadline: Instant,
+        on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
+    ) -> Option<Result<u64, Error>> {
+        self.on_shared(primary, deadline, |client, share_sync| {
+            let (rows, lsn) = match query.types() {
+                Some(types) => client.for_each_typed_then_wal_position(
+                    query.sql(),
+                    types,
+                    query.params(),
+                    &mut *on_row,
+                )?,
+                None => {
+                    let rows = query.run_on_client(client, share_sync, on_row)?;
+                    let row = client.query_typed("SELECT pg_current_wal_insert_lsn()", &[], &[])?;
+                    let lsn = row
+                        .first()
+                        .map(|r| r.get::<lifeguard_pg::types::PgLsn>(0))
+                        .transpose()?
+                        .map_or(0, u64::from);
+                    (rows, lsn)
+                }
+            };
+            position.fetch_max(lsn, Ordering::SeqCst);
+            Ok(rows)
+        })
+    }
+
+    /// The primary's index: waits (until `deadline`) only while the monitors have not
+    /// yet polled every server; fails at once when no server is the primary or the
+    /// primary is known to be down.
+    pub(crate) fn primary_before(&self, deadline: Instant) -> Result<usize, Error> {
+        let topology = &self.inner.topology;
+        loop {
+            if let Some(primary) = topology.primary() {
+                if topology.servers.len() > 1 && monitor::gone(topology, primary) {
+                    let shared = &topology.servers[primary].shared;
+                    return Err(match shared.connect_error.failing() {
+                        Some(cause) => Error::Unavailable { cause },
+                        None => unavailable("the primary is unreachable"),
+                    });
+                }
+                return Ok(primary);
+            }
+            if topology.settled() || Instant::now() >= deadline {
+                return Err(unavailable(
+                    "no server is the primary: every one is in recovery or unreachable",
+                ));
+            }
+            may::coroutine::sleep(FIRST_POLL_STEP);
+        }
+    }
+
+    /// Runs `f` on a shared connection of server `index`, waiting for room until
+    /// `deadline`. `None`: the wait was redirected (the server stopped being the
+    /// primary), nothing ran.
+    fn on_shared<T>(
+        &self,
+        index: usize,
+        deadline: Instant,
+        f: impl FnOnce(&Client, bool) -> Result<T, Error>,
+    ) -> Option<Result<T, Error>> {
+        let inner = &self.inner;
+        let shared = &inner.topology.servers[index].shared;
+        let slot = match shared.queue.acquire(&**shared, deadline) {
+            Wait::Ticket(slot) => slot,
+            Wait::Closed if inner.is_closing() => return Some(Err(pool_closed())),
+            Wait::Closed => return None,
+            Wait::TimedOut => {
+                inner.acquire_timeouts.fetch_add(1, Ordering::Relaxed);
+                if shared.open() > 0 {
+                    // Connections are up, only busy: the cause is load, not the server.
+                    return Some(Err(Error::Timeout(Timeout::Acquire)));
+                }
+                return Some(Err(shared.connect_error.acquire_timeout()));
+            }
+        };
+        let mut reservation = Reservation {
+            shared,
+            slot,
+            broken: false,
+        };
+        let Some(client) = shared.client(slot) else {
+            reservation.broken = true;
+            return Some(Err(Error::Closed {
+                reason: "the pooled connection died before the statement was sent".into(),
+            }));
+        };
+        let result = f(&client, inner.config.get_share_sync());
+        reservation.broken = client.is_closed();
+        Some(result)
+    }
+
+    /// Lends an exclusive connection to the primary, following it if it moves.
+    pub(crate) fn acquire_on_primary(&self) -> Result<PooledConnection, Error> {
+        loop {
+            let deadline = Instant::now() + self.inner.config.get_acquire_timeout();
+            let primary = self.primary_before(deadline)?;
+            if let Some(result) = exclusive::acquire(&self.inner, primary, deadline) {
+                return result;
+            }
+        }
+    }
+
+    /// Lends an exclusive connection to an eligible replica, or to the primary when
+    /// none is (or the read preference is `Primary`).
+    pub(crate) fn acquire_for_reads(&self) -> Result<PooledConnection, Error> {
+        let inner = &self.inner;
+        if inner.config.get_read_preference() != ReadPreference::Primary
+            && let Some(replica) = inner.topology.pick_replica(0)
+        {
+            let deadline = Instant::now() + inner.config.get_acquire_timeout();
+            if let Some(Ok(conn)) = exclusive::acquire(&self.inner, replica, deadline) {
+                inner.topology.servers[replica]
+                    .reads_routed
+                    .fetch_add(1, Ordering::Relaxed);
+                return Ok(conn);
+            }
+        }
+        if inner.config.get_read_preference() == ReadPreference::ReplicaOnly {
+            return Err(unavailable(
+                "no replica is eligible for reads (read_preference = replica_only)",
+            ));
+        }
+        self.acquire_on_primary()
+    }
+}
+
+/// Whether a read that failed on a replica may run on the primary: it did not run
+/// (its connection died, it timed out) or the replica refused it for being one.
+fn worth_retrying(e: &Error) -> bool {
+    e.is_connection_error()
+        || e.timeout().is_some()
+        || e.code().is_some_and(|c| REPLICA_ONLY_ERRORS.contains(&c))
+}
+
+/// [`Error::Unavailable`] for a routing reason.
+fn unavailable(reason: &str) -> Error {
+    Error::Unavailable {
+        cause: Arc::new(Error::Closed {
+            reason: reason.to_owned(),
+        }),
+    }
+}
+
+/// A reserved place on a shared connection, given back when dropped (also on panic).
+struct Reservation<'a> {
+    shared: &'a Shared,
+    slot: usize,
+    broken: bool,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        self.shared.release(self.slot, self.broken);
+    }
+}
