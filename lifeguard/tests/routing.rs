@@ -513,3 +513,82 @@ fn writes_are_never_retried_and_follow_a_promotion() {
     .unwrap();
     assert_eq!((row.in_recovery, row.port as u16), (false, promoted.port()));
 }
+
+#[test]
+fn a_multi_host_url_read_only_transactions_and_read_preferences() {
+    let s = servers(|c| c);
+    // The standby listed first: the pool still finds the primary by asking each.
+    let hosts: Vec<String> = [s.standbys[0].port(), s.primary.port(), s.standbys[1].port()]
+        .iter()
+        .map(|port| format!("127.0.0.1:{port}"))
+        .collect();
+    let url = s.primary.url().replacen(
+        &format!("127.0.0.1:{}", s.primary.port()),
+        &hosts.join(","),
+        1,
+    );
+    let pool = Pool::new(PoolConfig::new(&url).unwrap().connections(1)).unwrap();
+    let row = lifeguard::query!(
+        "SELECT pg_is_in_recovery() AS \"in_recovery!\", current_setting('port')::int4 AS \"port!\""
+    )
+    .fetch_one(&pool)
+    .unwrap();
+    assert_eq!(
+        (row.in_recovery, row.port as u16),
+        (false, s.primary.port())
+    );
+    let multi = Servers {
+        primary: s.primary,
+        standbys: s.standbys,
+        pool,
+    };
+    assert!(
+        eventually(Duration::from_secs(20), || multi.eligible().len() == 2),
+        "{:?}",
+        multi.pool.server_stats()
+    );
+    // A read-only transaction runs on a standby and refuses writes.
+    let mut tx = multi.pool.begin_read().unwrap();
+    let in_recovery = lifeguard::query("SELECT pg_is_in_recovery()")
+        .fetch_one(&mut tx)
+        .unwrap()
+        .get::<bool>(0)
+        .unwrap();
+    assert!(in_recovery);
+    let refused = lifeguard::query("INSERT INTO routing_items (call, note) VALUES (1, 'no')")
+        .execute(&mut tx)
+        .unwrap_err();
+    assert_eq!(refused.code(), Some("25006"));
+    drop(tx);
+    // A read forced onto the primary.
+    let port = lifeguard::query!("SELECT current_setting('port')::int4 AS \"port!\"")
+        .on_primary()
+        .fetch_one(&multi.pool)
+        .unwrap()
+        .port;
+    assert_eq!(port as u16, multi.primary.port());
+    // replica_only with no eligible replica fails at once; prefer_replica falls back.
+    let url = multi.primary.url();
+    let only = Pool::new(
+        PoolConfig::new(&url)
+            .unwrap()
+            .replica(&multi.standbys[0].url())
+            .unwrap()
+            .read_preference(lifeguard::ReadPreference::ReplicaOnly)
+            .replica_poll_interval(POLL),
+    )
+    .unwrap();
+    assert!(eventually(Duration::from_secs(20), || {
+        only.server_stats()
+            .iter()
+            .any(|s| s.role == Role::Replica && s.eligible)
+    }));
+    assert_ne!(read_port(&only).unwrap(), multi.primary.port());
+    multi.standbys[0].pause_replay().unwrap();
+    assert!(eventually(Duration::from_secs(5), || {
+        let started = Instant::now();
+        matches!(read_port(&only), Err(Error::Unavailable { .. }))
+            && started.elapsed() < Duration::from_millis(500)
+    }));
+    assert_ne!(read_port(&multi.pool).unwrap(), multi.primary.port());
+}
