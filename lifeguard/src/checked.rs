@@ -178,34 +178,16 @@ impl<R> CheckedQuery<R> {
         }
     }
 
-    /// Runs it on the pool's primary even when it is a read (for example a read that
-    /// must see a write made elsewhere just before).
-    ///
-    /// ```no_run
-    /// # fn demo(pool: &lifeguard::Pool) -> Result<(), lifeguard::Error> {
-    /// let user = lifeguard::query!("SELECT id, name FROM users WHERE id = $1", 7i32)
-    ///     .on_primary()
-    ///     .fetch_one(pool)?;
-    /// # Ok(()) }
-    /// ```
-    pub fn on_primary(mut self) -> Self {
-        self.route = Route::Primary;
-        self
-    }
-
-    /// Runs it as a read on a pool with replicas, whatever the compile-time check
-    /// found (see [`Query::on_replica`](crate::Query::on_replica)).
-    pub fn on_replica(mut self) -> Self {
-        self.route = Route::Replica;
-        self
-    }
-
     /// What the compile-time check found.
     pub fn statement(&self) -> &'static StatementInfo {
         self.statement
     }
 
     run_methods!(R);
+
+    fn route_mut(&mut self) -> &mut Route {
+        &mut self.route
+    }
 
     fn decode(&self, row: Row) -> Result<R, Error> {
         (self.decode)(&row)

@@ -16,6 +16,30 @@ use crate::route::Route;
 /// nothing).
 macro_rules! run_methods {
     ($row:ty) => {
+        /// Runs it on the pool's primary, whatever its class (other executors run it
+        /// where they are).
+        ///
+        /// ```no_run
+        /// # fn demo(pool: &lifeguard::Pool) -> Result<(), lifeguard::Error> {
+        /// let row = lifeguard::query("SELECT pg_is_in_recovery()").on_primary().fetch_one(pool)?;
+        /// assert!(!row.get::<bool>(0)?);
+        /// # Ok(()) }
+        /// ```
+        pub fn on_primary(mut self) -> Self {
+            *self.route_mut() = $crate::route::Route::Primary;
+            self
+        }
+
+        /// Runs it as a read on a pool with replicas: on an eligible replica, or where
+        /// the read preference sends reads when none is. For a statement the caller
+        /// knows only reads though its class says otherwise (SQL built at run time,
+        /// whose class is unknown; a read calling a volatile function): a write sent
+        /// this way fails on the replica (SQLSTATE 25006) and is not retried.
+        pub fn on_replica(mut self) -> Self {
+            *self.route_mut() = $crate::route::Route::Replica;
+            self
+        }
+
         /// Runs it and hands each row to `f` as it is decoded; returns the rows affected
         /// (or returned).
         pub fn for_each(
@@ -129,32 +153,12 @@ impl<'a> Query<'a> {
         self.sql
     }
 
-    /// Runs it on the pool's primary, whatever its class (on other executors it
-    /// changes nothing).
-    ///
-    /// ```no_run
-    /// # fn demo(pool: &lifeguard::Pool) -> Result<(), lifeguard::Error> {
-    /// let row = lifeguard::query("SELECT pg_is_in_recovery()").on_primary().fetch_one(pool)?;
-    /// assert!(!row.get::<bool>(0)?);
-    /// # Ok(()) }
-    /// ```
-    pub fn on_primary(mut self) -> Self {
-        self.route = Route::Primary;
-        self
-    }
-
-    /// Runs it as a read on a pool with replicas: on an eligible replica, or where the
-    /// read preference sends reads when none is. For SQL built at run time, whose class
-    /// is unknown (so it goes to the primary otherwise), when the caller knows it only
-    /// reads: a write sent this way fails on the replica (SQLSTATE 25006) and is not
-    /// retried.
-    pub fn on_replica(mut self) -> Self {
-        self.route = Route::Replica;
-        self
-    }
-
     pub(crate) fn route(&self) -> Route {
         self.route
+    }
+
+    pub(crate) fn route_mut(&mut self) -> &mut Route {
+        &mut self.route
     }
 
     pub(crate) fn is_read(&self) -> bool {

@@ -441,4 +441,42 @@ mod tests {
         assert_eq!(queue.waiting(), 0);
         assert_eq!(tickets.0.load(Ordering::Acquire), 2);
     }
+    /// Waiters sent away by `redirect` (coroutines and threads alike) return at once
+    /// with `Closed`, far before their deadline; the queue stays open, and a caller
+    /// after them gets a ticket as usual.
+    #[test]
+    fn redirect_releases_every_waiter_and_keeps_the_queue_open() {
+        let queue = Arc::new(WaitQueue::new());
+        let tickets = Arc::new(Tickets(AtomicUsize::new(0)));
+        let (tx, rx) = std::sync::mpsc::channel();
+        for i in 0..40 {
+            let (queue, tickets, tx) = (queue.clone(), tickets.clone(), tx.clone());
+            let wait = move || {
+                let started = Instant::now();
+                let deadline = started + Duration::from_secs(30);
+                let result = queue.acquire(&*tickets, deadline);
+                tx.send((result, started.elapsed())).unwrap();
+            };
+            if i % 2 == 0 {
+                may::go!(wait);
+            } else {
+                std::thread::spawn(wait);
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while queue.waiting() < 40 {
+            assert!(Instant::now() < deadline, "waiters never queued");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        queue.redirect();
+        for _ in 0..40 {
+            let (result, waited) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+            assert_eq!(result, Wait::Closed);
+            assert!(waited < Duration::from_secs(10), "{waited:?}");
+        }
+        assert_eq!(queue.waiting(), 0);
+        tickets.give_back(0);
+        let deadline = Instant::now() + Duration::from_secs(1);
+        assert_eq!(queue.acquire(&*tickets, deadline), Wait::Ticket(0));
+    }
 }

@@ -52,18 +52,25 @@ impl Pool {
         if read && inner.topology.servers.len() > 1 {
             return self.read(query, session, on_row);
         }
+        match session {
+            Some(position) if !read => self.on_primary(|client, share_sync| {
+                write_recorded(client, share_sync, query, position, on_row)
+            }),
+            _ => self
+                .on_primary(|client, share_sync| query.run_on_client(client, share_sync, on_row)),
+        }
+    }
+
+    /// Runs `f` on a shared connection of the primary, following the primary when the
+    /// wait is redirected.
+    fn on_primary<T>(
+        &self,
+        mut f: impl FnMut(&Client, bool) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         loop {
-            let deadline = Instant::now() + inner.config.get_acquire_timeout();
+            let deadline = Instant::now() + self.inner.config.get_acquire_timeout();
             let primary = self.primary_before(deadline)?;
-            let ran = match session {
-                Some(position) if !read => {
-                    self.write_recorded(primary, query, position, deadline, on_row)
-                }
-                _ => self.on_shared(primary, deadline, |client, share_sync| {
-                    query.run_on_client(client, share_sync, on_row)
-                }),
-            };
-            if let Some(result) = ran {
+            if let Some(result) = self.on_shared(primary, deadline, &mut f) {
                 return result;
             }
         }
@@ -118,50 +125,7 @@ impl Pool {
                 "no replica is eligible for reads (read_preference = replica_only)",
             ));
         }
-        loop {
-            let deadline = Instant::now() + inner.config.get_acquire_timeout();
-            let primary = self.primary_before(deadline)?;
-            let ran = self.on_shared(primary, deadline, |client, share_sync| {
-                query.run_on_client(client, share_sync, on_row)
-            });
-            if let Some(result) = ran {
-                return result;
-            }
-        }
-    }
-
-    /// Runs a write on `primary` and moves `position` past it: the server's WAL insert
-    /// position is read right behind the write, in the same pipeline.
-    fn write_recorded(
-        &self,
-        primary: usize,
-        query: &Query<'_>,
-        position: &AtomicU64,
-        deadline: Instant,
-        on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
-    ) -> Option<Result<u64, Error>> {
-        self.on_shared(primary, deadline, |client, share_sync| {
-            let (rows, lsn) = match query.types() {
-                Some(types) => client.for_each_typed_then_wal_position(
-                    query.sql(),
-                    types,
-                    query.params(),
-                    &mut *on_row,
-                )?,
-                None => {
-                    let rows = query.run_on_client(client, share_sync, on_row)?;
-                    let row = client.query_typed("SELECT pg_current_wal_insert_lsn()", &[], &[])?;
-                    let lsn = row
-                        .first()
-                        .map(|r| r.get::<lifeguard_pg::types::PgLsn>(0))
-                        .transpose()?
-                        .map_or(0, u64::from);
-                    (rows, lsn)
-                }
-            };
-            position.fetch_max(lsn, Ordering::SeqCst);
-            Ok(rows)
-        })
+        self.on_primary(|client, share_sync| query.run_on_client(client, share_sync, on_row))
     }
 
     /// The primary's index: waits (until `deadline`) only while the monitors have not
@@ -262,6 +226,39 @@ impl Pool {
         }
         self.acquire_on_primary()
     }
+}
+
+/// Runs a write on `client` and moves `position` past it: the server's WAL insert
+/// position is read right behind the write, in the same pipeline (SQL built at run time
+/// without parameter types is described first, so the position costs a round trip of
+/// its own there).
+fn write_recorded(
+    client: &Client,
+    share_sync: bool,
+    query: &Query<'_>,
+    position: &AtomicU64,
+    on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
+) -> Result<u64, Error> {
+    let (rows, lsn) = match query.types() {
+        Some(types) => client.for_each_typed_then_wal_position(
+            query.sql(),
+            types,
+            query.params(),
+            &mut *on_row,
+        )?,
+        None => {
+            let rows = query.run_on_client(client, share_sync, on_row)?;
+            let row = client.query_typed("SELECT pg_current_wal_insert_lsn()", &[], &[])?;
+            let lsn = row
+                .first()
+                .map(|r| r.get::<lifeguard_pg::types::PgLsn>(0))
+                .transpose()?
+                .map_or(0, u64::from);
+            (rows, lsn)
+        }
+    };
+    position.fetch_max(lsn, Ordering::SeqCst);
+    Ok(rows)
 }
 
 /// Whether a read that failed on a replica may run on the primary: it did not run
