@@ -592,3 +592,55 @@ fn a_multi_host_url_read_only_transactions_and_read_preferences() {
     }));
     assert_ne!(read_port(&multi.pool).unwrap(), multi.primary.port());
 }
+
+#[test]
+fn a_standby_behind_its_lag_bound_gets_no_reads_and_an_idle_primary_shows_no_lag() {
+    let s = servers(|c| c.replica_max_lag(Duration::from_millis(200)));
+    let delayed = &s.standbys[0];
+    delayed
+        .psql(
+            "postgres",
+            "ALTER SYSTEM SET recovery_min_apply_delay = '600ms'; SELECT pg_reload_conf()",
+        )
+        .unwrap();
+    let lag_of = |port: u16| {
+        let stats = s.pool.server_stats();
+        let server = stats
+            .into_iter()
+            .find(|s| port_of(&s.name) == port)
+            .unwrap();
+        (
+            server.lag_seconds.unwrap_or(0.0),
+            server.lag_bytes.unwrap_or(0),
+        )
+    };
+    let writer = Writer::start(&s.pool);
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            s.why_not(delayed.port()) == Some(Ineligible::LagSeconds)
+        }),
+        "{:?}",
+        s.pool.server_stats()
+    );
+    let (seconds, bytes) = lag_of(delayed.port());
+    assert!(
+        seconds >= 0.2 && bytes > 0,
+        "lag {seconds} s, {bytes} bytes"
+    );
+    let (ports, errors) = read_load(&s.pool, 200);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert!(!ports.contains_key(&delayed.port()), "{ports:?}");
+    drop(writer);
+    // The primary is idle: once the standby has applied everything, it is 0 s behind
+    // however long ago the last write was, and takes reads again.
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            s.eligible().contains(&delayed.port()) && lag_of(delayed.port()) == (0.0, 0)
+        }),
+        "{:?}",
+        s.pool.server_stats()
+    );
+    let (ports, errors) = read_load(&s.pool, 200);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert!(ports.contains_key(&delayed.port()), "{ports:?}");
+}
