@@ -1,6 +1,6 @@
 -- The schema every query! in this repository is checked against: the quickstart's
--- tables, the test suite's, and the benchmark's `world`. Idempotent: the quickstart runs
--- it on whatever database DATABASE_URL names.
+-- tables, the test suite's, the benchmark's `world` and the TechEmpower example's
+-- `fortune`. Idempotent: the quickstart runs it on whatever database DATABASE_URL names.
 --
 -- Compile online against a database that has it, e.g. the private one
 --   cargo run -p lifeguard-harness --bin lifeguard-build-server -- --schema queries/schema.sql
@@ -72,6 +72,12 @@ CREATE TABLE IF NOT EXISTS samples (
 CREATE TABLE IF NOT EXISTS world (
     id int PRIMARY KEY,
     randomnumber int NOT NULL
+);
+
+-- TechEmpower's fortunes (examples/techempower; its rows are in queries/techempower.sql).
+CREATE TABLE IF NOT EXISTS fortune (
+    id int PRIMARY KEY,
+    message varchar(2048) NOT NULL
 );
 
 -- Start-up verification (tests/verify.rs) alters it to make statements drift.
