@@ -4,8 +4,6 @@
 //! `queries/techempower.sql` (10,000 `world` rows, the 12 fortunes), both idempotent;
 //! then every statement compiled into the binary checked against the live schema.
 
-use std::time::Duration;
-
 use lifeguard::{Pool, PoolConfig};
 use lifeguard_harness::Cluster;
 
@@ -47,10 +45,7 @@ impl Database {
     /// benchmark's rules require), then whatever the `LIFEGUARD_*` variables say
     /// (`LIFEGUARD_SHARE_SYNC=true` lets reads share a Sync).
     pub fn pool_config(&self) -> Result<PoolConfig, lifeguard::Error> {
-        PoolConfig::new(&self.url)?
-            .share_sync(false)
-            .connect_timeout(Duration::from_secs(10))
-            .apply_env()
+        PoolConfig::new(&self.url)?.share_sync(false).apply_env()
     }
 }
 
