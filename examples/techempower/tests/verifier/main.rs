@@ -251,7 +251,8 @@ fn shutdown_finishes_the_request_in_flight() {
     let addr = service.addr.clone();
     let in_flight = std::thread::spawn(move || get(&addr, "/fortunes"));
     let waiting = "SELECT count(*) FROM pg_stat_activity \
-                   WHERE wait_event_type = 'Lock' AND query LIKE '%FROM fortune%'";
+                   WHERE datname = current_database() AND wait_event_type = 'Lock' \
+                   AND query LIKE '%FROM fortune%'";
     wait_until(
         Duration::from_secs(30),
         "the /fortunes request waits for the lock",
