@@ -36,6 +36,11 @@ impl Lifecycle {
         Some(InFlight(self))
     }
 
+    /// The requests being served now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
     /// From now on every request is refused ([`Lifecycle::enter`] gives `None`).
     pub fn refuse_new(&self) {
         self.draining.store(true, Ordering::SeqCst);

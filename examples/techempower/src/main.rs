@@ -88,6 +88,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         config.get_max_in_flight(),
         config.get_share_sync()
     );
+    let pool_capacity = config.get_connections() * config.get_max_in_flight();
     let pool = Pool::new(config)?;
     database::prepare(&pool)?;
 
@@ -97,6 +98,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let listener = Factory {
         pool: pool.clone(),
         lifecycle: lifecycle.clone(),
+        pool_capacity,
     }
     .start(addr.as_str())?;
     println!("listening on http://{addr}");

@@ -25,12 +25,15 @@ const HTML: &str = "Content-Type: text/html; charset=utf-8";
 pub struct Factory {
     pub pool: Pool,
     pub lifecycle: Arc<Lifecycle>,
+    /// The statements the pool pipelines at once: connections × `max_in_flight`.
+    pub pool_capacity: usize,
 }
 
 /// The service of one connection.
 pub struct Service {
     pool: Pool,
     lifecycle: Arc<Lifecycle>,
+    pool_capacity: usize,
     /// This connection's random ids and numbers (no thread-local generator: the
     /// coroutine may move between threads).
     rng: Rng,
@@ -43,6 +46,7 @@ impl HttpServiceFactory for Factory {
         Service {
             pool: self.pool.clone(),
             lifecycle: self.lifecycle.clone(),
+            pool_capacity: self.pool_capacity,
             rng: Rng::with_seed(fastrand::u64(..) ^ id as u64),
         }
     }
@@ -66,6 +70,7 @@ impl HttpService for Service {
             Some((path, query_string)) => (path, Some(query_string)),
             None => (req.path(), None),
         };
+        let lanes = world::lanes(self.lifecycle.in_flight(), self.pool_capacity);
         let outcome = match path {
             "/plaintext" => {
                 rsp.body("Hello, World!");
@@ -80,9 +85,9 @@ impl HttpService for Service {
             "/db" => world::one(&self.pool, world::random_id(&mut self.rng))
                 .map_err(Failure::from)
                 .and_then(|row| write_json(rsp.body_mut(), &row)),
-            "/queries" => random_rows(&self.pool, &mut self.rng, query_string)
+            "/queries" => random_rows(&self.pool, &mut self.rng, query_string, lanes)
                 .and_then(|rows| write_json(rsp.body_mut(), &rows)),
-            "/updates" => random_rows(&self.pool, &mut self.rng, query_string)
+            "/updates" => random_rows(&self.pool, &mut self.rng, query_string, lanes)
                 .and_then(|mut rows| {
                     world::update(&self.pool, &mut rows, &mut self.rng)?;
                     Ok(rows)
@@ -113,16 +118,17 @@ impl HttpService for Service {
 }
 
 /// The rows of `/queries` and `/updates`: as many random ones as the query string asks
-/// for.
+/// for, on `lanes` coroutines.
 fn random_rows(
     pool: &Pool,
     rng: &mut Rng,
     query_string: Option<&str>,
+    lanes: usize,
 ) -> Result<Vec<world::World>, Failure> {
     let ids: Vec<i32> = (0..params::queries(query_string))
         .map(|_| world::random_id(rng))
         .collect();
-    Ok(world::many(pool, &ids)?)
+    Ok(world::many(pool, &ids, lanes)?)
 }
 
 /// Serialises `value` into the body; the content type is JSON's.
