@@ -19,14 +19,14 @@
 //! except that each statement has its own Sync unless `LIFEGUARD_SHARE_SYNC=true`.
 //!
 //! It prints `listening on http://ADDR` once it accepts connections. SIGINT or SIGTERM
-//! stops it gracefully: it stops accepting, answers 503 to requests that still arrive
-//! on open connections, waits up to 10 s for the requests in flight, closes the pool,
-//! then prints `stopped` and exits 0.
+//! stops it gracefully: it answers 503 to requests that still arrive on open
+//! connections, stops accepting, waits up to 10 s for the requests in flight, closes the
+//! pool, then prints `stopped` and exits 0.
 //!
 //! Modules: `database` (the server, its schema and rows), `routes` (the HTTP service:
-//! routing, headers, failures as 500s), `failure` (why a request failed), `world` (`/db`, `/queries`, `/updates`),
-//! `fortunes`, `params` (the `queries` parameter), `lifecycle` (requests in flight and
-//! the drain).
+//! routing, headers, failures as 500s), `failure` (why a request failed), `world`
+//! (`/db`, `/queries`, `/updates`), `fortunes`, `params` (the `queries` parameter),
+//! `lifecycle` (requests in flight and the drain).
 
 mod database;
 mod failure;
