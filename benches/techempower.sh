@@ -124,6 +124,7 @@ header="| test                 | share_sync | req/s | p50 | p75 | p90 | p99 | no
 rows=$work/rows
 : >"$rows"
 
+load_before=$(cut -d ' ' -f 1-3 /proc/loadavg)
 start_service LIFEGUARD_SHARE_SYNC=false
 sed -n 's/^pool: /service pool: /p' "$work/service.err" >&2
 for test in "db /db" "queries=20 /queries?queries=20" "fortunes /fortunes" "updates=20 /updates?queries=20"; do
@@ -141,6 +142,7 @@ pool_connections=$(sed -n 's/^pool: \([0-9]*\) connections.*/\1/p' "$work/servic
 stop_service
 
 echo
+echo "machine: $(nproc) CPUs, load average before the run: $load_before (wrk, the service and PostgreSQL share them)"
 echo "$header"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
 cat "$rows"
