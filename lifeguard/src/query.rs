@@ -4,6 +4,7 @@
 //! (autocommit, pipelined), a transaction, a pooled connection or a plain
 //! [`Connection`](lifeguard_pg::Connection).
 
+use lifeguard_offline::description::Description;
 use lifeguard_pg::types::{ToSql, Type};
 use lifeguard_pg::{Client, Connection, Error, Row, Socket};
 
@@ -79,6 +80,9 @@ pub struct Query<'a> {
     /// Known to only read (a `query!` whose plan shows it): on a pipelined connection
     /// it may share a Sync with other reads ([`Client::for_each_read`]).
     read: bool,
+    /// What the compile-time check found, for a `query!`: metrics and spans name the
+    /// statement from it.
+    description: Option<&'static Description>,
 }
 
 /// A query whose parameter types the server infers (described once per connection).
@@ -88,6 +92,7 @@ pub fn query(sql: &str) -> Query<'_> {
         types: None,
         params: Vec::new(),
         read: false,
+        description: None,
     }
 }
 
@@ -99,6 +104,7 @@ pub fn query_typed<'a>(sql: &'a str, types: &'a [Type]) -> Query<'a> {
         types: Some(types),
         params: Vec::new(),
         read: false,
+        description: None,
     }
 }
 
@@ -120,6 +126,23 @@ impl<'a> Query<'a> {
     /// The SQL text.
     pub fn sql(&self) -> &str {
         self.sql
+    }
+
+    /// Marks it as the statement the compile-time check described as `description`.
+    pub(crate) fn described(self, description: &'static Description) -> Self {
+        Query {
+            description: Some(description),
+            ..self
+        }
+    }
+
+    /// What the compile-time check found, for a `query!`.
+    #[cfg_attr(
+        not(any(feature = "metrics", feature = "tracing")),
+        expect(dead_code, reason = "read by metrics and spans only")
+    )]
+    pub(crate) fn description(&self) -> Option<&'static Description> {
+        self.description
     }
 
     run_methods!(Row);

@@ -2,13 +2,21 @@
 
 use lifeguard_pg::{Connection, Error, Socket, TransactionStatus};
 
+use crate::observe::TransactionWatch;
 use crate::pool::{Pool, PooledConnection};
 use crate::query::{Executor, Query};
 
 impl Pool {
     /// Starts a transaction on an exclusive connection (`BEGIN`).
     pub fn begin(&self) -> Result<Transaction, Error> {
-        Transaction::begin(self.acquire()?)
+        let watch = self.inner.observe.transaction();
+        match self.acquire_under(Some(&watch)) {
+            Ok(conn) => Transaction::begin(conn, watch),
+            Err(e) => {
+                watch.end("begin", Err(&e));
+                Err(e)
+            }
+        }
     }
 
     /// Runs `f` in a transaction: commits when it returns `Ok`, rolls back when it
@@ -44,15 +52,23 @@ pub struct Transaction {
     /// The first error of a statement run through this transaction since it (or the
     /// innermost savepoint rolled back to) was last healthy.
     failure: Option<String>,
+    watch: TransactionWatch,
 }
 
 impl Transaction {
-    pub(crate) fn begin(mut conn: PooledConnection) -> Result<Transaction, Error> {
-        conn.batch_execute("BEGIN")?;
+    pub(crate) fn begin(
+        mut conn: PooledConnection,
+        watch: TransactionWatch,
+    ) -> Result<Transaction, Error> {
+        if let Err(e) = conn.batch_execute("BEGIN") {
+            watch.end("begin", Err(&e));
+            return Err(e);
+        }
         Ok(Transaction {
             conn: Some(conn),
             savepoints: 0,
             failure: None,
+            watch,
         })
     }
 
@@ -74,7 +90,9 @@ impl Transaction {
         if self.connection().transaction_status() == TransactionStatus::Failed {
             let cause = self.failure.take();
             self.finish("ROLLBACK")?;
-            return Err(Error::RolledBack { cause });
+            let rolled_back = Error::RolledBack { cause };
+            self.watch.end("rollback", Err(&rolled_back));
+            return Err(rolled_back);
         }
         self.finish("COMMIT")
     }
@@ -85,7 +103,13 @@ impl Transaction {
         query: &Query<'_>,
         on_row: &mut dyn FnMut(lifeguard_pg::Row) -> Result<(), Error>,
     ) -> Result<u64, Error> {
-        let result = Executor::run(self.connection(), query, on_row);
+        let conn = self
+            .conn
+            .as_mut()
+            .expect("a Transaction holds its connection until finished");
+        let watch = self.watch.query(query);
+        let result = Executor::run(&mut **conn, query, on_row);
+        watch.finish(&result);
         if let Err(e) = &result
             && self.failure.is_none()
             && self.connection().transaction_status() == TransactionStatus::Failed
@@ -155,6 +179,8 @@ impl Transaction {
                 if result.is_err() {
                     conn.discard();
                 }
+                let end = if sql == "COMMIT" { "commit" } else { "rollback" };
+                self.watch.end(end, result.as_ref().map(|_| ()));
                 result
             }
             None => Ok(()),

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use lifeguard_pg::Error;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 /// The last connect error since the last successful connect.
@@ -14,11 +14,14 @@ pub(crate) struct ConnectError {
     last: Mutex<Option<Arc<Error>>>,
     /// `last` holds an error: read without the lock by every call that asks.
     failing: AtomicBool,
+    /// Failed connects, ever.
+    count: AtomicU64,
 }
 
 impl ConnectError {
     /// Records a failed connect (a copy of its error: the caller keeps the original).
     pub(crate) fn failed(&self, error: &Error) -> Arc<Error> {
+        self.count.fetch_add(1, Ordering::Relaxed);
         let error = Arc::new(copy_of(error));
         let mut last = self.lock();
         *last = Some(error.clone());
@@ -33,6 +36,11 @@ impl ConnectError {
             *last = None;
             self.failing.store(false, Ordering::SeqCst);
         }
+    }
+
+    /// How many connects failed, ever.
+    pub(crate) fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
     }
 
     /// The last connect error, while connecting keeps failing.

@@ -79,6 +79,11 @@ impl Exclusive {
         self.queue.wake(self);
     }
 
+    /// Failed attempts to open an exclusive connection, ever.
+    pub(crate) fn connect_errors(&self) -> u64 {
+        self.connect_error.count()
+    }
+
     /// Closes the idle connections.
     pub(crate) fn close_idle(&self) {
         let idle = std::mem::take(&mut *self.lock_idle());
@@ -380,6 +385,13 @@ impl Executor for &mut PooledConnection {
         query: &Query<'_>,
         on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
     ) -> Result<u64, Error> {
-        (&mut **self).run(query, on_row)
+        let PooledConnection { conn, pool, .. } = self;
+        let watch = pool.observe.session_query(query);
+        let conn = conn
+            .as_mut()
+            .expect("a PooledConnection holds its connection until dropped");
+        let result = (&mut **conn).run(query, on_row);
+        watch.finish(&result);
+        result
     }
 }

@@ -23,7 +23,9 @@ use lifeguard_pg::{Config, Error, Row, Timeout};
 pub use exclusive::PooledConnection;
 
 use crate::config::PoolConfig;
+use crate::labels::Route;
 use crate::listener::Listener;
+use crate::observe::{Observer, PRIMARY, QueryWatch, TransactionWatch};
 use crate::query::{Executor, Query};
 use crate::stats::{PoolStats, Role, ServerStats};
 use crate::wait_queue::Wait;
@@ -51,7 +53,7 @@ const HEALER_STACK_WORDS: usize = 64 * 1024;
 /// ```
 #[derive(Clone)]
 pub struct Pool {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 pub(crate) struct Inner {
@@ -61,6 +63,7 @@ pub(crate) struct Inner {
     pub(crate) exclusive: Exclusive,
     closing: Arc<AtomicBool>,
     pub(crate) acquire_timeouts: AtomicU64,
+    pub(crate) observe: Observer,
 }
 
 impl Inner {
@@ -109,6 +112,7 @@ impl Pool {
         Ok(Pool {
             inner: Arc::new(Inner {
                 exclusive: Exclusive::new(config.get_max_exclusive()),
+                observe: Observer::new(&pg),
                 config,
                 pg,
                 shared,
@@ -129,7 +133,18 @@ impl Pool {
 
     /// Lends an exclusive connection (a pinned session) until it is dropped.
     pub fn acquire(&self) -> Result<PooledConnection, Error> {
-        exclusive::acquire(&self.inner)
+        self.acquire_under(None)
+    }
+
+    /// [`acquire`](Self::acquire) for the transaction `parent`, when there is one.
+    pub(crate) fn acquire_under(
+        &self,
+        parent: Option<&TransactionWatch>,
+    ) -> Result<PooledConnection, Error> {
+        let inner = &self.inner;
+        inner
+            .observe
+            .exclusive_acquire(parent, || exclusive::acquire(inner))
     }
 
     /// The server configuration its connections use (see `server_config`).
@@ -172,7 +187,7 @@ impl Pool {
             read_retries: 0,
             bans: 0,
             reconnects: inner.shared.reconnects.load(Ordering::Relaxed),
-            connect_errors: 0,
+            connect_errors: inner.shared.connect_error.count() + inner.exclusive.connect_errors(),
         }]
     }
 
@@ -207,12 +222,30 @@ impl Pool {
         query: &Query<'_>,
         on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
     ) -> Result<u64, Error> {
+        let mut watch = self
+            .inner
+            .observe
+            .shared_query(query, Route::Primary, PRIMARY);
+        let result = self.run_shared(query, on_row, &mut watch);
+        watch.finish(&result);
+        result
+    }
+
+    fn run_shared(
+        &self,
+        query: &Query<'_>,
+        on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
+        watch: &mut QueryWatch<'_>,
+    ) -> Result<u64, Error> {
         let inner = &self.inner;
         inner.check_open()?;
         let shared = &inner.shared;
         let deadline = Instant::now() + inner.config.get_acquire_timeout();
         let index = match shared.queue.acquire(&**shared, deadline) {
-            Wait::Ticket(index) => index,
+            Wait::Ticket(index) => {
+                watch.acquired();
+                index
+            }
             Wait::Closed => return Err(pool_closed()),
             Wait::TimedOut => {
                 inner.acquire_timeouts.fetch_add(1, Ordering::Relaxed);
