@@ -52,10 +52,9 @@ impl Summary {
         let operation = word_at(&tokens, at).map(str::to_ascii_uppercase);
         let mut tables = Vec::new();
         let target = match operation.as_deref() {
-            Some("INSERT" | "MERGE") => name_after(&tokens, at + 1, &["into"]),
-            Some("UPDATE") => name_after(&tokens, at + 1, &[]),
-            Some("DELETE") => name_after(&tokens, at + 1, &["from"]),
-            Some("TABLE") => name_after(&tokens, at + 1, &[]),
+            Some("INSERT" | "MERGE") => name_at(&tokens, at + 1, &["into"]),
+            Some("UPDATE" | "TABLE") => name_at(&tokens, at + 1, &[]),
+            Some("DELETE") => name_at(&tokens, at + 1, &["from"]),
             _ => None,
         };
         tables.extend(target);
@@ -243,9 +242,21 @@ fn word_at(tokens: &[Token], i: usize) -> Option<&str> {
     }
 }
 
-/// The (possibly schema-qualified) table name at `i`, after the optional `words` and
-/// `ONLY`; none when a function call or a subquery stands there.
-fn name_after(tokens: &[Token], mut i: usize, words: &[&str]) -> Option<String> {
+/// The table name after `FROM`, `JOIN` or `USING` at `i`: none when a function call or
+/// a subquery stands there.
+fn name_after(tokens: &[Token], i: usize, words: &[&str]) -> Option<String> {
+    let (name, end) = name_and_end(tokens, i, words)?;
+    (tokens.get(end) != Some(&Token::Punct('('))).then_some(name)
+}
+
+/// The table name a write names at `i` (a column list may follow it).
+fn name_at(tokens: &[Token], i: usize, words: &[&str]) -> Option<String> {
+    name_and_end(tokens, i, words).map(|(name, _)| name)
+}
+
+/// The (possibly schema-qualified) name at `i`, after the optional `words`, `ONLY` and
+/// `LATERAL`, and the index past it.
+fn name_and_end(tokens: &[Token], mut i: usize, words: &[&str]) -> Option<(String, usize)> {
     while let Some(w) = word_at(tokens, i)
         && (words.contains(&w) || w == "only" || w == "lateral")
     {
@@ -258,10 +269,7 @@ fn name_after(tokens: &[Token], mut i: usize, words: &[&str]) -> Option<String> 
         name.push_str(&part(tokens.get(i + 1)?)?);
         i += 2;
     }
-    if tokens.get(i) == Some(&Token::Punct('(')) {
-        return None;
-    }
-    Some(name)
+    Some((name, i))
 }
 
 fn part(token: &Token) -> Option<String> {

@@ -47,6 +47,9 @@ use prometheus::Registry;
 use prometheus::core::Collector;
 
 pub use http::{MetricsServer, serve, serve_registry};
+/// The `prometheus` crate these series are made with (its `Registry` is the one to
+/// pass).
+pub use prometheus;
 
 use crate::pool::Pool;
 use collector::PoolCollector;
