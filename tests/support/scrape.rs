@@ -12,12 +12,14 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("local address").port()
 }
 
-/// `GET path` on `addr`, within `timeout`: the status code and the body.
+/// `GET path` on `addr` (HTTP/1.0: the body is never chunked), within `timeout`: the
+/// status code and the body, which ends at its Content-Length or where the server
+/// closes the connection.
 pub fn http_get(addr: SocketAddr, path: &str, timeout: Duration) -> Result<(u16, String), String> {
     let deadline = Instant::now() + timeout;
     let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
     stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").map_err(|e| e.to_string())?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").map_err(|e| e.to_string())?;
     let mut got = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -29,14 +31,43 @@ pub fn http_get(addr: SocketAddr, path: &str, timeout: Duration) -> Result<(u16,
         }
         let n = stream.read(&mut buf).map_err(|e| e.to_string())?;
         if n == 0 {
-            return Err("the connection closed before the response was complete".into());
+            return whole(&got)?.ok_or_else(|| "the connection closed before the headers ended".into());
         }
         got.extend_from_slice(&buf[..n]);
     }
 }
 
-/// The status and body of `bytes` once they hold a whole response (by Content-Length).
+/// The status and body of `bytes` once they hold a whole response by its
+/// Content-Length (none without one: the body ends with the connection).
 fn complete(bytes: &[u8]) -> Result<Option<(u16, String)>, String> {
+    let Some((status, head, end)) = head(bytes)? else {
+        return Ok(None);
+    };
+    let Some(length) = content_length(&head) else {
+        return Ok(None);
+    };
+    let body = &bytes[end..];
+    if body.len() < length {
+        return Ok(None);
+    }
+    Ok(Some((status, String::from_utf8_lossy(&body[..length]).to_string())))
+}
+
+/// The status and body of a response the server ended by closing the connection.
+fn whole(bytes: &[u8]) -> Result<Option<(u16, String)>, String> {
+    let Some((status, head, end)) = head(bytes)? else {
+        return Ok(None);
+    };
+    if let Some(length) = content_length(&head)
+        && bytes.len() - end < length
+    {
+        return Err(format!("the body ended after {} of {length} bytes", bytes.len() - end));
+    }
+    Ok(Some((status, String::from_utf8_lossy(&bytes[end..]).to_string())))
+}
+
+/// The status, the head and where the body starts, once the head is complete.
+fn head(bytes: &[u8]) -> Result<Option<(u16, String, usize)>, String> {
     let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") else {
         return Ok(None);
     };
@@ -46,18 +77,15 @@ fn complete(bytes: &[u8]) -> Result<Option<(u16, String)>, String> {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| format!("bad status line in {head:?}"))?;
-    let length: usize = head
-        .lines()
-        .find_map(|l| {
-            let (name, value) = l.split_once(':')?;
-            name.eq_ignore_ascii_case("content-length").then(|| value.trim().parse().ok())?
-        })
-        .ok_or_else(|| format!("no Content-Length in {head:?}"))?;
-    let body = &bytes[end + 4..];
-    if body.len() < length {
-        return Ok(None);
-    }
-    Ok(Some((status, String::from_utf8_lossy(&body[..length]).to_string())))
+    Ok(Some((status, head, end + 4)))
+}
+
+fn content_length(head: &str) -> Option<usize> {
+    head.lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.eq_ignore_ascii_case("content-length")
+            .then(|| value.trim().parse().ok())?
+    })
 }
 
 /// One sample of the text format.
