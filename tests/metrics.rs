@@ -44,10 +44,10 @@ fn caller(pool: &Pool, me: usize) -> Result<(), String> {
         if name.name != "ada" {
             return Err(format!("caller {me}: read {:?}", name.name));
         }
-        if i % 5 == 0 && query("SELECT 1 / 0").execute(pool).is_ok() {
+        if i.is_multiple_of(5) && query("SELECT 1 / 0").execute(pool).is_ok() {
             return Err(format!("caller {me}: division by zero succeeded"));
         }
-        if i % 10 == 0 {
+        if i.is_multiple_of(10) {
             pool.transaction(|tx| query("SELECT 1").execute(tx))
                 .map_err(|e| format!("caller {me}: transaction: {e}"))?;
         }
@@ -82,10 +82,8 @@ fn check_scrape(samples: &[Sample], earlier: &[Sample]) {
 
 #[test]
 fn the_endpoint_counts_every_query_while_under_load() {
-    let pool = lifeguard_suite::schema_pool(
-        "metrics",
-        "INSERT INTO users (id, name) VALUES (1, 'ada')",
-    );
+    let pool =
+        lifeguard_suite::schema_pool("metrics", "INSERT INTO users (id, name) VALUES (1, 'ada')");
     pool.register_metrics(lifeguard::metrics::prometheus::default_registry())
         .expect("register the pool's series");
     let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
@@ -103,7 +101,10 @@ fn the_endpoint_counts_every_query_while_under_load() {
     let mut scrapes = 1;
     let mut finished = 0;
     while finished < CALLERS {
-        assert!(Instant::now() < deadline, "the load did not end within {LOAD_TIMEOUT:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the load did not end within {LOAD_TIMEOUT:?}"
+        );
         if let Ok(result) = rx.recv_timeout(Duration::from_millis(20)) {
             result.expect("a caller failed");
             finished += 1;
@@ -113,7 +114,10 @@ fn the_endpoint_counts_every_query_while_under_load() {
         previous = samples;
         scrapes += 1;
     }
-    assert!(scrapes > 2, "only {scrapes} scrapes happened during the load");
+    assert!(
+        scrapes > 2,
+        "only {scrapes} scrapes happened during the load"
+    );
 
     let samples = scrape(addr);
     check_scrape(&samples, &previous);
@@ -125,11 +129,19 @@ fn the_endpoint_counts_every_query_while_under_load() {
         sum(
             &samples,
             "lifeguard_queries_total",
-            &[("server", &server), ("route", "primary"), ("outcome", outcome)],
+            &[
+                ("server", &server),
+                ("route", "primary"),
+                ("outcome", outcome),
+            ],
         )
     };
     assert_eq!(on("ok") as usize, reads + transactions, "queries that ran");
-    assert_eq!(on("db_error") as usize, failures, "queries the server refused");
+    assert_eq!(
+        on("db_error") as usize,
+        failures,
+        "queries the server refused"
+    );
     for outcome in ["timeout", "connection", "client"] {
         assert_eq!(on(outcome), 0.0, "outcome {outcome}");
     }
@@ -142,7 +154,11 @@ fn the_endpoint_counts_every_query_while_under_load() {
         "lifeguard_query_duration_seconds_count",
         &[("server", &server), ("route", "primary")],
     );
-    assert_eq!(timed as usize, reads + transactions + failures, "queries timed");
+    assert_eq!(
+        timed as usize,
+        reads + transactions + failures,
+        "queries timed"
+    );
     let inf = sum(
         &samples,
         "lifeguard_query_duration_seconds_bucket",
@@ -157,11 +173,18 @@ fn the_endpoint_counts_every_query_while_under_load() {
         ) as usize
     };
     assert_eq!(waits("pipelining"), reads + failures, "waits for room");
-    assert_eq!(waits("exclusive"), transactions, "waits for an exclusive connection");
+    assert_eq!(
+        waits("exclusive"),
+        transactions,
+        "waits for an exclusive connection"
+    );
 
     let stats = pool.stats();
     let gauge = |name: &str, labels: &[(&str, &str)]| sum(&samples, name, labels);
-    assert_eq!(gauge("lifeguard_pool_connections", &[("state", "shared")]), 2.0);
+    assert_eq!(
+        gauge("lifeguard_pool_connections", &[("state", "shared")]),
+        2.0
+    );
     assert_eq!(
         gauge("lifeguard_pool_connections", &[("state", "exclusive_idle")]) as usize,
         stats.exclusive_open
@@ -172,9 +195,8 @@ fn the_endpoint_counts_every_query_while_under_load() {
     assert_eq!(gauge("lifeguard_reconnects_total", &[]), 0.0);
     assert_eq!(gauge("lifeguard_connection_errors_total", &[]), 0.0);
     assert_eq!(gauge("lifeguard_read_retries_total", &[]), 0.0);
-    let cache = |result: &str| {
-        gauge("lifeguard_statement_cache_total", &[("result", result)]) as u64
-    };
+    let cache =
+        |result: &str| gauge("lifeguard_statement_cache_total", &[("result", result)]) as u64;
     assert_eq!(
         (cache("hit"), cache("miss")),
         (stats.cache_hits, stats.cache_misses)

@@ -79,13 +79,18 @@ fn promtool_checks_the_config_and_rules_and_runs_their_unit_tests() {
         dir.join("rules/lifeguard-recording.yml"),
         dir.join("rules/lifeguard-alerts.yml"),
     ];
-    run(Command::new(&promtool).arg("check").arg("rules").args(&rules));
+    run(Command::new(&promtool)
+        .arg("check")
+        .arg("rules")
+        .args(&rules));
     run(Command::new(&promtool)
         .current_dir(&dir)
         .args(["check", "config", "prometheus.yml"]));
-    let out = run(Command::new(&promtool)
-        .current_dir(&dir)
-        .args(["test", "rules", "tests/lifeguard-alerts.test.yml"]));
+    let out = run(Command::new(&promtool).current_dir(&dir).args([
+        "test",
+        "rules",
+        "tests/lifeguard-alerts.test.yml",
+    ]));
     assert!(out.contains("SUCCESS"), "{out}");
     // Every alert has a unit test.
     let tests = std::fs::read_to_string(dir.join("tests/lifeguard-alerts.test.yml"))
@@ -130,7 +135,10 @@ fn expressions() -> Vec<String> {
         .flat_map(|p| p["targets"].as_array().expect("targets").iter())
         .map(|t| t["expr"].as_str().expect("expr").to_owned())
         .collect();
-    for file in ["rules/lifeguard-recording.yml", "rules/lifeguard-alerts.yml"] {
+    for file in [
+        "rules/lifeguard-recording.yml",
+        "rules/lifeguard-alerts.yml",
+    ] {
         exprs.extend(names(&dir.join(file), "expr:"));
     }
     exprs
@@ -154,8 +162,8 @@ impl Prometheus {
     /// Starts `binary` with the shipped config, scraping `target` every second.
     fn start(binary: &Path, target: SocketAddr, dir: &Path) -> Prometheus {
         let shipped = observability();
-        let config = std::fs::read_to_string(shipped.join("prometheus.yml"))
-            .expect("read prometheus.yml");
+        let config =
+            std::fs::read_to_string(shipped.join("prometheus.yml")).expect("read prometheus.yml");
         assert!(config.contains("localhost:9187") && config.contains("15s"));
         let config = config
             .replace("localhost:9187", &target.to_string())
@@ -165,8 +173,14 @@ impl Prometheus {
         let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let log = dir.join("prometheus.log");
         let child = Command::new(binary)
-            .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
-            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+            .arg(format!(
+                "--config.file={}",
+                dir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
             .arg(format!("--web.listen-address={addr}"))
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&log).expect("create the log"))
@@ -188,7 +202,11 @@ impl Prometheus {
 
     fn logs(&self) -> String {
         let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
-        format!("{}{}", read(&self.log), read(&self.log.with_extension("err")))
+        format!(
+            "{}{}",
+            read(&self.log),
+            read(&self.log.with_extension("err"))
+        )
     }
 
     /// The API's answer to the instant query `expr`: its result vector.
@@ -199,7 +217,10 @@ impl Prometheus {
             serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
         assert_eq!(status, 200, "{expr}: {body}");
         assert_eq!(answer["status"], "success", "{expr}: {body}");
-        answer["data"]["result"].as_array().cloned().unwrap_or_default()
+        answer["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 }
 
@@ -228,7 +249,7 @@ fn load(pool: &Pool, stop: &Arc<AtomicBool>) {
                 i += 1;
                 let _ = if me == 0 {
                     pool.transaction(|tx| query("SELECT pg_sleep(0.02)").execute(tx))
-                } else if i % 10 == 0 {
+                } else if i.is_multiple_of(10) {
                     query("SELECT 1 / 0").execute(&pool)
                 } else {
                     query("SELECT pg_sleep(0.02)").execute(&pool)
@@ -279,7 +300,11 @@ fn prometheus_evaluates_every_dashboard_and_rule_expression_on_live_series() {
     let dir = tempdir();
     let prometheus = Prometheus::start(&binary, target, &dir);
     let mut waiting: Vec<String> = expressions();
-    assert!(waiting.len() > 20, "only {} expressions found", waiting.len());
+    assert!(
+        waiting.len() > 20,
+        "only {} expressions found",
+        waiting.len()
+    );
     waiting.push("up{job=\"lifeguard\"} == 1".into());
     let deadline = Instant::now() + DATA_TIMEOUT;
     let mut empty_replica_series = Vec::new();
@@ -288,7 +313,8 @@ fn prometheus_evaluates_every_dashboard_and_rule_expression_on_live_series() {
         // Replica series have data only when the pool has a replica.
         if !has_replica {
             waiting.retain(|expr| {
-                let replica_only = expr.contains("replica_lag") || expr.contains("replica_eligible");
+                let replica_only =
+                    expr.contains("replica_lag") || expr.contains("replica_eligible");
                 if replica_only {
                     empty_replica_series.push(expr.clone());
                 }

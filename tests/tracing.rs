@@ -55,8 +55,7 @@ impl Visit for Fields<'_> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0
-            .insert(field.name().to_owned(), format!("{value:?}"));
+        self.0.insert(field.name().to_owned(), format!("{value:?}"));
     }
 }
 
@@ -183,12 +182,19 @@ fn only<'a>(spans: &'a [SpanRecord], name: &str, with: &[(&str, &str)]) -> &'a S
         .iter()
         .filter(|s| s.name == name && with.iter().all(|(k, v)| field(s, k) == Some(*v)))
         .collect();
-    assert_eq!(found.len(), 1, "spans named {name} with {with:?}: {spans:#?}");
+    assert_eq!(
+        found.len(),
+        1,
+        "spans named {name} with {with:?}: {spans:#?}"
+    );
     found[0]
 }
 
 fn children<'a>(spans: &'a [SpanRecord], parent: &SpanRecord) -> Vec<&'a SpanRecord> {
-    spans.iter().filter(|s| s.parent == Some(parent.id)).collect()
+    spans
+        .iter()
+        .filter(|s| s.parent == Some(parent.id))
+        .collect()
 }
 
 #[test]
@@ -214,7 +220,9 @@ fn spans_follow_the_database_conventions_on_success_and_failure() {
     lifeguard::query!("UPDATE users SET name = $1 WHERE id = $2", "grace", 1)
         .execute(&pool)
         .expect("update");
-    let refused = query("SELECT 1 / 0").execute(&pool).expect_err("division by zero");
+    let refused = query("SELECT 1 / 0")
+        .execute(&pool)
+        .expect_err("division by zero");
     assert_eq!(refused.code(), Some("22012"));
     pool.transaction(|tx| {
         lifeguard::query!("SELECT name FROM users WHERE id = $1", 1)
@@ -235,8 +243,18 @@ fn spans_follow_the_database_conventions_on_success_and_failure() {
     request.in_scope(|| query("SELECT 2").execute(&pool).expect("select"));
 
     let spans = spans_of(&namespace);
-    let address = pool.server_stats()[0].name.rsplit_once(':').unwrap().0.to_owned();
-    let port = pool.server_stats()[0].name.rsplit_once(':').unwrap().1.to_owned();
+    let address = pool.server_stats()[0]
+        .name
+        .rsplit_once(':')
+        .unwrap()
+        .0
+        .to_owned();
+    let port = pool.server_stats()[0]
+        .name
+        .rsplit_once(':')
+        .unwrap()
+        .1
+        .to_owned();
 
     let sql = "SELECT name FROM users WHERE id = $1";
     let reads: Vec<&SpanRecord> = spans.iter().filter(|s| s.name == "SELECT users").collect();
@@ -270,7 +288,11 @@ fn spans_follow_the_database_conventions_on_success_and_failure() {
     assert_eq!(field(update, "db.collection.name"), Some("users"));
 
     // SQL built at run time: no summary, and the server's error.
-    let autocommit: Vec<SpanRecord> = spans.iter().filter(|s| s.parent.is_none()).cloned().collect();
+    let autocommit: Vec<SpanRecord> = spans
+        .iter()
+        .filter(|s| s.parent.is_none())
+        .cloned()
+        .collect();
     let division = only(
         &autocommit,
         "postgresql",
@@ -281,23 +303,40 @@ fn spans_follow_the_database_conventions_on_success_and_failure() {
     assert_eq!(field(division, "db.operation.name"), None);
 
     // The committed transaction: its acquire and its query are its children.
-    let committed = only(&spans, "lifeguard.transaction", &[("lifeguard.end", "commit")]);
-    let under: Vec<&str> = children(&spans, committed).iter().map(|s| s.name.as_str()).collect();
+    let committed = only(
+        &spans,
+        "lifeguard.transaction",
+        &[("lifeguard.end", "commit")],
+    );
+    let under: Vec<&str> = children(&spans, committed)
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
     assert_eq!(under, ["lifeguard.acquire", "SELECT users"], "{spans:#?}");
     assert_eq!(
         field(children(&spans, committed)[0], "lifeguard.wait"),
         Some("exclusive")
     );
     // The one whose statement failed rolled back.
-    let rolled_back = only(&spans, "lifeguard.transaction", &[("lifeguard.end", "rollback")]);
+    let rolled_back = only(
+        &spans,
+        "lifeguard.transaction",
+        &[("lifeguard.end", "rollback")],
+    );
     assert_eq!(field(rolled_back, "error.type"), Some("rolled_back"));
     let failed = children(&spans, rolled_back);
     assert!(
-        failed.iter().any(|s| field(s, "error.type") == Some("22012")),
+        failed
+            .iter()
+            .any(|s| field(s, "error.type") == Some("22012")),
         "{failed:#?}"
     );
     // The one that never got a connection.
-    let never = only(&spans, "lifeguard.transaction", &[("lifeguard.end", "begin")]);
+    let never = only(
+        &spans,
+        "lifeguard.transaction",
+        &[("lifeguard.end", "begin")],
+    );
     assert_eq!(field(never, "error.type"), Some("timeout"));
     let acquire = children(&spans, never);
     assert_eq!(acquire.len(), 1);
@@ -331,7 +370,10 @@ fn a_query_that_times_out_waiting_for_room_says_so() {
     });
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while pool.stats().in_flight == 0 {
-        assert!(std::time::Instant::now() < deadline, "the sleep never started");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sleep never started"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     let late = query("SELECT 3").execute(&pool).expect_err("no room");
@@ -369,7 +411,10 @@ fn no_bound_value_reaches_a_span_an_event_a_log_line_or_a_metric() {
     lifeguard::query!("UPDATE users SET name = $1 WHERE id = $2", &marker, 1)
         .execute(&pool)
         .expect("update");
-    let echoed = query("SELECT $1::text").bind(&marker).fetch_one(&pool).expect("echo");
+    let echoed = query("SELECT $1::text")
+        .bind(&marker)
+        .fetch_one(&pool)
+        .expect("echo");
     assert_eq!(echoed.get::<String>(0).expect("text"), MARKER);
     // The server quotes the value in its error message: the message must stay out.
     let refused = query("SELECT $1::text::int4")
@@ -377,22 +422,35 @@ fn no_bound_value_reaches_a_span_an_event_a_log_line_or_a_metric() {
         .execute(&pool)
         .expect_err("not a number");
     assert!(refused.to_string().contains(MARKER), "{refused}");
-    let rolled_back = pool.transaction(|tx| query("SELECT $1::text::int4").bind(&marker).execute(tx));
+    let rolled_back =
+        pool.transaction(|tx| query("SELECT $1::text::int4").bind(&marker).execute(tx));
     assert!(rolled_back.is_err());
     let mut tx = pool.begin().expect("begin");
-    let _ = query("SELECT $1::text::int4").bind(&marker).execute(&mut tx);
+    let _ = query("SELECT $1::text::int4")
+        .bind(&marker)
+        .execute(&mut tx);
     let commit = tx.commit().expect_err("rolled back");
     assert!(commit.to_string().contains(MARKER), "{commit}");
 
     let spans = spans_of(&namespace);
     assert!(spans.len() >= 5, "{spans:#?}");
-    assert!(spans.iter().any(|s| field(s, "error.type") == Some("22P02")));
+    assert!(
+        spans
+            .iter()
+            .any(|s| field(s, "error.type") == Some("22P02"))
+    );
     let seen = lock();
     for span in &spans {
-        assert!(!format!("{span:?}").contains(MARKER), "a span holds the value: {span:#?}");
+        assert!(
+            !format!("{span:?}").contains(MARKER),
+            "a span holds the value: {span:#?}"
+        );
     }
     for line in seen.events.iter().chain(&seen.logs) {
-        assert!(!line.contains(MARKER), "an event or log line holds the value: {line}");
+        assert!(
+            !line.contains(MARKER),
+            "an event or log line holds the value: {line}"
+        );
     }
     drop(seen);
     let text = lifeguard::metrics::encode(&registry).expect("encode");

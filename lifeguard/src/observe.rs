@@ -64,12 +64,10 @@ impl Observer {
         self.metrics.get().is_some()
     }
 
-    /// Starts feeding `series`; gives them back when some already are fed.
+    /// Starts feeding `series`; false when some already are fed.
     #[cfg(feature = "metrics")]
-    pub(crate) fn set_metrics(&self, series: Series) -> Result<(), Series> {
-        self.metrics
-            .set(Arc::new(series))
-            .map_err(|s| Arc::into_inner(s).expect("a series refused by set has no other owner"))
+    pub(crate) fn set_metrics(&self, series: Series) -> bool {
+        self.metrics.set(Arc::new(series)).is_ok()
     }
 
     /// A query on the shared connections of server `server` by `route`: it waits for
@@ -131,7 +129,14 @@ impl Observer {
 
     /// A query on a lent connection (a session) to the primary.
     pub(crate) fn session_query<'a>(&'a self, query: &'a Query<'a>) -> QueryWatch<'a> {
-        QueryWatch::start(self.handles(PRIMARY), query, Route::Primary, PRIMARY, None, false)
+        QueryWatch::start(
+            self.handles(PRIMARY),
+            query,
+            Route::Primary,
+            PRIMARY,
+            None,
+            false,
+        )
     }
 
     fn handles(&self, server: usize) -> Handles<'_> {

@@ -153,10 +153,11 @@ fn callsite(sql: &str, description: Option<&'static Description>) -> &'static St
     // Registering calls into the subscribers: outside the lock.
     let summary = Summary::of(sql, description);
     let made = StatementCallsite::leak(summary.to_string(), Some(&summary));
-    *crate::brief::lock(&CHECKED)
-        .get_or_insert_with(HashMap::new)
-        .entry(key)
-        .or_insert(made)
+    let mut checked = crate::brief::lock(&CHECKED);
+    let known = checked.get_or_insert_with(HashMap::new);
+    // Another caller may have made one meanwhile: the first one made stays.
+    known.entry(key).or_insert(made);
+    known[&key]
 }
 
 /// The spans of one query: its own, and the acquire span while it waits for room.
@@ -217,13 +218,19 @@ fn query_span(
     let meta = callsite.meta();
     let fields = meta.fields();
     let mut each = fields.iter();
-    let mut next = || each.next().expect("QUERY_FIELDS has a field for each value");
+    let mut next = || {
+        each.next()
+            .expect("QUERY_FIELDS has a field for each value")
+    };
     let port = u64::from(server.port);
     let values: [(Field, Option<&dyn Value>); 11] = [
         (next(), Some(&"postgresql")),
         (next(), Some(&server.namespace.as_str())),
         (next(), callsite.operation.as_ref().map(|v| v as &dyn Value)),
-        (next(), callsite.collection.as_ref().map(|v| v as &dyn Value)),
+        (
+            next(),
+            callsite.collection.as_ref().map(|v| v as &dyn Value),
+        ),
         (next(), Some(&sql)),
         (next(), callsite.summary.as_ref().map(|v| v as &dyn Value)),
         (next(), Some(&server.address.as_str())),

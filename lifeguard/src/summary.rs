@@ -151,8 +151,7 @@ fn lex(sql: &str) -> Vec<Token> {
             i = skip_dollar(&chars, i);
         } else if c.is_alphabetic() || c == '_' {
             let start = i;
-            while i < chars.len() && (chars[i].is_alphanumeric() || matches!(chars[i], '_' | '$'))
-            {
+            while i < chars.len() && (chars[i].is_alphanumeric() || matches!(chars[i], '_' | '$')) {
                 i += 1;
             }
             let word: String = chars[start..i].iter().collect();
@@ -352,7 +351,10 @@ mod tests {
     fn names_the_operation_and_its_tables() {
         assert_eq!(of("SELECT id FROM users WHERE id = $1"), "SELECT users");
         assert_eq!(of("insert into Orders (id) values ($1)"), "INSERT orders");
-        assert_eq!(of("DELETE FROM ONLY public.t WHERE x = 1"), "DELETE public.t");
+        assert_eq!(
+            of("DELETE FROM ONLY public.t WHERE x = 1"),
+            "DELETE public.t"
+        );
         assert_eq!(
             of("SELECT p.title FROM posts p JOIN users u ON u.id = p.author_id"),
             "SELECT posts users"
@@ -382,7 +384,10 @@ mod tests {
             Some(("users", "id")),
         )];
         let description = Description::new(&[], COLUMNS, StatementKind::Write);
-        let summary = Summary::of("INSERT INTO log SELECT id FROM v RETURNING id", &description);
+        let summary = Summary::of(
+            "INSERT INTO log SELECT id FROM v RETURNING id",
+            &description,
+        );
         assert_eq!(summary.to_string(), "INSERT log v users");
         assert_eq!(summary.operation(), Some("INSERT"));
         assert_eq!(summary.collection(), None);

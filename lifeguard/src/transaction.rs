@@ -179,7 +179,11 @@ impl Transaction {
                 if result.is_err() {
                     conn.discard();
                 }
-                let end = if sql == "COMMIT" { "commit" } else { "rollback" };
+                let end = if sql == "COMMIT" {
+                    "commit"
+                } else {
+                    "rollback"
+                };
                 self.watch.end(end, result.as_ref().map(|_| ()));
                 result
             }

@@ -18,7 +18,9 @@ pub fn free_port() -> u16 {
 pub fn http_get(addr: SocketAddr, path: &str, timeout: Duration) -> Result<(u16, String), String> {
     let deadline = Instant::now() + timeout;
     let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
-    stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
     write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").map_err(|e| e.to_string())?;
     let mut got = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
@@ -31,7 +33,8 @@ pub fn http_get(addr: SocketAddr, path: &str, timeout: Duration) -> Result<(u16,
         }
         let n = stream.read(&mut buf).map_err(|e| e.to_string())?;
         if n == 0 {
-            return whole(&got)?.ok_or_else(|| "the connection closed before the headers ended".into());
+            return whole(&got)?
+                .ok_or_else(|| "the connection closed before the headers ended".into());
         }
         got.extend_from_slice(&buf[..n]);
     }
@@ -50,7 +53,10 @@ fn complete(bytes: &[u8]) -> Result<Option<(u16, String)>, String> {
     if body.len() < length {
         return Ok(None);
     }
-    Ok(Some((status, String::from_utf8_lossy(&body[..length]).to_string())))
+    Ok(Some((
+        status,
+        String::from_utf8_lossy(&body[..length]).to_string(),
+    )))
 }
 
 /// The status and body of a response the server ended by closing the connection.
@@ -61,9 +67,15 @@ fn whole(bytes: &[u8]) -> Result<Option<(u16, String)>, String> {
     if let Some(length) = content_length(&head)
         && bytes.len() - end < length
     {
-        return Err(format!("the body ended after {} of {length} bytes", bytes.len() - end));
+        return Err(format!(
+            "the body ended after {} of {length} bytes",
+            bytes.len() - end
+        ));
     }
-    Ok(Some((status, String::from_utf8_lossy(&bytes[end..]).to_string())))
+    Ok(Some((
+        status,
+        String::from_utf8_lossy(&bytes[end..]).to_string(),
+    )))
 }
 
 /// The status, the head and where the body starts, once the head is complete.
@@ -113,14 +125,19 @@ pub fn parse(text: &str) -> Result<Vec<Sample>, String> {
         let value: f64 = match value {
             "+Inf" => f64::INFINITY,
             "-Inf" => f64::NEG_INFINITY,
-            v => v.parse().map_err(|e| format!("bad value in {line:?}: {e}"))?,
+            v => v
+                .parse()
+                .map_err(|e| format!("bad value in {line:?}: {e}"))?,
         };
         let (name, labels) = match series.split_once('{') {
             Some((name, rest)) => {
                 let body = rest
                     .strip_suffix('}')
                     .ok_or_else(|| format!("unclosed labels in {line:?}"))?;
-                (name, parse_labels(body).map_err(|e| format!("{e} in {line:?}"))?)
+                (
+                    name,
+                    parse_labels(body).map_err(|e| format!("{e} in {line:?}"))?,
+                )
             }
             None => (series, BTreeMap::new()),
         };

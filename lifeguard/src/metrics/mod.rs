@@ -32,7 +32,7 @@
 //! use lifeguard::{Pool, PoolConfig};
 //!
 //! let pool = Pool::new(PoolConfig::new("postgres://postgres@127.0.0.1/postgres")?)?;
-//! pool.register_metrics(prometheus::default_registry())?;
+//! pool.register_metrics(lifeguard::metrics::prometheus::default_registry())?;
 //! let _server = lifeguard::metrics::serve("127.0.0.1:9187")?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -134,8 +134,7 @@ impl Pool {
             }
         }
         let count = collectors()?.len();
-        if let Err(series) = self.inner.observe.set_metrics(series) {
-            drop(series);
+        if !self.inner.observe.set_metrics(series) {
             undo(count)?;
             return Err(already_registered());
         }
@@ -151,10 +150,12 @@ fn already_registered() -> prometheus::Error {
 /// `GET /metrics` itself (with [`CONTENT_TYPE`]).
 ///
 /// ```
-/// let registry = prometheus::Registry::new();
+/// use lifeguard::metrics::prometheus::{Error, Registry};
+///
+/// let registry = Registry::new();
 /// let text = lifeguard::metrics::encode(&registry)?;
 /// assert!(text.is_empty());
-/// # Ok::<(), prometheus::Error>(())
+/// # Ok::<(), Error>(())
 /// ```
 pub fn encode(registry: &Registry) -> Result<String, prometheus::Error> {
     prometheus::TextEncoder::new().encode_to_string(&registry.gather())
