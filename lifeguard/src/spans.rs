@@ -20,7 +20,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{OnceLock, RwLock};
 
 use lifeguard_offline::description::Description;
 use lifeguard_pg::Error;
@@ -139,21 +139,21 @@ impl StatementCallsite {
 /// shared one of SQL built at run time.
 fn callsite(sql: &str, description: Option<&'static Description>) -> &'static StatementCallsite {
     static RUNTIME: OnceLock<&'static StatementCallsite> = OnceLock::new();
-    static CHECKED: Mutex<Option<HashMap<usize, &'static StatementCallsite>>> = Mutex::new(None);
+    static CHECKED: RwLock<Option<HashMap<usize, &'static StatementCallsite>>> = RwLock::new(None);
     let Some(description) = description else {
         return RUNTIME.get_or_init(|| StatementCallsite::leak("postgresql".into(), None));
     };
     let key = std::ptr::from_ref(description) as usize;
-    if let Some(known) = crate::brief::lock(&CHECKED)
-        .get_or_insert_with(HashMap::new)
-        .get(&key)
+    if let Some(known) = crate::brief::read(&CHECKED)
+        .as_ref()
+        .and_then(|known| known.get(&key))
     {
         return known;
     }
     // Registering calls into the subscribers: outside the lock.
     let summary = Summary::of(sql, description);
     let made = StatementCallsite::leak(summary.to_string(), Some(&summary));
-    let mut checked = crate::brief::lock(&CHECKED);
+    let mut checked = crate::brief::write(&CHECKED);
     let known = checked.get_or_insert_with(HashMap::new);
     // Another caller may have made one meanwhile: the first one made stays.
     known.entry(key).or_insert(made);
@@ -208,7 +208,9 @@ fn query_span(
     route: Route,
     parent: Option<&Span>,
 ) -> Span {
-    if !tracing::level_enabled!(Level::INFO) {
+    // A static callsite's cached interest: one load when nobody listens to target
+    // `lifeguard` at this level, before any lookup.
+    if !tracing::enabled!(target: TARGET, Level::INFO) {
         return Span::none();
     }
     let callsite = callsite(sql, description);

@@ -4,7 +4,7 @@
 //! opt-in `statement` label resolves its child per query (a hash-map lookup).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::RwLock;
 
 use lifeguard_offline::description::Description;
 use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts};
@@ -32,7 +32,7 @@ pub(crate) struct Series {
     servers: Vec<ServerSeries>,
     wait_children: [Histogram; 2],
     /// The `statement` label's value per described statement, when the label is on.
-    statement_label: Option<Mutex<HashMap<usize, &'static str>>>,
+    statement_label: Option<RwLock<HashMap<usize, &'static str>>>,
 }
 
 struct ServerSeries {
@@ -101,7 +101,7 @@ impl Series {
             server_names: servers.to_vec(),
             servers: resolved,
             wait_children,
-            statement_label: statement_label.then(|| Mutex::new(HashMap::new())),
+            statement_label: statement_label.then(|| RwLock::new(HashMap::new())),
         })
     }
 
@@ -125,9 +125,13 @@ impl Series {
         };
         let statement = statement.map_or(UNCHECKED, |(sql, description)| {
             let key = std::ptr::from_ref(description) as usize;
-            *crate::brief::lock(labels)
-                .entry(key)
-                .or_insert_with(|| Box::leak(short_hash(sql).into_boxed_str()))
+            if let Some(known) = crate::brief::read(labels).get(&key) {
+                return known;
+            }
+            let made: &'static str = Box::leak(short_hash(sql).into_boxed_str());
+            let mut labels = crate::brief::write(labels);
+            labels.entry(key).or_insert(made);
+            labels[&key]
         });
         let name = self.server_name(server);
         self.queries
