@@ -33,6 +33,7 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Reads under `lock`, taken as [`lock`] takes a mutex: for tables read on every call
 /// and written rarely (each write a few instructions), whose readers never wait for
 /// each other.
+#[cfg(any(feature = "metrics", feature = "tracing"))]
 pub(crate) fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
     if !may::coroutine::is_coroutine() {
         return lock.read().unwrap_or_else(|p| p.into_inner());
@@ -47,6 +48,7 @@ pub(crate) fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
 }
 
 /// Writes under `lock` (see [`read`]).
+#[cfg(any(feature = "metrics", feature = "tracing"))]
 pub(crate) fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     if !may::coroutine::is_coroutine() {
         return lock.write().unwrap_or_else(|p| p.into_inner());
