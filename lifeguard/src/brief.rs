@@ -12,7 +12,9 @@
 //! do; a coroutine never blocks its worker on it, but tries, and yields to the other
 //! coroutines until it is free.
 
-use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
+use std::sync::{Mutex, MutexGuard, TryLockError};
+#[cfg(any(feature = "metrics", feature = "tracing"))]
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Locks `mutex`, held briefly by everyone (see the module docs). A poisoned lock still
 /// holds consistent data, since nothing under it can panic halfway, and is taken as
