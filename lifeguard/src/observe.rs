@@ -70,7 +70,8 @@ impl Observer {
         self.metrics.set(Arc::new(series)).is_ok()
     }
 
-    /// A query on the shared connections of server `server` by `route`: it waits for
+    /// A query on the shared connections of server `server` by `route`, called at
+    /// `started` (the caller reads the clock anyway, for its deadline): it waits for
     /// room first ([`QueryWatch::acquired`] ends the wait).
     #[inline]
     pub(crate) fn shared_query<'a>(
@@ -78,8 +79,17 @@ impl Observer {
         query: &'a Query<'a>,
         route: Route,
         server: usize,
+        started: std::time::Instant,
     ) -> QueryWatch<'a> {
-        QueryWatch::start(self.handles(server), query, route, server, None, true)
+        QueryWatch::start(
+            self.handles(server),
+            query,
+            route,
+            server,
+            None,
+            true,
+            Some(started),
+        )
     }
 
     /// Waits for an exclusive connection with `f`, under the transaction `parent`
@@ -136,6 +146,7 @@ impl Observer {
             PRIMARY,
             None,
             false,
+            None,
         )
     }
 
@@ -185,16 +196,19 @@ impl<'a> QueryWatch<'a> {
         server: usize,
         parent: Option<&tracing_parent::Span>,
         waits: bool,
+        started: Option<std::time::Instant>,
     ) -> QueryWatch<'a> {
         #[cfg(not(any(feature = "metrics", feature = "tracing")))]
         let _ = (handles, query, route);
         #[cfg(not(feature = "metrics"))]
-        let _ = server;
+        let _ = (server, started);
         #[cfg(not(feature = "tracing"))]
         let _ = (parent, waits);
         QueryWatch {
             #[cfg(feature = "metrics")]
-            metrics: handles.metrics.map(|m| (&**m, Instant::now())),
+            metrics: handles
+                .metrics
+                .map(|m| (&**m, started.unwrap_or_else(Instant::now))),
             #[cfg(feature = "metrics")]
             route,
             #[cfg(feature = "metrics")]
@@ -270,7 +284,7 @@ impl TransactionWatch {
         let parent = Some(&self.span);
         #[cfg(not(feature = "tracing"))]
         let parent = None;
-        QueryWatch::start(handles, query, Route::Primary, PRIMARY, parent, false)
+        QueryWatch::start(handles, query, Route::Primary, PRIMARY, parent, false, None)
     }
 
     /// The transaction ended as `end` (`commit`, `rollback`, `begin` when it never

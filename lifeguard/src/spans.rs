@@ -160,16 +160,17 @@ fn callsite(sql: &str, description: Option<&'static Description>) -> &'static St
     known[&key]
 }
 
-/// The spans of one query: its own, and the acquire span while it waits for room.
+/// The spans of one query: its own, and the acquire span while it waits for room;
+/// nothing at all (not even spans to drop) when nobody listens.
 pub(crate) struct QuerySpans {
-    query: Span,
-    acquire: Span,
+    spans: Option<Box<(Span, Span)>>,
 }
 
 impl QuerySpans {
     /// Starts the spans of a query of `sql` (described at compile time when
     /// `description` is given) on `server` by `route`, as a child of `parent` (else of
     /// the caller's current span); with `waits`, an acquire span starts under it.
+    #[inline]
     pub(crate) fn start(
         sql: &str,
         description: Option<&'static Description>,
@@ -178,25 +179,38 @@ impl QuerySpans {
         parent: Option<&Span>,
         waits: bool,
     ) -> QuerySpans {
-        let query = query_span(sql, description, server, route, parent);
-        let acquire = if waits && !query.is_none() {
+        // A static callsite's cached interest: one load when nobody listens to target
+        // `lifeguard` at this level, before any lookup.
+        if !tracing::enabled!(target: TARGET, Level::INFO) {
+            return QuerySpans { spans: None };
+        }
+        let Some(query) = query_span(sql, description, server, route, parent) else {
+            return QuerySpans { spans: None };
+        };
+        let acquire = if waits {
             acquire_span(Some(&query), WaitKind::Pipelining, server)
         } else {
             Span::none()
         };
-        QuerySpans { query, acquire }
+        QuerySpans {
+            spans: Some(Box::new((query, acquire))),
+        }
     }
 
     /// The wait for room is over.
+    #[inline]
     pub(crate) fn acquired(&mut self) {
-        self.acquire = Span::none();
+        if let Some(spans) = &mut self.spans {
+            spans.1 = Span::none();
+        }
     }
 
     /// The query ended with `result`.
+    #[inline]
     pub(crate) fn finish<T>(self, result: &Result<T, Error>) {
-        if let Err(e) = result {
-            fail(&self.acquire, e);
-            fail(&self.query, e);
+        if let (Some(spans), Err(e)) = (self.spans, result) {
+            fail(&spans.1, e);
+            fail(&spans.0, e);
         }
     }
 }
@@ -207,15 +221,10 @@ fn query_span(
     server: &Server,
     route: Route,
     parent: Option<&Span>,
-) -> Span {
-    // A static callsite's cached interest: one load when nobody listens to target
-    // `lifeguard` at this level, before any lookup.
-    if !tracing::enabled!(target: TARGET, Level::INFO) {
-        return Span::none();
-    }
+) -> Option<Span> {
     let callsite = callsite(sql, description);
     if !callsite.enabled() {
-        return Span::none();
+        return None;
     }
     let meta = callsite.meta();
     let fields = meta.fields();
@@ -243,10 +252,11 @@ fn query_span(
     ];
     let values = values.each_ref().map(|(f, v)| (f, *v));
     let values = fields.value_set(&values);
-    match parent {
+    let span = match parent {
         Some(parent) => Span::child_of(parent, meta, &values),
         None => Span::new(meta, &values),
-    }
+    };
+    (!span.is_none()).then_some(span)
 }
 
 /// The span of a wait for `kind` of room on `server`, under `parent` (else the

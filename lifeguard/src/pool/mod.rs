@@ -222,11 +222,12 @@ impl Pool {
         query: &Query<'_>,
         on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
     ) -> Result<u64, Error> {
+        let started = Instant::now();
         let mut watch = self
             .inner
             .observe
-            .shared_query(query, Route::Primary, PRIMARY);
-        let result = self.run_shared(query, on_row, &mut watch);
+            .shared_query(query, Route::Primary, PRIMARY, started);
+        let result = self.run_shared(query, on_row, &mut watch, started);
         watch.finish(&result);
         result
     }
@@ -236,11 +237,12 @@ impl Pool {
         query: &Query<'_>,
         on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
         watch: &mut QueryWatch<'_>,
+        started: Instant,
     ) -> Result<u64, Error> {
         let inner = &self.inner;
         inner.check_open()?;
         let shared = &inner.shared;
-        let deadline = Instant::now() + inner.config.get_acquire_timeout();
+        let deadline = started + inner.config.get_acquire_timeout();
         let index = match shared.queue.acquire(&**shared, deadline) {
             Wait::Ticket(index) => {
                 watch.acquired();
