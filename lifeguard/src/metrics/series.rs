@@ -35,6 +35,13 @@ pub(crate) struct Series {
     statement_label: Option<RwLock<HashMap<usize, &'static str>>>,
 }
 
+// A panic while a series is written can leave a histogram's count a step ahead of its
+// buckets until the next observation: a reading off by one, never a broken pool. So
+// the pool stays unwind-safe with series in it (the prometheus crate's locks are not
+// marked so).
+impl std::panic::UnwindSafe for Series {}
+impl std::panic::RefUnwindSafe for Series {}
+
 struct ServerSeries {
     /// `[route][outcome]`.
     queries: Vec<Vec<IntCounter>>,
