@@ -202,7 +202,8 @@ impl<R> CheckedQuery<R> {
         let mut query = match self.statement.kind() {
             StatementKind::Read => query_read(sql, types),
             StatementKind::Write => query_typed(sql, types),
-        };
+        }
+        .described(&self.statement.description);
         for param in self.params.iter() {
             query = query.bind(param);
         }

@@ -16,6 +16,10 @@
 //!   it elsewhere; [`Pool::server_stats`] shows each server's lag and eligibility.
 //! - [`PoolConfig`]: every setting, from code, a URL, TOML or the environment.
 //! - [`pg`]: the coroutine-native client underneath.
+//! - Observability: with feature `metrics`, [`Pool::register_metrics`] and the
+//!   [`metrics`] module (Prometheus series, `GET /metrics`); with feature `tracing`, a
+//!   span per query (named after its [`Summary`]), per acquire and per transaction,
+//!   following OpenTelemetry's database conventions (target `lifeguard`).
 //!
 //! Modules (methods live beside the type they work on; no two modules import each
 //! other, which `.ci/module-cycles.py` checks): `config` (settings), `pool` (the pool,
@@ -25,19 +29,33 @@
 //! values, the `Executor` trait), `macros` (the `query!` family's front), `checked`
 //! (what they expand to), `from_row`, `transaction` ([`Pool::begin`],
 //! [`Pool::transaction`] and [`Transaction`]), `verify` ([`Pool::verify_statements`]),
-//! `stats`, and `__private` (what generated code uses).
+//! `stats`, `summary` (a statement's operation and tables), `labels` (the bounded
+//! values metrics and spans share), `observe` (what the pool calls to be observed),
+//! `metrics` and `spans` (what it feeds), and `__private` (what generated code uses).
 
 mod brief;
 mod checked;
 pub mod config;
 mod from_row;
+// Each feature reads some of the label values; without both, some go unread.
+#[cfg_attr(
+    not(all(feature = "metrics", feature = "tracing")),
+    allow(dead_code, reason = "each of metrics and tracing reads a part")
+)]
+mod labels;
 mod listener;
 mod macros;
+#[cfg(feature = "metrics")]
+pub mod metrics;
+mod observe;
 mod pool;
 mod query;
 mod route;
 mod session;
+#[cfg(feature = "tracing")]
+mod spans;
 mod stats;
+mod summary;
 mod transaction;
 mod verify;
 mod wait_queue;
@@ -64,6 +82,7 @@ pub use query::{Executor, Query, query, query_typed};
 pub use route::WalPosition;
 pub use session::Session;
 pub use stats::{Ineligible, PoolStats, Role, ServerStats};
+pub use summary::Summary;
 pub use transaction::Transaction;
 pub use verify::{Drift, VerifyReport, registered_statements};
 

@@ -4,6 +4,7 @@
 //! (autocommit, pipelined), a transaction, a pooled connection or a plain
 //! [`Connection`](lifeguard_pg::Connection).
 
+use lifeguard_offline::description::Description;
 use lifeguard_pg::types::{ToSql, Type};
 use lifeguard_pg::{Client, Connection, Error, Row, Socket};
 
@@ -108,6 +109,9 @@ pub struct Query<'a> {
     read: bool,
     /// Where the pool may run it: `.on_primary()` and `.on_replica()` set it.
     route: Route,
+    /// What the compile-time check found, for a `query!`: metrics and spans name the
+    /// statement from it.
+    description: Option<&'static Description>,
 }
 
 /// A query whose parameter types the server infers (described once per connection).
@@ -118,6 +122,7 @@ pub fn query(sql: &str) -> Query<'_> {
         params: Vec::new(),
         read: false,
         route: Route::Auto,
+        description: None,
     }
 }
 
@@ -130,6 +135,7 @@ pub fn query_typed<'a>(sql: &'a str, types: &'a [Type]) -> Query<'a> {
         params: Vec::new(),
         read: false,
         route: Route::Auto,
+        description: None,
     }
 }
 
@@ -171,6 +177,23 @@ impl<'a> Query<'a> {
 
     pub(crate) fn params(&self) -> &[&'a (dyn ToSql + Sync)] {
         &self.params
+    }
+
+    /// Marks it as the statement the compile-time check described as `description`.
+    pub(crate) fn described(self, description: &'static Description) -> Self {
+        Query {
+            description: Some(description),
+            ..self
+        }
+    }
+
+    /// What the compile-time check found, for a `query!`.
+    #[cfg_attr(
+        not(any(feature = "metrics", feature = "tracing")),
+        expect(dead_code, reason = "read by metrics and spans only")
+    )]
+    pub(crate) fn description(&self) -> Option<&'static Description> {
+        self.description
     }
 
     run_methods!(Row);

@@ -5,6 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use lifeguard_pg::{Connection, Error, SimpleQueryMessage, Socket, TransactionStatus};
 
+use crate::labels::Route as RouteLabel;
+use crate::observe::TransactionWatch;
 use crate::pool::{Pool, PooledConnection};
 use crate::query::{Executor, Query};
 use crate::route::WalPosition;
@@ -12,7 +14,10 @@ use crate::route::WalPosition;
 impl Pool {
     /// Starts a transaction on an exclusive connection to the primary (`BEGIN`).
     pub fn begin(&self) -> Result<Transaction, Error> {
-        Transaction::begin(self.acquire()?, "BEGIN")
+        let primary = self.inner.topology.primary().unwrap_or(0);
+        let watch = self.inner.observe.transaction(primary, RouteLabel::Primary);
+        let lent = self.acquire_on_primary(Some(&watch));
+        Transaction::start(lent, watch, "BEGIN")
     }
 
     /// Starts a read-only transaction (`BEGIN READ ONLY`) on an eligible replica, or on
@@ -28,7 +33,14 @@ impl Pool {
     /// # Ok(()) }
     /// ```
     pub fn begin_read(&self) -> Result<Transaction, Error> {
-        Transaction::begin(self.acquire_for_reads()?, "BEGIN READ ONLY")
+        let replica = self.replica_for_reads();
+        let server = replica.unwrap_or_else(|| self.inner.topology.primary().unwrap_or(0));
+        let watch = self
+            .inner
+            .observe
+            .transaction(server, self.route_to(server));
+        let lent = self.acquire_for_reads(replica, Some(&watch));
+        Transaction::start(lent, watch, "BEGIN READ ONLY")
     }
 
     /// Runs `f` in a transaction: commits when it returns `Ok`, rolls back when it
@@ -76,16 +88,31 @@ pub struct Transaction {
     failure: Option<String>,
     /// A [`Session`](crate::Session)'s position, moved past the commit.
     session: Option<Arc<AtomicU64>>,
+    watch: TransactionWatch,
 }
 
 impl Transaction {
-    pub(crate) fn begin(mut conn: PooledConnection, sql: &str) -> Result<Transaction, Error> {
-        conn.batch_execute(sql)?;
+    /// Starts the transaction with `sql` on the connection `lent` (or ends `watch` with
+    /// the error that kept it from being lent).
+    pub(crate) fn start(
+        lent: Result<PooledConnection, Error>,
+        watch: TransactionWatch,
+        sql: &str,
+    ) -> Result<Transaction, Error> {
+        let started = lent.and_then(|mut conn| conn.batch_execute(sql).map(|()| conn));
+        let conn = match started {
+            Ok(conn) => conn,
+            Err(e) => {
+                watch.end("begin", Err(&e));
+                return Err(e);
+            }
+        };
         Ok(Transaction {
             conn: Some(conn),
             savepoints: 0,
             failure: None,
             session: None,
+            watch,
         })
     }
 
@@ -112,7 +139,9 @@ impl Transaction {
         if self.connection().transaction_status() == TransactionStatus::Failed {
             let cause = self.failure.take();
             self.finish("ROLLBACK")?;
-            return Err(Error::RolledBack { cause });
+            let rolled_back = Error::RolledBack { cause };
+            self.watch.end("rollback", Err(&rolled_back));
+            return Err(rolled_back);
         }
         match self.session.take() {
             Some(position) => self.commit_recorded(&position),
@@ -136,7 +165,7 @@ impl Transaction {
                 })
                 .ok_or_else(|| Error::Protocol("COMMIT returned no WAL position".into()))?
         });
-        match lsn {
+        let result = match lsn {
             Ok(lsn) => {
                 position.fetch_max(lsn.as_u64(), Ordering::SeqCst);
                 Ok(())
@@ -145,7 +174,9 @@ impl Transaction {
                 conn.discard();
                 Err(e)
             }
-        }
+        };
+        self.watch.end("commit", result.as_ref().map(|_| ()));
+        result
     }
 
     /// Runs `query` on the transaction's connection, remembering the first error.
@@ -154,7 +185,13 @@ impl Transaction {
         query: &Query<'_>,
         on_row: &mut dyn FnMut(lifeguard_pg::Row) -> Result<(), Error>,
     ) -> Result<u64, Error> {
-        let result = Executor::run(self.connection(), query, on_row);
+        let conn = self
+            .conn
+            .as_mut()
+            .expect("a Transaction holds its connection until finished");
+        let watch = self.watch.query(query);
+        let result = Executor::run(&mut **conn, query, on_row);
+        watch.finish(&result);
         if let Err(e) = &result
             && self.failure.is_none()
             && self.connection().transaction_status() == TransactionStatus::Failed
@@ -224,6 +261,12 @@ impl Transaction {
                 if result.is_err() {
                     conn.discard();
                 }
+                let end = if sql == "COMMIT" {
+                    "commit"
+                } else {
+                    "rollback"
+                };
+                self.watch.end(end, result.as_ref().map(|_| ()));
                 result
             }
             None => Ok(()),

@@ -409,6 +409,19 @@ impl Executor for &mut PooledConnection {
         query: &Query<'_>,
         on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
     ) -> Result<u64, Error> {
-        (&mut **self).run(query, on_row)
+        let server = self.server;
+        let route = if self.pool.topology.primary() == Some(server) {
+            crate::labels::Route::Primary
+        } else {
+            crate::labels::Route::Replica
+        };
+        let PooledConnection { conn, pool, .. } = self;
+        let watch = pool.observe.session_query(query, server, route);
+        let conn = conn
+            .as_mut()
+            .expect("a PooledConnection holds its connection until dropped");
+        let result = (&mut **conn).run(query, on_row);
+        watch.finish(&result);
+        result
     }
 }

@@ -32,6 +32,7 @@ pub use exclusive::PooledConnection;
 
 use crate::config::PoolConfig;
 use crate::listener::Listener;
+use crate::observe::Observer;
 use crate::query::{Executor, Query};
 use crate::stats::{PoolStats, ServerStats};
 use topology::Topology;
@@ -85,7 +86,7 @@ const HEALER_STACK_WORDS: usize = 64 * 1024;
 ///   is the primary, and never go to a server in recovery.
 #[derive(Clone)]
 pub struct Pool {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 pub(crate) struct Inner {
@@ -93,6 +94,7 @@ pub(crate) struct Inner {
     pub(crate) topology: Arc<Topology>,
     closing: Arc<AtomicBool>,
     pub(crate) acquire_timeouts: AtomicU64,
+    pub(crate) observe: Observer,
 }
 
 impl Inner {
@@ -160,8 +162,10 @@ impl Pool {
                 })?;
             }
         }
+        let pgs: Vec<Config> = topology.servers.iter().map(|s| s.pg.clone()).collect();
         Ok(Pool {
             inner: Arc::new(Inner {
+                observe: Observer::new(&pgs),
                 config,
                 topology,
                 closing,
@@ -183,7 +187,7 @@ impl Pool {
     /// Lends an exclusive connection to the primary (a pinned session) until it is
     /// dropped.
     pub fn acquire(&self) -> Result<PooledConnection, Error> {
-        self.acquire_on_primary()
+        self.acquire_on_primary(None)
     }
 
     /// The server configuration of the primary (the first server until one is known).

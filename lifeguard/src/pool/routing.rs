@@ -22,6 +22,8 @@ use super::exclusive::{self, PooledConnection};
 use super::shared::Shared;
 use super::{Pool, monitor, pool_closed};
 use crate::config::ReadPreference;
+use crate::labels::Route as RouteLabel;
+use crate::observe::TransactionWatch;
 use crate::query::Query;
 use crate::route::Route;
 use crate::wait_queue::Wait;
@@ -53,24 +55,27 @@ impl Pool {
             return self.read(query, session, on_row);
         }
         match session {
-            Some(position) if !read => self.on_primary(|client, share_sync| {
+            Some(position) if !read => self.on_primary(query, |client, share_sync| {
                 write_recorded(client, share_sync, query, position, on_row)
             }),
-            _ => self
-                .on_primary(|client, share_sync| query.run_on_client(client, share_sync, on_row)),
+            _ => self.on_primary(query, |client, share_sync| {
+                query.run_on_client(client, share_sync, on_row)
+            }),
         }
     }
 
-    /// Runs `f` on a shared connection of the primary, following the primary when the
-    /// wait is redirected.
+    /// Runs `f` (which runs `query`) on a shared connection of the primary, following
+    /// the primary when the wait is redirected.
     fn on_primary<T>(
         &self,
+        query: &Query<'_>,
         mut f: impl FnMut(&Client, bool) -> Result<T, Error>,
     ) -> Result<T, Error> {
         loop {
-            let deadline = Instant::now() + self.inner.config.get_acquire_timeout();
+            let started = Instant::now();
+            let deadline = started + self.inner.config.get_acquire_timeout();
             let primary = self.primary_before(deadline)?;
-            if let Some(result) = self.on_shared(primary, deadline, &mut f) {
+            if let Some(result) = self.on_shared(primary, started, query, &mut f) {
                 return result;
             }
         }
@@ -99,8 +104,7 @@ impl Pool {
             let server = &topology.servers[replica];
             server.reads_routed.fetch_add(1, Ordering::Relaxed);
             let mut delivered = false;
-            let deadline = Instant::now() + inner.config.get_acquire_timeout();
-            let result = self.on_shared(replica, deadline, |client, share_sync| {
+            let result = self.on_shared(replica, Instant::now(), query, |client, share_sync| {
                 query.run_on_client(client, share_sync, &mut |row| {
                     delivered = true;
                     on_row(row)
@@ -125,7 +129,9 @@ impl Pool {
                 "no replica is eligible for reads (read_preference = replica_only)",
             ));
         }
-        self.on_primary(|client, share_sync| query.run_on_client(client, share_sync, on_row))
+        self.on_primary(query, |client, share_sync| {
+            query.run_on_client(client, share_sync, on_row)
+        })
     }
 
     /// The primary's index: waits (until `deadline`) only while the monitors have not
@@ -153,19 +159,45 @@ impl Pool {
         }
     }
 
-    /// Runs `f` on a shared connection of server `index`, waiting for room until
-    /// `deadline`. `None`: the wait was redirected (the server stopped being the
-    /// primary), nothing ran.
+    /// Runs `f` (which runs `query`) on a shared connection of server `index`,
+    /// called at `started` and waiting for room up to the acquire timeout; observed as
+    /// one query (metrics, spans). `None`: the wait was redirected (the server stopped
+    /// being the primary), nothing ran.
     fn on_shared<T>(
         &self,
         index: usize,
-        deadline: Instant,
+        started: Instant,
+        query: &Query<'_>,
         f: impl FnOnce(&Client, bool) -> Result<T, Error>,
     ) -> Option<Result<T, Error>> {
         let inner = &self.inner;
+        let mut watch = inner
+            .observe
+            .shared_query(query, self.route_to(index), index, started);
+        let result = self.on_shared_watched(index, started, f, || watch.acquired());
+        if let Some(result) = &result {
+            watch.finish(result);
+        }
+        result
+    }
+
+    /// [`on_shared`](Self::on_shared) without the watch; `acquired` is called when room
+    /// was found.
+    fn on_shared_watched<T>(
+        &self,
+        index: usize,
+        started: Instant,
+        f: impl FnOnce(&Client, bool) -> Result<T, Error>,
+        acquired: impl FnOnce(),
+    ) -> Option<Result<T, Error>> {
+        let inner = &self.inner;
         let shared = &inner.topology.servers[index].shared;
+        let deadline = started + inner.config.get_acquire_timeout();
         let slot = match shared.queue.acquire(&**shared, deadline) {
-            Wait::Ticket(slot) => slot,
+            Wait::Ticket(slot) => {
+                acquired();
+                slot
+            }
             Wait::Closed if inner.is_closing() => return Some(Err(pool_closed())),
             Wait::Closed => return None,
             Wait::TimedOut => {
@@ -193,26 +225,59 @@ impl Pool {
         Some(result)
     }
 
-    /// Lends an exclusive connection to the primary, following it if it moves.
-    pub(crate) fn acquire_on_primary(&self) -> Result<PooledConnection, Error> {
+    /// The route label of a statement on server `index`.
+    pub(crate) fn route_to(&self, index: usize) -> RouteLabel {
+        if self.inner.topology.primary() == Some(index) {
+            RouteLabel::Primary
+        } else {
+            RouteLabel::Replica
+        }
+    }
+
+    /// Lends an exclusive connection to the primary, following it if it moves; its
+    /// wait is observed under the transaction `parent`, if any.
+    pub(crate) fn acquire_on_primary(
+        &self,
+        parent: Option<&TransactionWatch>,
+    ) -> Result<PooledConnection, Error> {
+        let inner = &self.inner;
         loop {
-            let deadline = Instant::now() + self.inner.config.get_acquire_timeout();
+            let deadline = Instant::now() + inner.config.get_acquire_timeout();
             let primary = self.primary_before(deadline)?;
-            if let Some(result) = exclusive::acquire(&self.inner, primary, deadline) {
-                return result;
+            let lent = inner.observe.exclusive_acquire(parent, primary, || {
+                exclusive::acquire(inner, primary, deadline).transpose()
+            })?;
+            if let Some(conn) = lent {
+                return Ok(conn);
             }
         }
     }
 
-    /// Lends an exclusive connection to an eligible replica, or to the primary when
-    /// none is (or the read preference is `Primary`).
-    pub(crate) fn acquire_for_reads(&self) -> Result<PooledConnection, Error> {
+    /// The replica a read-only transaction would go to now: an eligible one, unless the
+    /// read preference is `Primary`.
+    pub(crate) fn replica_for_reads(&self) -> Option<usize> {
         let inner = &self.inner;
-        if inner.config.get_read_preference() != ReadPreference::Primary
-            && let Some(replica) = inner.topology.pick_replica(0)
-        {
+        if inner.config.get_read_preference() == ReadPreference::Primary {
+            return None;
+        }
+        inner.topology.pick_replica(0)
+    }
+
+    /// Lends an exclusive connection to `replica` (see
+    /// [`replica_for_reads`](Self::replica_for_reads)), or to the primary when there is
+    /// none or it fails; observed under `parent`.
+    pub(crate) fn acquire_for_reads(
+        &self,
+        replica: Option<usize>,
+        parent: Option<&TransactionWatch>,
+    ) -> Result<PooledConnection, Error> {
+        let inner = &self.inner;
+        if let Some(replica) = replica {
             let deadline = Instant::now() + inner.config.get_acquire_timeout();
-            if let Some(Ok(conn)) = exclusive::acquire(&self.inner, replica, deadline) {
+            let lent = inner.observe.exclusive_acquire(parent, replica, || {
+                exclusive::acquire(inner, replica, deadline).transpose()
+            });
+            if let Ok(Some(conn)) = lent {
                 inner.topology.servers[replica]
                     .reads_routed
                     .fetch_add(1, Ordering::Relaxed);
@@ -224,7 +289,7 @@ impl Pool {
                 "no replica is eligible for reads (read_preference = replica_only)",
             ));
         }
-        self.acquire_on_primary()
+        self.acquire_on_primary(parent)
     }
 }
 
