@@ -457,3 +457,69 @@ fn no_bound_value_reaches_a_span_an_event_a_log_line_or_a_metric() {
     assert!(text.contains("lifeguard_queries_total"), "{text}");
     assert!(!text.contains(MARKER), "a metric holds the value:\n{text}");
 }
+
+/// A statement routed as a read that the replica refuses (`nextval` writes: SQLSTATE
+/// 25006) never ran there, so it runs once more on the primary: two query spans, the
+/// replica's with the error and the primary's without, and one retry in the stats.
+#[test]
+fn a_read_retried_on_the_primary_shows_both_attempts() {
+    install();
+    let primary = lifeguard_harness::Cluster::start().expect("a primary");
+    primary
+        .psql("postgres", "CREATE SEQUENCE retried_seq")
+        .expect("a sequence");
+    let standby = primary.start_standby().expect("a standby");
+    let pool = Pool::new(
+        PoolConfig::new(&primary.url())
+            .expect("url")
+            .replica(&standby.url())
+            .expect("standby url")
+            .connections(1)
+            .replica_poll_interval(Duration::from_millis(50)),
+    )
+    .expect("pool");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !pool
+        .server_stats()
+        .iter()
+        .any(|s| s.role == lifeguard::Role::Replica && s.eligible)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            pool.server_stats()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let sql = "SELECT nextval('retried_seq')";
+    let value: i64 = query(sql)
+        .on_replica()
+        .fetch_one(&pool)
+        .expect("ran on the primary")
+        .get(0)
+        .expect("a number");
+    assert_eq!(value, 1, "it ran once");
+
+    let spans = spans_of("postgres");
+    let attempts: Vec<&SpanRecord> = spans
+        .iter()
+        .filter(|s| field(s, "db.query.text") == Some(sql))
+        .collect();
+    assert_eq!(attempts.len(), 2, "{spans:#?}");
+    let (first, second) = (attempts[0], attempts[1]);
+    assert_eq!(field(first, "lifeguard.route"), Some("replica"));
+    assert_eq!(
+        field(first, "server.port"),
+        Some(standby.port().to_string().as_str())
+    );
+    assert_eq!(field(first, "error.type"), Some("25006"));
+    assert_eq!(field(first, "db.response.status_code"), Some("25006"));
+    assert_eq!(field(second, "lifeguard.route"), Some("primary"));
+    assert_eq!(
+        field(second, "server.port"),
+        Some(primary.port().to_string().as_str())
+    );
+    assert_eq!(field(second, "error.type"), None);
+    let retries: u64 = pool.server_stats().iter().map(|s| s.read_retries).sum();
+    assert_eq!(retries, 1);
+}

@@ -34,8 +34,9 @@ macro_rules! run_methods {
         /// Runs it as a read on a pool with replicas: on an eligible replica, or where
         /// the read preference sends reads when none is. For a statement the caller
         /// knows only reads though its class says otherwise (SQL built at run time,
-        /// whose class is unknown; a read calling a volatile function): a write sent
-        /// this way fails on the replica (SQLSTATE 25006) and is not retried.
+        /// whose class is unknown; a read calling a volatile function). A write sent
+        /// this way is refused by the replica (SQLSTATE 25006) without running there,
+        /// and then runs once on the primary, as any read the replica refused.
         pub fn on_replica(mut self) -> Self {
             *self.route_mut() = $crate::route::Route::Replica;
             self
