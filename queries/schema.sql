@@ -1,6 +1,6 @@
 -- The schema every query! in this repository is checked against: the quickstart's
--- tables, the test suite's, and the benchmark's `world`. Idempotent: the quickstart runs
--- it on whatever database DATABASE_URL names.
+-- tables, the test suite's, the benchmark's `world` and the TechEmpower example's
+-- `fortune`. Idempotent: the quickstart runs it on whatever database DATABASE_URL names.
 --
 -- Compile online against a database that has it, e.g. the private one
 --   cargo run -p lifeguard-harness --bin lifeguard-build-server -- --schema queries/schema.sql
@@ -74,10 +74,24 @@ CREATE TABLE IF NOT EXISTS world (
     randomnumber int NOT NULL
 );
 
+-- TechEmpower's fortunes (examples/techempower; its rows are in queries/techempower.sql).
+CREATE TABLE IF NOT EXISTS fortune (
+    id int PRIMARY KEY,
+    message varchar(2048) NOT NULL
+);
+
 -- Start-up verification (tests/verify.rs) alters it to make statements drift.
 CREATE TABLE IF NOT EXISTS verify_items (
     id int PRIMARY KEY,
     label text NOT NULL,
     price int4 NOT NULL,
     note text
+);
+
+-- Routing to replicas (lifeguard/tests/routing.rs): each write names its caller's call,
+-- so a write run twice shows as two rows.
+CREATE TABLE IF NOT EXISTS routing_items (
+    id serial PRIMARY KEY,
+    call int NOT NULL,
+    note text NOT NULL
 );

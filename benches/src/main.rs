@@ -19,6 +19,10 @@
 //!     cargo run --release -p lifeguard-bench -- --target tokio-postgres --seconds 5
 //! ```
 //!
+//! Built with features `metrics` and `tracing`, the pool targets carry Lifeguard's
+//! observability: spans compiled in (no subscriber), and with `--metrics` the pool's
+//! Prometheus series registered; `benches/observability.sh` measures both on and off.
+//!
 //! The server is `--url`, else `DATABASE_URL`, else a private server started by
 //! lifeguard-harness. The `world` table is created and filled when absent. Each loop
 //! runs `--warmup-seconds` unrecorded, then `--seconds` recorded, and stops by itself;
@@ -70,6 +74,11 @@ struct Args {
     /// Stack of each request coroutine, in words of 8 bytes (targets on may only).
     #[arg(long, default_value_t = targets::client::STACK_WORDS, value_parser = parse_words)]
     stack_words: usize,
+    /// Registers the pool's Prometheus series (targets pool and pool-one-sync; built
+    /// with feature `metrics`).
+    #[cfg(feature = "metrics")]
+    #[arg(long)]
+    metrics: bool,
 }
 
 /// A positive count of words, decimal or `0x` hexadecimal.
@@ -135,14 +144,16 @@ fn main() -> ExitCode {
     };
     eprintln!(
         "target={:?} workers={} concurrency={} connections={} warmup={}s seconds={} \
-         stack_words={:#x}",
+         stack_words={:#x} metrics={} tracing={}",
         args.target,
         load.workers,
         load.concurrency,
         load.connections,
         args.warmup_seconds,
         args.seconds,
-        args.stack_words
+        args.stack_words,
+        observed(&args),
+        cfg!(feature = "tracing")
     );
     if let Err(e) = workload::setup(&load.url) {
         eprintln!("setup of table world failed: {e}");
@@ -155,8 +166,8 @@ fn main() -> ExitCode {
     let cpu = CpuWindow::between(started + load.warmup, started + load.warmup + load.measure);
     let outcome = match args.target {
         Target::Client => targets::client::run(&load),
-        Target::Pool => targets::pool::run(&load, true),
-        Target::PoolOneSync => targets::pool::run(&load, false),
+        Target::Pool => targets::pool::run(&load, true, observed(&args)),
+        Target::PoolOneSync => targets::pool::run(&load, false, observed(&args)),
         Target::TokioPostgres => targets::tokio_postgres::run(&load),
         Target::Deadpool => targets::deadpool::run(&load),
         Target::Sqlx => targets::sqlx::run(&load),
@@ -186,6 +197,17 @@ fn main() -> ExitCode {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// Whether the pool's metrics are registered (`--metrics`).
+fn observed(args: &Args) -> bool {
+    #[cfg(feature = "metrics")]
+    return args.metrics;
+    #[cfg(not(feature = "metrics"))]
+    {
+        let _ = args;
+        false
     }
 }
 

@@ -13,6 +13,8 @@
 //! coroutines until it is free.
 
 use std::sync::{Mutex, MutexGuard, TryLockError};
+#[cfg(any(feature = "metrics", feature = "tracing"))]
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Locks `mutex`, held briefly by everyone (see the module docs). A poisoned lock still
 /// holds consistent data, since nothing under it can panic halfway, and is taken as
@@ -23,6 +25,38 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     }
     loop {
         match mutex.try_lock() {
+            Ok(guard) => return guard,
+            Err(TryLockError::Poisoned(p)) => return p.into_inner(),
+            Err(TryLockError::WouldBlock) => may::coroutine::yield_now(),
+        }
+    }
+}
+
+/// Reads under `lock`, taken as [`lock`] takes a mutex: for tables read on every call
+/// and written rarely (each write a few instructions), whose readers never wait for
+/// each other.
+#[cfg(any(feature = "metrics", feature = "tracing"))]
+pub(crate) fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    if !may::coroutine::is_coroutine() {
+        return lock.read().unwrap_or_else(|p| p.into_inner());
+    }
+    loop {
+        match lock.try_read() {
+            Ok(guard) => return guard,
+            Err(TryLockError::Poisoned(p)) => return p.into_inner(),
+            Err(TryLockError::WouldBlock) => may::coroutine::yield_now(),
+        }
+    }
+}
+
+/// Writes under `lock` (see [`read`]).
+#[cfg(any(feature = "metrics", feature = "tracing"))]
+pub(crate) fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    if !may::coroutine::is_coroutine() {
+        return lock.write().unwrap_or_else(|p| p.into_inner());
+    }
+    loop {
+        match lock.try_write() {
             Ok(guard) => return guard,
             Err(TryLockError::Poisoned(p)) => return p.into_inner(),
             Err(TryLockError::WouldBlock) => may::coroutine::yield_now(),

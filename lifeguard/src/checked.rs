@@ -11,6 +11,7 @@ use lifeguard_pg::types::{Format, IsNull, ToSql, Type};
 use lifeguard_pg::{Error, Row};
 
 use crate::query::{Executor, query_read, query_typed, run_methods};
+use crate::route::Route;
 
 /// The descriptor a `query!` call embeds as a `static`: the SQL, where it was written,
 /// and the [`Description`] the compile-time check found (emitted as static data, read as
@@ -159,6 +160,7 @@ pub struct CheckedQuery<R> {
     statement: &'static StatementInfo,
     params: Box<[Encoded]>,
     decode: fn(&Row) -> Result<R, Error>,
+    route: Route,
 }
 
 impl<R> CheckedQuery<R> {
@@ -172,6 +174,7 @@ impl<R> CheckedQuery<R> {
             statement,
             params: params.into(),
             decode,
+            route: Route::Auto,
         }
     }
 
@@ -181,6 +184,10 @@ impl<R> CheckedQuery<R> {
     }
 
     run_methods!(R);
+
+    fn route_mut(&mut self) -> &mut Route {
+        &mut self.route
+    }
 
     fn decode(&self, row: Row) -> Result<R, Error> {
         (self.decode)(&row)
@@ -195,10 +202,16 @@ impl<R> CheckedQuery<R> {
         let mut query = match self.statement.kind() {
             StatementKind::Read => query_read(sql, types),
             StatementKind::Write => query_typed(sql, types),
-        };
+        }
+        .described(&self.statement.description);
         for param in self.params.iter() {
             query = query.bind(param);
         }
+        query = match self.route {
+            Route::Auto => query,
+            Route::Primary => query.on_primary(),
+            Route::Replica => query.on_replica(),
+        };
         executor.run(&query, on_row)
     }
 }

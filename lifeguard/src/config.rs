@@ -25,6 +25,11 @@
 //! | `liveness_interval` | `LIFEGUARD_LIVENESS_INTERVAL` | `"30s"` | An idle connection is checked after this much silence. |
 //! | `backoff_min` | `LIFEGUARD_BACKOFF_MIN` | `"10ms"` | The delay before the first reconnect after a failure. |
 //! | `backoff_max` | `LIFEGUARD_BACKOFF_MAX` | `"1s"` | The cap on the reconnect delay, which doubles with each consecutive failure and varies by ±20% ([`PoolConfig::backoff_delay`]). At least `backoff_min`. |
+//! | `replicas` | `LIFEGUARD_REPLICAS` | none | Streaming standbys of the primary that take reads: a TOML array of URLs or `key=value` strings; in the environment, URLs separated by spaces. A multi-host `url` (`postgres://a,b/db`, `host=a,b`) adds its other hosts too; with several servers the pool polls each and takes the one not in recovery as the primary (and follows a promotion). See [`ReadPreference`] and `Pool`'s routing docs. |
+//! | `read_preference` | `LIFEGUARD_READ_PREFERENCE` | `"prefer_replica"`, or what the URL's `target_session_attrs` asks | Where statements `query!` classed as reads go: `"primary"`, `"prefer_replica"` (an eligible replica, else the primary) or `"replica_only"` (fail at once when no replica is eligible). Writes, transactions, sessions and SQL built at run time go to the primary. |
+//! | `replica_poll_interval` | `LIFEGUARD_REPLICA_POLL_INTERVAL` | `"100ms"` | How often each server is polled for its WAL position, recovery and replay state (only with more than one server). |
+//! | `replica_max_lag` | `LIFEGUARD_REPLICA_MAX_LAG` | `"1s"` | A replica further behind the primary than this (measured while the primary writes) takes no reads. |
+//! | `replica_max_lag_bytes` | `LIFEGUARD_REPLICA_MAX_LAG_BYTES` | `16777216` (16 MiB) | A replica more bytes of WAL behind the primary than this takes no reads. |
 //!
 //! Every duration except `lifetime_jitter` must be greater than zero.
 //!
@@ -80,6 +85,8 @@
 
 mod env;
 mod file;
+mod hosts;
+mod routing;
 #[cfg(test)]
 mod tests;
 mod value;
@@ -88,6 +95,8 @@ use std::fmt;
 use std::time::Duration;
 
 use lifeguard_pg::Error;
+
+pub use routing::ReadPreference;
 
 /// Default `max_exclusive`.
 const DEFAULT_MAX_EXCLUSIVE: usize = 16;
@@ -165,6 +174,42 @@ pub struct PoolConfig {
     liveness_interval: Duration,
     backoff_min: Duration,
     backoff_max: Duration,
+    /// The other hosts of a multi-host URL, in its order.
+    url_hosts: Vec<lifeguard_pg::Config>,
+    /// Servers added as replicas.
+    replicas: Vec<lifeguard_pg::Config>,
+    read_preference: ReadPreference,
+    replica_poll_interval: Duration,
+    replica_max_lag: Duration,
+    replica_max_lag_bytes: u64,
+}
+
+/// A connection string read for the pool: one server configuration per host, and the
+/// read preference its `target_session_attrs` asks for.
+pub(crate) struct Servers {
+    each: Vec<lifeguard_pg::Config>,
+    preference: Option<ReadPreference>,
+}
+
+/// Reads `text` (a URL or `key=value` string, single- or multi-host); the error is the
+/// URL parser's, which hides the password.
+pub(crate) fn parse_servers(text: &str) -> Result<Servers, String> {
+    let hosts = hosts::split(text)?;
+    let each = hosts
+        .each
+        .iter()
+        .map(|one| {
+            one.parse::<lifeguard_pg::Config>()
+                .map_err(|err| match err {
+                    Error::Config(why) => why,
+                    other => other.to_string(),
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Servers {
+        each,
+        preference: hosts.preference,
+    })
 }
 
 impl PoolConfig {
@@ -190,7 +235,26 @@ impl PoolConfig {
     /// # Ok::<(), lifeguard_pg::Error>(())
     /// ```
     pub fn new(url: &str) -> Result<PoolConfig, Error> {
-        Ok(PoolConfig::from_pg(url.parse()?))
+        PoolConfig::without_url()
+            .with_url(url)
+            .map_err(Error::Config)
+    }
+
+    /// Replaces the server with those `url` names (the first, then the other hosts of a
+    /// multi-host URL), and the read preference with the one its
+    /// `target_session_attrs` asks for, if any.
+    fn with_url(self, url: &str) -> Result<PoolConfig, String> {
+        let Servers { each, preference } = parse_servers(url)?;
+        let mut each = each.into_iter();
+        let first = each
+            .next()
+            .ok_or_else(|| "the URL names no host".to_owned())?;
+        let mut config = self.with_pg(first);
+        config.url_hosts = each.collect();
+        if let Some(preference) = preference {
+            config.read_preference = preference;
+        }
+        Ok(config)
     }
 
     /// A configuration for the server `config` describes, with the defaults for every
@@ -223,6 +287,12 @@ impl PoolConfig {
             liveness_interval: DEFAULT_LIVENESS_INTERVAL,
             backoff_min: DEFAULT_BACKOFF_MIN,
             backoff_max: DEFAULT_BACKOFF_MAX,
+            url_hosts: Vec::new(),
+            replicas: Vec::new(),
+            read_preference: ReadPreference::default(),
+            replica_poll_interval: routing::DEFAULT_POLL_INTERVAL,
+            replica_max_lag: routing::DEFAULT_MAX_LAG,
+            replica_max_lag_bytes: routing::DEFAULT_MAX_LAG_BYTES,
         }
     }
 
@@ -479,6 +549,8 @@ impl PoolConfig {
             ("connect_timeout", self.connect_timeout),
             ("liveness_interval", self.liveness_interval),
             ("backoff_min", self.backoff_min),
+            ("replica_poll_interval", self.replica_poll_interval),
+            ("replica_max_lag", self.replica_max_lag),
         ];
         for (name, value) in positive {
             if value.is_zero() {
@@ -591,6 +663,12 @@ impl fmt::Debug for PoolConfig {
             .field("liveness_interval", &self.liveness_interval)
             .field("backoff_min", &self.backoff_min)
             .field("backoff_max", &self.backoff_max)
+            .field("url_hosts", &self.url_hosts)
+            .field("replicas", &self.replicas)
+            .field("read_preference", &self.read_preference)
+            .field("replica_poll_interval", &self.replica_poll_interval)
+            .field("replica_max_lag", &self.replica_max_lag)
+            .field("replica_max_lag_bytes", &self.replica_max_lag_bytes)
             .finish()
     }
 }

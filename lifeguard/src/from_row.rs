@@ -78,6 +78,10 @@ impl<'a, T: FromRow> QueryAs<'a, T> {
 
     run_methods!(T);
 
+    fn route_mut(&mut self) -> &mut crate::route::Route {
+        self.query.route_mut()
+    }
+
     fn run_raw(
         &self,
         executor: impl Executor,

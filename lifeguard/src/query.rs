@@ -4,8 +4,11 @@
 //! (autocommit, pipelined), a transaction, a pooled connection or a plain
 //! [`Connection`](lifeguard_pg::Connection).
 
+use lifeguard_offline::description::Description;
 use lifeguard_pg::types::{ToSql, Type};
 use lifeguard_pg::{Client, Connection, Error, Row, Socket};
+
+use crate::route::Route;
 
 /// The run methods every query value has, written once. Each query type implements
 /// two things, `run_raw(&self, executor, on_row)`, which runs it and hands each row to
@@ -14,6 +17,31 @@ use lifeguard_pg::{Client, Connection, Error, Row, Socket};
 /// nothing).
 macro_rules! run_methods {
     ($row:ty) => {
+        /// Runs it on the pool's primary, whatever its class (other executors run it
+        /// where they are).
+        ///
+        /// ```no_run
+        /// # fn demo(pool: &lifeguard::Pool) -> Result<(), lifeguard::Error> {
+        /// let row = lifeguard::query("SELECT pg_is_in_recovery()").on_primary().fetch_one(pool)?;
+        /// assert!(!row.get::<bool>(0)?);
+        /// # Ok(()) }
+        /// ```
+        pub fn on_primary(mut self) -> Self {
+            *self.route_mut() = $crate::route::Route::Primary;
+            self
+        }
+
+        /// Runs it as a read on a pool with replicas: on an eligible replica, or where
+        /// the read preference sends reads when none is. For a statement the caller
+        /// knows only reads though its class says otherwise (SQL built at run time,
+        /// whose class is unknown; a read calling a volatile function). A write sent
+        /// this way is refused by the replica (SQLSTATE 25006) without running there,
+        /// and then runs once on the primary, as any read the replica refused.
+        pub fn on_replica(mut self) -> Self {
+            *self.route_mut() = $crate::route::Route::Replica;
+            self
+        }
+
         /// Runs it and hands each row to `f` as it is decoded; returns the rows affected
         /// (or returned).
         pub fn for_each(
@@ -77,8 +105,14 @@ pub struct Query<'a> {
     types: Option<&'a [Type]>,
     params: Vec<&'a (dyn ToSql + Sync)>,
     /// Known to only read (a `query!` whose plan shows it): on a pipelined connection
-    /// it may share a Sync with other reads ([`Client::for_each_read`]).
+    /// it may share a Sync with other reads ([`Client::for_each_read`]), and on a pool
+    /// with replicas it may run on one.
     read: bool,
+    /// Where the pool may run it: `.on_primary()` and `.on_replica()` set it.
+    route: Route,
+    /// What the compile-time check found, for a `query!`: metrics and spans name the
+    /// statement from it.
+    description: Option<&'static Description>,
 }
 
 /// A query whose parameter types the server infers (described once per connection).
@@ -88,6 +122,8 @@ pub fn query(sql: &str) -> Query<'_> {
         types: None,
         params: Vec::new(),
         read: false,
+        route: Route::Auto,
+        description: None,
     }
 }
 
@@ -99,6 +135,8 @@ pub fn query_typed<'a>(sql: &'a str, types: &'a [Type]) -> Query<'a> {
         types: Some(types),
         params: Vec::new(),
         read: false,
+        route: Route::Auto,
+        description: None,
     }
 }
 
@@ -120,6 +158,43 @@ impl<'a> Query<'a> {
     /// The SQL text.
     pub fn sql(&self) -> &str {
         self.sql
+    }
+
+    pub(crate) fn route(&self) -> Route {
+        self.route
+    }
+
+    pub(crate) fn route_mut(&mut self) -> &mut Route {
+        &mut self.route
+    }
+
+    pub(crate) fn is_read(&self) -> bool {
+        self.read
+    }
+
+    pub(crate) fn types(&self) -> Option<&'a [Type]> {
+        self.types
+    }
+
+    pub(crate) fn params(&self) -> &[&'a (dyn ToSql + Sync)] {
+        &self.params
+    }
+
+    /// Marks it as the statement the compile-time check described as `description`.
+    pub(crate) fn described(self, description: &'static Description) -> Self {
+        Query {
+            description: Some(description),
+            ..self
+        }
+    }
+
+    /// What the compile-time check found, for a `query!`.
+    #[cfg_attr(
+        not(any(feature = "metrics", feature = "tracing")),
+        expect(dead_code, reason = "read by metrics and spans only")
+    )]
+    pub(crate) fn description(&self) -> Option<&'static Description> {
+        self.description
     }
 
     run_methods!(Row);

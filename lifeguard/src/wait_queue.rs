@@ -20,7 +20,9 @@
 //! not counted as waiting.
 //!
 //! Closing the queue ([`WaitQueue::close`]) moves every waiting caller to closed the same
-//! way, under the lock, so a close and a grant never both reach one waiter.
+//! way, under the lock, so a close and a grant never both reach one waiter;
+//! [`WaitQueue::redirect`] does the same without closing the queue (the pool's primary
+//! moved: its waiters are routed again).
 //!
 //! Why no wait outlasts its deadline: every park goes through
 //! [`lifeguard_pg::may_timeout_until`], since may parks forever on a timeout below a
@@ -264,6 +266,20 @@ impl WaitQueue {
     pub(crate) fn close(&self) {
         let mut queue = self.lock();
         self.closed.store(true, Ordering::SeqCst);
+        self.release_all(&mut queue);
+    }
+
+    /// Sends every waiter away with [`Wait::Closed`] without closing the queue: the
+    /// capacity they wait for will not come (their server stopped being the primary),
+    /// and each is routed again. Later callers queue as before.
+    pub(crate) fn redirect(&self) {
+        let mut queue = self.lock();
+        self.release_all(&mut queue);
+    }
+
+    /// Moves every queued waiter to closed and wakes it, under the lock (so a close
+    /// and a grant never both reach one waiter).
+    fn release_all(&self, queue: &mut VecDeque<Arc<Waiter>>) {
         for waiter in queue.drain(..) {
             self.waiting.fetch_sub(1, Ordering::SeqCst);
             if waiter.close() {
@@ -424,5 +440,43 @@ mod tests {
         }
         assert_eq!(queue.waiting(), 0);
         assert_eq!(tickets.0.load(Ordering::Acquire), 2);
+    }
+    /// Waiters sent away by `redirect` (coroutines and threads alike) return at once
+    /// with `Closed`, far before their deadline; the queue stays open, and a caller
+    /// after them gets a ticket as usual.
+    #[test]
+    fn redirect_releases_every_waiter_and_keeps_the_queue_open() {
+        let queue = Arc::new(WaitQueue::new());
+        let tickets = Arc::new(Tickets(AtomicUsize::new(0)));
+        let (tx, rx) = std::sync::mpsc::channel();
+        for i in 0..40 {
+            let (queue, tickets, tx) = (queue.clone(), tickets.clone(), tx.clone());
+            let wait = move || {
+                let started = Instant::now();
+                let deadline = started + Duration::from_secs(30);
+                let result = queue.acquire(&*tickets, deadline);
+                tx.send((result, started.elapsed())).unwrap();
+            };
+            if i % 2 == 0 {
+                may::go!(wait);
+            } else {
+                std::thread::spawn(wait);
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while queue.waiting() < 40 {
+            assert!(Instant::now() < deadline, "waiters never queued");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        queue.redirect();
+        for _ in 0..40 {
+            let (result, waited) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+            assert_eq!(result, Wait::Closed);
+            assert!(waited < Duration::from_secs(10), "{waited:?}");
+        }
+        assert_eq!(queue.waiting(), 0);
+        tickets.give_back(0);
+        let deadline = Instant::now() + Duration::from_secs(1);
+        assert_eq!(queue.acquire(&*tickets, deadline), Wait::Ticket(0));
     }
 }

@@ -5,6 +5,8 @@
 //! compile time against a database holding `queries/schema.sql` (or, offline, against
 //! `.lifeguard/`).
 
+pub mod scrape;
+
 /// The schema every `query!` in this repository is checked against.
 pub const SCHEMA: &str = include_str!("../../queries/schema.sql");
 

@@ -19,9 +19,14 @@ const OPEN_DEADLINE: Duration = Duration::from_secs(10);
 /// How long closing the pool waits for statements still in flight.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
-/// Runs the load, reads sharing a Sync or not; [`configure_may`](super::client::configure_may)
-/// must have been called first.
-pub fn run(load: &Load, share_sync: bool) -> Result<(Window, Vec<Recorder>), Box<dyn StdError>> {
+/// Runs the load, reads sharing a Sync or not, the pool's Prometheus series registered
+/// or not (`metrics`: only with feature `metrics`);
+/// [`configure_may`](super::client::configure_may) must have been called first.
+pub fn run(
+    load: &Load,
+    share_sync: bool,
+    metrics: bool,
+) -> Result<(Window, Vec<Recorder>), Box<dyn StdError>> {
     let config = PoolConfig::new(&load.url)?
         .connections(load.connections)
         .share_sync(share_sync)
@@ -32,6 +37,16 @@ pub fn run(load: &Load, share_sync: bool) -> Result<(Window, Vec<Recorder>), Box
         // The server cancels a statement that runs past the deadline.
         .statement_timeout(Some(REQUEST_DEADLINE));
     let pool = Pool::new(config)?;
+    #[cfg(feature = "metrics")]
+    let registry = lifeguard::metrics::prometheus::Registry::new();
+    #[cfg(feature = "metrics")]
+    if metrics {
+        pool.register_metrics(&registry)?;
+    }
+    #[cfg(not(feature = "metrics"))]
+    if metrics {
+        return Err("--metrics needs lifeguard-bench built with feature metrics".into());
+    }
     wait_until_open(&pool, load.connections)?;
     let (window, recorders) = super::run_coroutines(load, |i, window| {
         let pool = pool.clone();
@@ -49,6 +64,16 @@ pub fn run(load: &Load, share_sync: bool) -> Result<(Window, Vec<Recorder>), Box
         stats.cache_hits,
         stats.cache_misses
     );
+    #[cfg(feature = "metrics")]
+    if metrics {
+        let text = lifeguard::metrics::encode(&registry)?;
+        let queries = text
+            .lines()
+            .filter(|l| l.starts_with("lifeguard_queries_total"))
+            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum::<f64>();
+        eprintln!("metrics: lifeguard_queries_total sums to {queries}");
+    }
     pool.close(CLOSE_GRACE);
     Ok((window, recorders))
 }

@@ -564,18 +564,30 @@ impl Client {
         deadline: Option<Instant>,
         on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
     ) -> Result<Option<Outcome>, Error> {
+        let queued = self.queue_execution(run, deadline)?;
+        self.finish_execution(queued, run.parsed, on_row)
+    }
+
+    /// Queues `run`'s request without waiting for its answer (see
+    /// [`finish_execution`](Self::finish_execution)).
+    fn queue_execution(
+        &self,
+        run: &Execution<'_>,
+        deadline: Option<Instant>,
+    ) -> Result<Queued, Error> {
         let Execution {
             sql,
             parse_types,
             bind_types,
             params,
-            parsed,
             read,
+            ..
         } = *run;
         let key = statements::key(sql, parse_types);
         let mut chosen = None;
         let shared = &*self.handle.shared;
-        let answer = self.request(deadline, read, |state| {
+        let slot = Arc::new(ResponseSlot::new(Instant::now(), deadline));
+        let queued = shared.submit(slot.clone(), read, |state| {
             // Only a read whose statement is parsed and described joins a group.
             let shares = read && state.statements.is_ready(key, sql, parse_types);
             if !shares {
@@ -608,7 +620,34 @@ impl Client {
         })?;
         let (entry, columns, fresh) =
             chosen.ok_or_else(|| Error::protocol("statement lookup failed"))?;
-        let answer = answer.ok_or_else(|| Error::protocol("request not queued"))?;
+        if !queued {
+            return Err(Error::protocol("request not queued"));
+        }
+        Ok(Queued {
+            slot,
+            key,
+            entry,
+            columns,
+            fresh,
+        })
+    }
+
+    /// Waits for the answer to a request [`queue_execution`](Self::queue_execution)
+    /// queued and reads it; `None`: the server skipped it.
+    fn finish_execution(
+        &self,
+        queued: Queued,
+        parsed: bool,
+        on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
+    ) -> Result<Option<Outcome>, Error> {
+        let Queued {
+            slot,
+            key,
+            entry,
+            columns,
+            fresh,
+        } = queued;
+        let answer = slot.wait()?;
         if answer.is_empty() {
             return Ok(None);
         }
@@ -632,6 +671,46 @@ impl Client {
             let _ = entry.columns.set(columns.clone());
         }
         result.map(Some)
+    }
+
+    /// Runs a statement as [`for_each_typed`](Self::for_each_typed) does and, queued
+    /// right behind it in the same pipeline (no extra round trip), reads the server's
+    /// WAL insert position (`pg_current_wal_insert_lsn()`) once it has finished: a
+    /// position at or past the end of what the statement wrote and committed, which a
+    /// standby that has replayed it shows all of. Returns the rows affected and the
+    /// position as a number (a `pg_lsn`'s 64 bits).
+    ///
+    /// ```no_run
+    /// # fn demo(client: &lifeguard_pg::Client) -> Result<(), lifeguard_pg::Error> {
+    /// use lifeguard_pg::types::Type;
+    /// let (inserted, lsn) = client.for_each_typed_then_wal_position(
+    ///     "INSERT INTO posts (title) VALUES ($1)", &[Type::TEXT], &[&"hello"], |_| Ok(()))?;
+    /// assert_eq!(inserted, 1);
+    /// assert!(lsn > 0);
+    /// # Ok(()) }
+    /// ```
+    pub fn for_each_typed_then_wal_position(
+        &self,
+        sql: &str,
+        types: &[Type],
+        params: &[Param<'_>],
+        mut f: impl FnMut(Row) -> Result<(), Error>,
+    ) -> Result<(u64, u64), Error> {
+        let deadline = self.deadline();
+        let statement = Execution::new(sql, types, types, params);
+        let position = Execution::new(WAL_POSITION_SQL, &[], &[], &[]);
+        let first = self.queue_execution(&statement, deadline)?;
+        let second = self.queue_execution(&position, deadline);
+        let outcome = self.finish_execution(first, false, &mut f)?;
+        let mut lsn = None;
+        let read = self.finish_execution(second?, false, &mut |row| {
+            lsn = row.get::<Option<postgres_types::PgLsn>>(0)?;
+            Ok(())
+        });
+        let outcome = outcome.ok_or_else(|| Error::protocol("a write was skipped"))?;
+        read?;
+        let lsn = lsn.ok_or_else(|| Error::protocol("no WAL position in the answer"))?;
+        Ok((outcome.rows_affected, u64::from(lsn)))
     }
 
     fn forget_entry(&self, key: u64, entry: &Arc<CachedStatement>) {
@@ -660,6 +739,18 @@ impl Client {
     fn deadline(&self) -> Option<Instant> {
         self.deadline.map(|d| Instant::now() + d)
     }
+}
+
+/// What reads the WAL insert position, queued behind a write.
+const WAL_POSITION_SQL: &str = "SELECT pg_current_wal_insert_lsn()";
+
+/// A request queued by [`Client::queue_execution`], waiting for its answer.
+struct Queued {
+    slot: Arc<ResponseSlot>,
+    key: u64,
+    entry: Arc<CachedStatement>,
+    columns: Option<Arc<[crate::statement::Column]>>,
+    fresh: bool,
 }
 
 /// One execution of a statement on the pipelined connection: `sql` parsed with

@@ -105,6 +105,7 @@ impl PoolConfig {
                 toml::Value::String(text) => Raw::Str(text),
                 toml::Value::Integer(n) => Raw::Int(*n),
                 toml::Value::Boolean(b) => Raw::Bool(*b),
+                toml::Value::Array(values) => Raw::List(values),
                 _ => Raw::Other,
             };
             config = config.set_key(key, raw).map_err(|problem| {

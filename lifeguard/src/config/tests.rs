@@ -7,6 +7,7 @@ use super::PoolConfig;
 
 mod env;
 mod file;
+mod routing;
 use super::value::parse_duration;
 
 const URL: &str = "postgres://app:s3cret@db.example:5433/orders";

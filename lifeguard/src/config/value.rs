@@ -25,11 +25,16 @@ pub(super) enum Key {
     LivenessInterval,
     BackoffMin,
     BackoffMax,
+    Replicas,
+    ReadPreference,
+    ReplicaPollInterval,
+    ReplicaMaxLag,
+    ReplicaMaxLagBytes,
 }
 
 impl Key {
     /// Every key, `url` first so that the settings after it apply to its server.
-    pub(super) const ALL: [Key; 17] = [
+    pub(super) const ALL: [Key; 22] = [
         Key::Url,
         Key::Connections,
         Key::MaxExclusive,
@@ -47,6 +52,11 @@ impl Key {
         Key::LivenessInterval,
         Key::BackoffMin,
         Key::BackoffMax,
+        Key::Replicas,
+        Key::ReadPreference,
+        Key::ReplicaPollInterval,
+        Key::ReplicaMaxLag,
+        Key::ReplicaMaxLagBytes,
     ];
 
     /// The key's name in the `[database]` table.
@@ -69,6 +79,11 @@ impl Key {
             Key::LivenessInterval => "liveness_interval",
             Key::BackoffMin => "backoff_min",
             Key::BackoffMax => "backoff_max",
+            Key::Replicas => "replicas",
+            Key::ReadPreference => "read_preference",
+            Key::ReplicaPollInterval => "replica_poll_interval",
+            Key::ReplicaMaxLag => "replica_max_lag",
+            Key::ReplicaMaxLagBytes => "replica_max_lag_bytes",
         }
     }
 
@@ -92,6 +107,11 @@ impl Key {
             Key::LivenessInterval => "LIFEGUARD_LIVENESS_INTERVAL",
             Key::BackoffMin => "LIFEGUARD_BACKOFF_MIN",
             Key::BackoffMax => "LIFEGUARD_BACKOFF_MAX",
+            Key::Replicas => "LIFEGUARD_REPLICAS",
+            Key::ReadPreference => "LIFEGUARD_READ_PREFERENCE",
+            Key::ReplicaPollInterval => "LIFEGUARD_REPLICA_POLL_INTERVAL",
+            Key::ReplicaMaxLag => "LIFEGUARD_REPLICA_MAX_LAG",
+            Key::ReplicaMaxLagBytes => "LIFEGUARD_REPLICA_MAX_LAG_BYTES",
         }
     }
 
@@ -110,6 +130,8 @@ pub(super) enum Raw<'a> {
     Int(i64),
     /// A TOML boolean.
     Bool(bool),
+    /// A TOML array of strings (`replicas`).
+    List(&'a [toml::Value]),
     /// Any other TOML value.
     Other,
 }
@@ -164,7 +186,7 @@ pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| "the duration is too long".to_owned())
 }
 
-impl Raw<'_> {
+impl<'a> Raw<'a> {
     /// `"reset"`, `"close"` or `"none"`.
     fn session_reset(self) -> Result<SessionReset, Problem> {
         let expected = || Problem::Value("expected \"reset\", \"close\" or \"none\"".to_owned());
@@ -175,6 +197,33 @@ impl Raw<'_> {
                 "none" => Ok(SessionReset::None),
                 _ => Err(expected()),
             },
+            _ => Err(expected()),
+        }
+    }
+
+    /// `"primary"`, `"prefer_replica"` or `"replica_only"`.
+    fn read_preference(self) -> Result<super::ReadPreference, Problem> {
+        let expected = || {
+            Problem::Value(
+                "expected \"primary\", \"prefer_replica\" or \"replica_only\"".to_owned(),
+            )
+        };
+        match self {
+            Raw::Str(text) => super::ReadPreference::parse(text).ok_or_else(expected),
+            _ => Err(expected()),
+        }
+    }
+
+    /// Connection strings: a TOML array of strings, or URLs separated by spaces in one
+    /// string (the environment).
+    fn urls(self) -> Result<Vec<&'a str>, Problem> {
+        let expected = || Problem::Value("expected an array of URL strings".to_owned());
+        match self {
+            Raw::Str(text) => Ok(text.split_whitespace().collect()),
+            Raw::List(values) => values
+                .iter()
+                .map(|v| v.as_str().ok_or_else(expected))
+                .collect(),
             _ => Err(expected()),
         }
     }
@@ -195,7 +244,9 @@ impl Raw<'_> {
         match self {
             Raw::Str(text) => parse_duration(text).map_err(Problem::Value),
             Raw::Int(_) => Err(Problem::Value(NEEDS_UNIT.to_owned())),
-            Raw::Bool(_) | Raw::Other => Err(Problem::Value(NOT_A_DURATION.to_owned())),
+            Raw::Bool(_) | Raw::List(_) | Raw::Other => {
+                Err(Problem::Value(NOT_A_DURATION.to_owned()))
+            }
         }
     }
 
@@ -233,7 +284,7 @@ impl Raw<'_> {
         let n = match self {
             Raw::Int(n) => usize::try_from(n).ok(),
             Raw::Str(text) => text.trim().parse::<usize>().ok(),
-            Raw::Bool(_) | Raw::Other => None,
+            Raw::Bool(_) | Raw::List(_) | Raw::Other => None,
         };
         n.filter(|&n| n >= min).ok_or_else(|| {
             Problem::Value(
@@ -256,14 +307,20 @@ impl PoolConfig {
                 let Raw::Str(text) = raw else {
                     return Err(Problem::Url("expected a string".to_owned()));
                 };
-                let pg = text.parse::<lifeguard_pg::Config>().map_err(|err| {
-                    Problem::Url(match err {
-                        lifeguard_pg::Error::Config(why) => why,
-                        other => other.to_string(),
-                    })
-                })?;
-                self.with_pg(pg)
+                self.with_url(text).map_err(Problem::Url)?
             }
+            Key::Replicas => {
+                let mut config = self;
+                for text in raw.urls()? {
+                    let servers = super::parse_servers(text).map_err(Problem::Url)?;
+                    config.replicas.extend(servers.each);
+                }
+                config
+            }
+            Key::ReadPreference => self.read_preference(raw.read_preference()?),
+            Key::ReplicaPollInterval => self.replica_poll_interval(raw.positive_duration()?),
+            Key::ReplicaMaxLag => self.replica_max_lag(raw.positive_duration()?),
+            Key::ReplicaMaxLagBytes => self.replica_max_lag_bytes(raw.count(0)? as u64),
             Key::Connections => self.connections(raw.count(1)?),
             Key::MaxExclusive => self.max_exclusive(raw.count(0)?),
             Key::MaxInFlight => self.max_in_flight(raw.count(1)?),

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use lifeguard_pg::Error;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 /// The last connect error since the last successful connect.
@@ -14,12 +14,15 @@ pub(crate) struct ConnectError {
     last: Mutex<Option<Arc<Error>>>,
     /// `last` holds an error: read without the lock by every call that asks.
     failing: AtomicBool,
+    /// Failed connects, ever.
+    pub(crate) count: AtomicU64,
 }
 
 impl ConnectError {
     /// Records a failed connect (a copy of its error: the caller keeps the original).
     pub(crate) fn failed(&self, error: &Error) -> Arc<Error> {
         let error = Arc::new(copy_of(error));
+        self.count.fetch_add(1, Ordering::Relaxed);
         let mut last = self.lock();
         *last = Some(error.clone());
         self.failing.store(true, Ordering::SeqCst);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
-use lifeguard_pg::{Connection, Error, Row, Runtime, TransactionStatus};
+use lifeguard_pg::{Config, Connection, Error, Row, Runtime, TransactionStatus};
 use std::sync::{Mutex, MutexGuard};
 
 use super::connect_error::ConnectError;
@@ -38,7 +38,7 @@ pub(crate) struct Exclusive {
     pub(crate) queue: WaitQueue,
     max: usize,
     pub(crate) discarded: AtomicU64,
-    connect_error: ConnectError,
+    pub(crate) connect_error: ConnectError,
     /// Lent connections that came back broken: when this moved since an idle
     /// connection came back, the fault may have hit it too, and it is checked before
     /// it is lent.
@@ -113,6 +113,8 @@ pub struct PooledConnection {
     conn: Option<Held>,
     retire_at: Option<Instant>,
     pool: Arc<Inner>,
+    /// The server it is connected to, by index in the pool's topology.
+    server: usize,
 }
 
 impl PooledConnection {
@@ -121,9 +123,13 @@ impl PooledConnection {
         self.drop_connection();
     }
 
+    fn exclusive(&self) -> &Exclusive {
+        &self.pool.topology.servers[self.server].exclusive
+    }
+
     fn drop_connection(&mut self) {
         if let Some(conn) = self.conn.take() {
-            let exclusive = &self.pool.exclusive;
+            let exclusive = self.exclusive();
             exclusive.open.fetch_sub(1, Ordering::SeqCst);
             exclusive.discarded.fetch_add(1, Ordering::Relaxed);
             // Closing sends Terminate; an error only means the socket is already gone.
@@ -158,13 +164,15 @@ impl Drop for PooledConnection {
             // the connection, so the server rolls back, and returns the permit.
             let conn = self.conn.take();
             let pool = self.pool.clone();
+            let server = self.server;
             may::go!(move || {
+                let exclusive = &pool.topology.servers[server].exclusive;
                 if let Some(conn) = conn {
-                    pool.exclusive.open.fetch_sub(1, Ordering::SeqCst);
-                    pool.exclusive.discarded.fetch_add(1, Ordering::Relaxed);
+                    exclusive.open.fetch_sub(1, Ordering::SeqCst);
+                    exclusive.discarded.fetch_add(1, Ordering::Relaxed);
                     let _ = conn.close();
                 }
-                pool.exclusive.release_permit();
+                exclusive.release_permit();
             });
             return;
         }
@@ -177,7 +185,8 @@ impl Drop for PooledConnection {
                     && !self.pool.is_closing()
                     && (policy == SessionReset::None || reset(c).is_ok())
             });
-        let exclusive = &self.pool.exclusive;
+        let pool = self.pool.clone();
+        let exclusive = &pool.topology.servers[self.server].exclusive;
         if reusable {
             if let Some(conn) = self.conn.take() {
                 let faults_seen = exclusive.faults.load(Ordering::SeqCst);
@@ -194,7 +203,7 @@ impl Drop for PooledConnection {
             }
             self.drop_connection();
         }
-        self.pool.exclusive.release_permit();
+        exclusive.release_permit();
     }
 }
 
@@ -214,19 +223,28 @@ fn reset(conn: &mut Connection) -> Result<(), Error> {
     Ok(())
 }
 
-/// Lends an exclusive connection: waits in line for a permit, then reuses an idle
-/// connection that is still good or opens a new one, all within the acquire timeout
-/// (a connect gets what is left of it, at most the connect timeout).
-pub(crate) fn acquire(pool: &Arc<Inner>) -> Result<PooledConnection, Error> {
-    pool.check_open()?;
-    let exclusive = &pool.exclusive;
-    let deadline = Instant::now() + pool.config.get_acquire_timeout();
+/// Lends an exclusive connection to server `index`: waits in line for a permit, then
+/// reuses an idle connection that is still good or opens a new one, all before
+/// `deadline` (a connect gets what is left of it, at most the connect timeout). `None`:
+/// the wait was redirected (the server stopped being the primary), so nothing was
+/// taken and the caller routes again.
+pub(crate) fn acquire(
+    pool: &Arc<Inner>,
+    index: usize,
+    deadline: Instant,
+) -> Option<Result<PooledConnection, Error>> {
+    if let Err(e) = pool.check_open() {
+        return Some(Err(e));
+    }
+    let server = &pool.topology.servers[index];
+    let exclusive = &server.exclusive;
     match exclusive.queue.acquire(exclusive, deadline) {
         Wait::Ticket(_) => {}
-        Wait::Closed => return Err(pool_closed()),
+        Wait::Closed if pool.is_closing() => return Some(Err(pool_closed())),
+        Wait::Closed => return None,
         Wait::TimedOut => {
             pool.acquire_timeouts.fetch_add(1, Ordering::Relaxed);
-            return Err(exclusive.connect_error.acquire_timeout());
+            return Some(Err(exclusive.connect_error.acquire_timeout()));
         }
     }
     // From here the permit is ours: the guard gives it back on every path that does
@@ -236,15 +254,18 @@ pub(crate) fn acquire(pool: &Arc<Inner>) -> Result<PooledConnection, Error> {
         exclusive,
         held: true,
     };
-    let (conn, retire_at) = pool
+    let opened = pool
         .check_open()
-        .and_then(|()| reuse_or_open(pool, deadline))?;
-    permit.held = false;
-    Ok(PooledConnection {
-        conn: Some(conn),
-        retire_at,
-        pool: pool.clone(),
-    })
+        .and_then(|()| reuse_or_open(pool, exclusive, &server.pg, deadline));
+    Some(opened.map(|(conn, retire_at)| {
+        permit.held = false;
+        PooledConnection {
+            conn: Some(conn),
+            retire_at,
+            pool: pool.clone(),
+            server: index,
+        }
+    }))
 }
 
 /// A permit not yet handed to a [`PooledConnection`]: given back when dropped.
@@ -261,19 +282,23 @@ impl Drop for Permit<'_> {
     }
 }
 
-fn reuse_or_open(pool: &Inner, deadline: Instant) -> Result<(Held, Option<Instant>), Error> {
-    let exclusive = &pool.exclusive;
+fn reuse_or_open(
+    pool: &Inner,
+    exclusive: &Exclusive,
+    pg: &Config,
+    deadline: Instant,
+) -> Result<(Held, Option<Instant>), Error> {
     loop {
         let Some(entry) = exclusive.lock_idle().pop() else {
             break;
         };
-        if let Some(conn) = check_idle(pool, entry) {
+        if let Some(conn) = check_idle(pool, exclusive, entry) {
             return Ok(conn);
         }
         exclusive.open.fetch_sub(1, Ordering::SeqCst);
         exclusive.discarded.fetch_add(1, Ordering::Relaxed);
     }
-    let conn = connect_before(pool, deadline)?;
+    let conn = connect_before(pool, exclusive, pg, deadline)?;
     exclusive.open.fetch_add(1, Ordering::SeqCst);
     let retire_at = pool
         .config
@@ -285,8 +310,12 @@ fn reuse_or_open(pool: &Inner, deadline: Instant) -> Result<(Held, Option<Instan
 /// Opens a connection within the connect timeout and before the acquire `deadline`.
 /// A connect cut short by the deadline is an acquire timeout whose cause is the
 /// connect timeout; any other failure is returned as it is (refused, authentication).
-fn connect_before(pool: &Inner, deadline: Instant) -> Result<Held, Error> {
-    let exclusive = &pool.exclusive;
+fn connect_before(
+    pool: &Inner,
+    exclusive: &Exclusive,
+    pg: &Config,
+    deadline: Instant,
+) -> Result<Held, Error> {
     let left = deadline.saturating_duration_since(Instant::now());
     let connect_timeout = pool.config.get_connect_timeout();
     let cut_short = left < connect_timeout;
@@ -295,11 +324,11 @@ fn connect_before(pool: &Inner, deadline: Instant) -> Result<Held, Error> {
             pool.acquire_timeouts.fetch_add(1, Ordering::Relaxed);
             return Err(exclusive.connect_error.acquire_timeout());
         }
-        let mut pg = pool.pg.clone();
+        let mut pg = pg.clone();
         pg.connect_timeout(left);
         Connection::connect_with(&pg, Runtime::May)
     } else {
-        Connection::connect_with(&pool.pg, Runtime::May)
+        Connection::connect_with(pg, Runtime::May)
     };
     match result {
         Ok(mut conn) => {
@@ -326,7 +355,7 @@ fn connect_before(pool: &Inner, deadline: Instant) -> Result<Held, Error> {
 /// it was idle (a terminated backend's FATAL and end of stream), another lent
 /// connection broke since it came back, or it has been idle longer than the liveness
 /// interval.
-fn check_idle(pool: &Inner, entry: Idle) -> Option<(Held, Option<Instant>)> {
+fn check_idle(pool: &Inner, exclusive: &Exclusive, entry: Idle) -> Option<(Held, Option<Instant>)> {
     let Idle {
         conn,
         retire_at,
@@ -338,7 +367,7 @@ fn check_idle(pool: &Inner, entry: Idle) -> Option<(Held, Option<Instant>)> {
         return None;
     }
     let doubtful = conn.has_pending_input()
-        || faults_seen != pool.exclusive.faults.load(Ordering::SeqCst)
+        || faults_seen != exclusive.faults.load(Ordering::SeqCst)
         || idle_since.elapsed() >= pool.config.get_liveness_interval();
     if doubtful {
         return probe(pool, conn).map(|conn| (conn, retire_at));
@@ -380,6 +409,19 @@ impl Executor for &mut PooledConnection {
         query: &Query<'_>,
         on_row: &mut dyn FnMut(Row) -> Result<(), Error>,
     ) -> Result<u64, Error> {
-        (&mut **self).run(query, on_row)
+        let server = self.server;
+        let route = if self.pool.topology.primary() == Some(server) {
+            crate::labels::Route::Primary
+        } else {
+            crate::labels::Route::Replica
+        };
+        let PooledConnection { conn, pool, .. } = self;
+        let watch = pool.observe.session_query(query, server, route);
+        let conn = conn
+            .as_mut()
+            .expect("a PooledConnection holds its connection until dropped");
+        let result = (&mut **conn).run(query, on_row);
+        watch.finish(&result);
+        result
     }
 }
