@@ -97,6 +97,10 @@ pub struct ServerStats {
     pub open: usize,
     /// Statements in flight on its shared connections.
     pub in_flight: usize,
+    /// Its exclusive connections open, lent or idle.
+    pub exclusive_open: usize,
+    /// Its exclusive connections lent out now (counting one still being opened).
+    pub exclusive_in_use: usize,
     /// Bytes of WAL it is behind the primary, at its last poll (replicas only).
     pub lag_bytes: Option<u64>,
     /// Seconds it is behind the primary, at its last poll (replicas only, and only

@@ -555,6 +555,18 @@ fn a_multi_host_url_read_only_transactions_and_read_preferences() {
         .get::<bool>(0)
         .unwrap();
     assert!(in_recovery);
+    let lent: Vec<(Role, usize)> = multi
+        .pool
+        .server_stats()
+        .iter()
+        .filter(|s| s.exclusive_in_use > 0)
+        .map(|s| (s.role, s.exclusive_in_use))
+        .collect();
+    assert_eq!(
+        lent,
+        [(Role::Replica, 1)],
+        "the transaction's connection is a replica's"
+    );
     let refused = lifeguard::query("INSERT INTO routing_items (call, note) VALUES (1, 'no')")
         .execute(&mut tx)
         .unwrap_err();

@@ -233,20 +233,19 @@ fn samples<'a>(stats: &PoolStats, servers: &'a [ServerStats]) -> Vec<Sample<'a>>
             vec![name, "shared"],
             server.open as f64,
         ));
-        if server.role == Role::Primary {
-            let in_use = stats.exclusive_in_use;
-            let idle = stats.exclusive_open.saturating_sub(in_use);
-            out.push(sample(
-                &CONNECTIONS,
-                vec![name, "exclusive_idle"],
-                idle as f64,
-            ));
-            out.push(sample(
-                &CONNECTIONS,
-                vec![name, "exclusive_in_use"],
-                in_use as f64,
-            ));
-        }
+        let idle = server
+            .exclusive_open
+            .saturating_sub(server.exclusive_in_use);
+        out.push(sample(
+            &CONNECTIONS,
+            vec![name, "exclusive_idle"],
+            idle as f64,
+        ));
+        out.push(sample(
+            &CONNECTIONS,
+            vec![name, "exclusive_in_use"],
+            server.exclusive_in_use as f64,
+        ));
         out.push(sample(&IN_FLIGHT, vec![name], server.in_flight as f64));
         out.push(sample(
             &CONNECTION_ERRORS,

@@ -275,6 +275,8 @@ impl Topology {
                     role,
                     open: server.shared.open(),
                     in_flight: server.shared.in_flight(),
+                    exclusive_open: server.exclusive.open.load(Ordering::Relaxed),
+                    exclusive_in_use: server.exclusive.in_use.load(Ordering::Relaxed),
                     lag_bytes: polled.then(|| health.lag_bytes.load(Ordering::Relaxed)),
                     lag_seconds: polled
                         .then(|| health.lag_micros.load(Ordering::Relaxed) as f64 / 1e6),
