@@ -11,7 +11,7 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use lifeguard_offline::description::{ColumnInfo, Description, Nullability, PgType, StatementKind};
+use lifeguard_offline::description::{Description, Nullability};
 use proc_macro2::{Delimiter, Group, Ident, Punct, Spacing, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote_spanned};
 
@@ -29,7 +29,7 @@ pub fn expand(input: Input, from_file: bool) -> syn::Result<TokenStream> {
         let (sql, path) = read_file(&input)?;
         (sql, Some(path))
     } else {
-        (input.literal.value(), None)
+        (input.literal.clone(), None)
     };
     let Described {
         description: desc,
@@ -40,9 +40,15 @@ pub fn expand(input: Input, from_file: bool) -> syn::Result<TokenStream> {
     let fields = columns(&desc, span)?;
 
     let mut code = String::from("use ::lifeguard::__private as __lg;");
-    track(&mut code, file.iter().chain(&entry_file), &settings);
+    let mut tracking = String::new();
+    track(
+        &mut tracking,
+        file.iter().chain(&entry_file),
+        &settings,
+        Track::InBody,
+    );
     statement_info(&mut code, &sql, &desc, &location(span));
-    let struct_literal = row(&mut code, &input.output, &fields, span)?;
+    let struct_literal = row(&mut code, &input.output, &fields, span, &tracking)?;
     let mut block = tokens(&code);
     if let Some(literal) = struct_literal {
         // `query_as!`'s decoder: its struct literal carries the SQL's span.
@@ -87,33 +93,49 @@ pub fn describe(sql: &str, origin: Option<&Origin>) -> Result<Described, String>
     })
 }
 
+/// Where [`track`] writes: among items, or as statements in a function's body (the
+/// decoder's), which costs the compiler less than an item per tracked file.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Track {
+    AsItems,
+    InBody,
+}
+
 /// Appends what makes the compiler expand again when it changes: `files` (a SQL file,
 /// offline entries) and, once per crate, the settings' variables and `.env` file.
+/// Nothing of it reaches the binary: the values are read and dropped.
 pub fn track<'a>(
     code: &mut String,
     files: impl Iterator<Item = &'a PathBuf>,
     settings: &'a Settings,
+    place: Track,
 ) {
     let first = metadata::first_in_process();
     let env_file = settings.env_file.as_ref().filter(|_| first);
+    let (bytes, text) = match place {
+        Track::AsItems => (
+            "const _: &[u8] = ",
+            "const _: ::core::option::Option<&str> = ",
+        ),
+        Track::InBody => ("let _ = ", "let _ = "),
+    };
     for path in files.chain(env_file) {
-        let _ = write!(code, "const _: &[u8] = ::core::include_bytes!({path:?});");
+        let _ = write!(code, "{bytes}::core::include_bytes!({path:?});");
     }
     if first {
-        code.push_str(TRACKED_VARIABLES);
+        for variable in TRACKED_VARIABLES {
+            let _ = write!(code, "{text}::core::option_env!({variable:?});");
+        }
     }
 }
 
 /// The environment variables whose change re-runs the checks, once per crate.
-const TRACKED_VARIABLES: &str = "\
-    const _: ::core::option::Option<&str> = ::core::option_env!(\"DATABASE_URL\");\
-    const _: ::core::option::Option<&str> = ::core::option_env!(\"LIFEGUARD_OFFLINE\");\
-    const _: ::core::option::Option<&str> = ::core::option_env!(\"LIFEGUARD_OFFLINE_DIR\");";
+const TRACKED_VARIABLES: [&str; 3] = ["DATABASE_URL", "LIFEGUARD_OFFLINE", "LIFEGUARD_OFFLINE_DIR"];
 
 /// Reads a `query_file!` file, relative to the crate root.
 fn read_file(input: &Input) -> syn::Result<(String, PathBuf)> {
-    let rel = input.literal.value();
-    let path = metadata::manifest_dir().join(&rel);
+    let rel = &input.literal;
+    let path = metadata::manifest_dir().join(rel);
     let sql = std::fs::read_to_string(&path).map_err(|e| {
         syn::Error::new(
             input.span(),
@@ -322,22 +344,17 @@ pub fn columns(desc: &Description, span: Span) -> syn::Result<Vec<Field>> {
         .collect()
 }
 
-/// Appends the row type and `fn __lifeguard_decode` to `code`; for `query_as!` returns
-/// the decoder's struct literal as tokens spanned at the SQL, to follow the `code`.
+/// Appends the row type and `fn __lifeguard_decode` to `code`, the decoder's body
+/// starting with `tracking` (see [`track`]); for `query_as!` returns the decoder's body as
+/// tokens, its struct literal spanned at the SQL, to follow the `code`.
 fn row(
     code: &mut String,
     output: &Output,
     fields: &[Field],
     span: Span,
+    tracking: &str,
 ) -> syn::Result<Option<TokenStream>> {
     let typed = |f: &Field| f.rust.clone().map_err(|msg| syn::Error::new(span, msg));
-    let signature = |code: &mut String, row_type: &str| {
-        let _ = write!(
-            code,
-            "fn __lifeguard_decode(row: &__lg::Row) \
-             -> ::core::result::Result<{row_type}, __lg::Error>"
-        );
-    };
     match output {
         Output::Record => {
             code.push_str(
@@ -347,12 +364,7 @@ fn row(
                 let _ = write!(code, "pub {}: {},", f.ident, typed(f)?);
             }
             code.push('}');
-            signature(code, "Record");
-            code.push_str("{ ::core::result::Result::Ok(Record {");
-            for (i, f) in fields.iter().enumerate() {
-                let _ = write!(code, "{}: __lg::get(row, {i})?,", f.ident);
-            }
-            code.push_str("}) }");
+            decoder(code, "Record", fields, tracking);
             Ok(None)
         }
         Output::Scalar => {
@@ -372,7 +384,7 @@ fn row(
                 ));
             }
             signature(code, &typed(&fields[0])?);
-            code.push_str("{ __lg::get(row, 0) }");
+            let _ = write!(code, "{{ {tracking} __lg::get(row, 0) }}");
             Ok(None)
         }
         Output::As(path) => {
@@ -409,19 +421,55 @@ fn row(
                 }
             });
             let idents = fields.iter().map(|f| &f.ident);
+            let tracking = tokens(tracking);
             let body = quote_spanned! {span=>
-                { ::core::result::Result::Ok(#path { #(#idents: #values,)* }) }
+                { #tracking ::core::result::Result::Ok(#path { #(#idents: #values,)* }) }
             };
             Ok(Some(body))
         }
     }
 }
 
+/// `fn __lifeguard_decode(row: &__lg::Row) -> Result<row_type, __lg::Error>`.
+fn signature(code: &mut String, row_type: &str) {
+    let _ = write!(
+        code,
+        "fn __lifeguard_decode(row: &__lg::Row) \
+         -> ::core::result::Result<{row_type}, __lg::Error>"
+    );
+}
+
+/// Appends `fn __lifeguard_decode`, which reads a row into the struct `row_type` whose
+/// fields are `fields`, its body starting with `tracking` (see [`track`]).
+pub fn decoder(code: &mut String, row_type: &str, fields: &[Field], tracking: &str) {
+    signature(code, row_type);
+    code.push('{');
+    code.push_str(tracking);
+    // Up to 16 columns of the types the macros name are read as one tuple (`FromRow`),
+    // its types inferred from the fields: fewer expressions for the compiler than one
+    // read each. A type named in an alias is read on its own, so that a type without
+    // `FromSql` is an error about that type.
+    let tuple = (1..=16).contains(&fields.len()) && !fields.iter().any(|f| f.overridden_type);
+    if tuple {
+        code.push_str("let (");
+        for i in 0..fields.len() {
+            let _ = write!(code, "__c{i},");
+        }
+        code.push_str(") = __lg::columns(row)?;");
+    }
+    let _ = write!(code, "::core::result::Result::Ok({row_type} {{");
+    for (i, f) in fields.iter().enumerate() {
+        if tuple {
+            let _ = write!(code, "{}: __c{i},", f.ident);
+        } else {
+            let _ = write!(code, "{}: __lg::get(row, {i})?,", f.ident);
+        }
+    }
+    code.push_str("}) }");
+}
+
 /// Appends the `static` descriptor: the SQL, where it was written, and the description
-/// itself as static data (`const fn` constructors of the one `Description` type), which
-/// the runtime reads as it is (the types Parse sends are worked out from it at run time).
-/// Its arrays are promoted to statics of their own: their elements own nothing (a
-/// [`lifeguard_offline::description::Name`] is a `&'static str`).
+/// as one string literal ([`Description::pack`]), which the runtime reads on first use.
 pub fn statement_info(code: &mut String, sql: &str, desc: &Description, location: &str) {
     // The descriptor lives in a link section, where `Pool::verify_statements` finds every
     // statement compiled into the binary (a registration macro would cost more than the
@@ -432,41 +480,21 @@ pub fn statement_info(code: &mut String, sql: &str, desc: &Description, location
          #[cfg_attr(target_os = \"linux\", unsafe(link_section = \"lifeguard_statements\"))] \
          static __LIFEGUARD_STATEMENT: __lg::StatementInfo = __lg::statement({sql:?},{location:?},",
     );
-    list(code, &desc.params, pg_type);
-    code.push(',');
-    list(code, &desc.columns, column);
-    let read = desc.kind == StatementKind::Read;
-    let _ = write!(code, ",{read});");
+    packed_literal(code, &desc.pack());
+    code.push_str(");");
 }
 
-/// `&[a,b,]`.
-fn list<T>(code: &mut String, items: &[T], item: fn(&mut String, &T)) {
-    code.push_str("&[");
-    for i in items {
-        item(code, i);
-        code.push(',');
+/// `packed` as a string literal whose NULs are written `\x00`: `\0` followed by a digit
+/// reads as an octal escape to a reader (and to clippy), which Rust has not.
+fn packed_literal(code: &mut String, packed: &str) {
+    code.push('"');
+    for c in packed.chars() {
+        match c {
+            '\0' => code.push_str("\\x00"),
+            c => code.extend(c.escape_debug()),
+        }
     }
-    code.push(']');
-}
-
-/// `__lg::column(name, oid, type name, nullable, table, column)`.
-fn column(code: &mut String, c: &ColumnInfo) {
-    let (table, column) = match &c.origin {
-        Some((table, column)) => (table.as_str(), column.as_str()),
-        None => ("", ""),
-    };
-    let _ = write!(
-        code,
-        "__lg::column({:?},{},{:?},{},{table:?},{column:?})",
-        c.name.as_str(),
-        c.type_.oid,
-        c.type_.name.as_str(),
-        c.nullable == Nullability::Nullable
-    );
-}
-
-fn pg_type(code: &mut String, t: &PgType) {
-    let _ = write!(code, "__lg::PgType::new({},{:?})", t.oid, t.name.as_str());
+    code.push('"');
 }
 
 /// `file:line` of the SQL literal.
@@ -486,4 +514,24 @@ pub fn unmapped(why: &Unmapped) -> String {
 
 pub fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packed_literals_read_back_exactly() {
+        for packed in [
+            "r\x000",
+            "w\x001\x0023\x00int4\x00a\\0b \"c\" 'd'\n\té☃\u{301}\x00",
+            "\x00\x00\x00",
+        ] {
+            let mut code = String::new();
+            packed_literal(&mut code, packed);
+            assert!(packed.contains('\\') || !code.contains("\\0"), "{code}");
+            let literal: syn::LitStr = syn::parse_str(&code).unwrap();
+            assert_eq!(literal.value(), packed);
+        }
+    }
 }

@@ -5,7 +5,7 @@
 //! expansion cheap). An argument whose last top-level `as` is followed by a type is an
 //! override: `expr as Type`.
 
-use proc_macro2::{Span, TokenStream, TokenTree};
+use proc_macro2::{Literal, Span, TokenStream, TokenTree};
 use syn::LitStr;
 use syn::parse::ParseStream;
 
@@ -30,8 +30,10 @@ pub struct Arg {
 /// A parsed macro call.
 pub struct Input {
     pub output: Output,
-    /// The SQL literal or the file path literal.
-    pub literal: LitStr,
+    /// The value of the SQL literal or of the file path literal.
+    pub literal: String,
+    /// Where errors about the statement point: the literal.
+    span: Span,
     pub args: Vec<Arg>,
 }
 
@@ -44,7 +46,7 @@ impl Input {
         syn::parse::Parser::parse(
             |input: ParseStream| {
                 let output = output(input)?;
-                let literal: LitStr = input.parse().map_err(|e| {
+                let (literal, span) = string_literal(input).map_err(|e| {
                     syn::Error::new(
                         e.span(),
                         "expected the SQL as a string literal (for SQL built at run time use \
@@ -55,6 +57,7 @@ impl Input {
                 Ok(Input {
                     output,
                     literal,
+                    span,
                     args: split_args(rest)?,
                 })
             },
@@ -64,7 +67,39 @@ impl Input {
 
     /// The span errors about the statement point at.
     pub fn span(&self) -> Span {
-        self.literal.span()
+        self.span
+    }
+}
+
+/// A string literal's value and span. A literal without escapes or suffix, as most SQL
+/// is, is read from its text (`"..."`, `r"..."`, `r#"..."#`); syn unescapes the others,
+/// which costs more than the rest of reading the call in a proc macro built without
+/// optimisation.
+fn string_literal(input: ParseStream) -> syn::Result<(String, Span)> {
+    let literal: Literal = input.parse()?;
+    let span = literal.span();
+    let text = literal.to_string();
+    let value = match plain_string(&text) {
+        Some(value) => value.to_string(),
+        None => syn::parse2::<LitStr>(TokenTree::Literal(literal).into())?.value(),
+    };
+    Ok((value, span))
+}
+
+/// The value of a string literal written `text` that needs no unescaping, else `None`.
+fn plain_string(text: &str) -> Option<&str> {
+    match text.strip_prefix('r') {
+        Some(raw) => {
+            let hashes = &raw[..raw.len() - raw.trim_start_matches('#').len()];
+            raw[hashes.len()..]
+                .strip_prefix('"')?
+                .strip_suffix(hashes)?
+                .strip_suffix('"')
+        }
+        None => {
+            let inner = text.strip_prefix('"')?.strip_suffix('"')?;
+            (!inner.contains('\\')).then_some(inner)
+        }
     }
 }
 
@@ -168,5 +203,32 @@ mod tests {
             ]
         );
         assert!(split_args(", a,, b".parse().unwrap()).is_err());
+    }
+
+    fn value(src: &str) -> syn::Result<String> {
+        syn::parse::Parser::parse2(string_literal, src.parse().unwrap()).map(|(v, _)| v)
+    }
+
+    #[test]
+    fn string_literals_read_as_rust_reads_them() {
+        assert_eq!(value(r#""SELECT 1""#).unwrap(), "SELECT 1");
+        assert_eq!(value(r#"r"a\nb""#).unwrap(), "a\\nb");
+        assert_eq!(value(r###"r#"x = "y""#"###).unwrap(), r#"x = "y""#);
+        assert_eq!(value(r#""a\tb\"c\u{e9}""#).unwrap(), "a\tb\"c\u{e9}");
+        assert_eq!(value("\"a\\\n   b\"").unwrap(), "ab");
+        assert!(value("1").is_err());
+        assert!(value("b\"x\"").is_err());
+        assert!(value("users").is_err());
+    }
+
+    #[test]
+    fn only_literals_without_escapes_or_suffix_skip_syn() {
+        assert_eq!(plain_string(r#""SELECT 1""#), Some("SELECT 1"));
+        assert_eq!(plain_string(r#"r"\x""#), Some("\\x"));
+        assert_eq!(plain_string(r##"r#""a""#"##), Some("\"a\""));
+        assert_eq!(plain_string(r#""a\nb""#), None);
+        assert_eq!(plain_string(r#""x"sfx"#), None);
+        assert_eq!(plain_string(r##"r#"x""##), None);
+        assert_eq!(plain_string("1"), None);
     }
 }

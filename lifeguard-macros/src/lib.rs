@@ -9,7 +9,7 @@
 //!   `"col: Type"` are parsed by `lifeguard_offline::description::Alias`);
 //! - `types`: PostgreSQL type → Rust type and check marker;
 //! - `sql_error`: server errors with a caret under the position;
-//! - `expand`: the generated code, the statement's description included as static data;
+//! - `expand`: the generated code, the statement's description embedded as one string;
 //! - `queries`: `queries!`, a `.sql` file of named statements as a module of functions;
 //! - `from_row`: `#[derive(FromRow)]`.
 

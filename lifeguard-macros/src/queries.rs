@@ -104,7 +104,7 @@ pub fn expand(call: Call) -> syn::Result<TokenStream> {
         return Err(errors);
     }
     if let Some(settings) = &settings {
-        expand::track(&mut code, tracked.iter(), settings);
+        expand::track(&mut code, tracked.iter(), settings, expand::Track::AsItems);
     } else {
         let _ = write!(code, "const _: &[u8] = ::core::include_bytes!({path:?});");
     }
@@ -223,15 +223,7 @@ fn function(
              { ::core::result::Result::Ok(()) }",
         );
     } else {
-        let _ = write!(
-            code,
-            "fn __lifeguard_decode(row: &__lg::Row) -> ::core::result::Result<{row_type}, __lg::Error> \
-             {{ ::core::result::Result::Ok({row_type} {{"
-        );
-        for (i, f) in fields.iter().enumerate() {
-            let _ = write!(code, "{}: __lg::get(row, {i})?,", f.ident);
-        }
-        code.push_str("}) }");
+        expand::decoder(code, &row_type, &fields, "");
     }
     code.push_str("__lg::CheckedQuery::new(&__LIFEGUARD_STATEMENT, [");
     for p in &params {

@@ -4,8 +4,9 @@
 //!
 //! The one model of a statement, for every stage: the [`Describer`](crate::describe::Describer)
 //! produces it, [`store`](crate::store) writes and reads it as `.lifeguard/` JSON, the
-//! macros turn it into code, and emit it into the binary as static data (the `const fn`
-//! constructors), where the runtime reads it without parsing anything.
+//! macros turn it into code and embed it in the binary as one string
+//! ([`Description::pack`]), which the runtime reads once per statement
+//! ([`Description::unpack`]).
 //!
 //! ```
 //! use lifeguard_offline::description::{ColumnInfo, Nullability, PgType};
@@ -291,6 +292,85 @@ impl Description {
             kind,
         }
     }
+
+    /// The description as one string, the form the macros embed in a statement's
+    /// descriptor: one string literal costs the compiler far less than the same data
+    /// written as `const fn` calls. [`Description::unpack`] reads it back.
+    ///
+    /// Fields are separated by NUL, which no PostgreSQL name can hold: the class (`r` or
+    /// `w`), the number of parameters, each parameter's OID and type name, then six
+    /// fields per column: name, type OID, type name, `1` if nullable else `0`, and the
+    /// table and column it comes from (both empty for none).
+    ///
+    /// ```
+    /// use lifeguard_offline::description::{ColumnInfo, Description, Nullability, PgType, StatementKind};
+    ///
+    /// const PARAMS: &[PgType] = &[PgType::new(25, "text")];
+    /// const COLUMNS: &[ColumnInfo] = &[ColumnInfo::new(
+    ///     "id", PgType::new(23, "int4"), Nullability::NotNull, Some(("users", "id")),
+    /// )];
+    /// let description = Description::new(PARAMS, COLUMNS, StatementKind::Read);
+    /// let packed = description.pack();
+    /// assert_eq!(packed, "r\x001\x0025\x00text\x00id\x0023\x00int4\x000\x00users\x00id");
+    /// let packed: &'static str = Box::leak(packed.into_boxed_str());
+    /// assert_eq!(Description::unpack(packed), Some(description));
+    /// ```
+    pub fn pack(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::from(match self.kind {
+            StatementKind::Read => "r",
+            StatementKind::Write => "w",
+        });
+        let _ = write!(out, "\0{}", self.params.len());
+        for p in self.params.iter() {
+            let _ = write!(out, "\0{}\0{}", p.oid, p.name);
+        }
+        for c in self.columns.iter() {
+            let (table, column) = c.origin.map_or(("", ""), |(t, c)| (t.as_str(), c.as_str()));
+            let nullable = u8::from(c.nullable == Nullability::Nullable);
+            let _ = write!(
+                out,
+                "\0{}\0{}\0{}\0{nullable}\0{table}\0{column}",
+                c.name, c.type_.oid, c.type_.name
+            );
+        }
+        out
+    }
+
+    /// Reads what [`Description::pack`] wrote, borrowing every name from `packed`;
+    /// `None` if it is not in that form.
+    pub fn unpack(packed: &'static str) -> Option<Description> {
+        let mut fields = packed.split('\0');
+        let kind = match fields.next()? {
+            "r" => StatementKind::Read,
+            "w" => StatementKind::Write,
+            _ => return None,
+        };
+        let nparams: usize = fields.next()?.parse().ok()?;
+        let mut params = Vec::with_capacity(nparams);
+        for _ in 0..nparams {
+            params.push(PgType::new(fields.next()?.parse().ok()?, fields.next()?));
+        }
+        let mut columns = Vec::new();
+        while let Some(name) = fields.next() {
+            let type_ = PgType::new(fields.next()?.parse().ok()?, fields.next()?);
+            let nullable = match fields.next()? {
+                "1" => Nullability::Nullable,
+                "0" => Nullability::NotNull,
+                _ => return None,
+            };
+            let origin = match (fields.next()?, fields.next()?) {
+                ("", "") => None,
+                (table, column) => Some((table, column)),
+            };
+            columns.push(ColumnInfo::new(name, type_, nullable, origin));
+        }
+        Some(Description {
+            params: params.into(),
+            columns: columns.into(),
+            kind,
+        })
+    }
 }
 
 /// The line of `sql` holding a server error's position, and the padding that puts a
@@ -376,6 +456,48 @@ mod tests {
         let arr = PgType::from_type(&Type::INT4_ARRAY);
         assert_eq!(arr.display_name(), "int4[]");
         assert_eq!(PgType::from_type(&Type::TEXT).display_name(), "text");
+    }
+
+    #[test]
+    fn packed_descriptions_round_trip() {
+        let odd = "\"x y\"!: Option<T>\n";
+        let description = Description {
+            params: vec![PgType::new(23, "int4"), PgType::new(16_385, "citext")].into(),
+            columns: vec![
+                ColumnInfo::new(odd, PgType::new(25, "text"), Nullability::Nullable, None),
+                ColumnInfo::new(
+                    "id",
+                    PgType::new(23, "int4"),
+                    Nullability::NotNull,
+                    Some(("users", "id")),
+                ),
+            ]
+            .into(),
+            kind: StatementKind::Write,
+        };
+        let packed: &'static str = Box::leak(description.pack().into_boxed_str());
+        assert_eq!(Description::unpack(packed), Some(description));
+        let empty = Description::new(&[], &[], StatementKind::Read);
+        assert_eq!(
+            Description::unpack(Box::leak(empty.pack().into())),
+            Some(empty)
+        );
+    }
+
+    #[test]
+    fn malformed_packed_descriptions_are_refused() {
+        for bad in [
+            "",
+            "x\x000",
+            "r",
+            "r\x00one",
+            "r\x001\x0023",
+            "r\x000\x00id\x0023\x00int4\x00yes\x00\x00",
+            "r\x000\x00id\x0023\x00int4\x000\x00users",
+            "r\x000\x00id\x00-1\x00int4\x000\x00\x00",
+        ] {
+            assert_eq!(Description::unpack(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

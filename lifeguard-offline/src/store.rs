@@ -23,11 +23,13 @@
 //! plain table column. The parser is strict: an unknown key, a missing key or a value of
 //! the wrong kind is an error that names the field.
 //!
-//! Three parts: the file format (`store/format.rs`, [`Entry`]), where files are looked
+//! Three parts: the file format (`store/format.rs`, [`Entry`]; `store/canonical.rs` reads
+//! files in the layout above without a general JSON parser), where files are looked
 //! for and written (`store/dirs.rs`: [`search_dirs`], [`write_dir`]), and loading and
 //! saving one (here). Only `serde_json` and `sha2` are needed here, so the macros can use this
 //! module without the `cli` feature.
 
+mod canonical;
 mod dirs;
 mod format;
 

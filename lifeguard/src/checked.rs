@@ -14,8 +14,8 @@ use crate::query::{Executor, query_read, query_typed, run_methods};
 use crate::route::Route;
 
 /// The descriptor a `query!` call embeds as a `static`: the SQL, where it was written,
-/// and the [`Description`] the compile-time check found (emitted as static data, read as
-/// it is).
+/// and the [`Description`] the compile-time check found (embedded as one string, read on
+/// first use).
 ///
 /// ```no_run
 /// # fn demo(pool: &lifeguard::Pool) -> Result<(), lifeguard::Error> {
@@ -33,36 +33,51 @@ pub struct StatementInfo {
     pub sql: &'static str,
     /// `file:line` of the macro call.
     pub location: &'static str,
-    /// What the compile-time check found: parameter and column types, nullability, the
-    /// read/write class.
-    pub description: Description,
+    /// The description as [`Description::pack`] wrote it.
+    packed: &'static str,
+    /// The description, read from `packed` on first use.
+    description: OnceLock<Description>,
     /// The types sent with Parse, worked out from the description on first use.
     parse_types: OnceLock<Box<[Type]>>,
 }
 
 impl StatementInfo {
     /// The descriptor of the statement `sql`, written at `location` and described as
-    /// `description`. Only the `query!` family calls it, in a `static`.
+    /// `packed` ([`Description::pack`]). Only the `query!` family calls it, in a `static`.
     #[doc(hidden)]
     pub const fn new(
         sql: &'static str,
         location: &'static str,
-        description: Description,
+        packed: &'static str,
     ) -> StatementInfo {
         StatementInfo {
             sql,
             location,
-            description,
+            packed,
+            description: OnceLock::new(),
             parse_types: OnceLock::new(),
         }
+    }
+
+    /// What the compile-time check found: parameter and column types, nullability, the
+    /// read/write class.
+    pub fn description(&self) -> &Description {
+        self.description.get_or_init(|| {
+            Description::unpack(self.packed).unwrap_or_else(|| {
+                panic!(
+                    "the descriptor of the statement at {} is not in the form this lifeguard \
+                     reads (lifeguard and lifeguard-macros of different versions?)",
+                    self.location
+                )
+            })
+        })
     }
 
     /// The types sent with Parse: each parameter's built-in type, or `unknown` for types
     /// whose OID is not stable across databases (the server infers those).
     fn parse_types(&self) -> &[Type] {
         self.parse_types.get_or_init(|| {
-            self.description
-                .params
+            self.params()
                 .iter()
                 .map(|p| p.builtin().unwrap_or(Type::UNKNOWN))
                 .collect()
@@ -71,18 +86,18 @@ impl StatementInfo {
 
     /// Read or write: where a router may send it.
     pub fn kind(&self) -> StatementKind {
-        self.description.kind
+        self.description().kind
     }
 
     /// Parameter types, `$1` first.
     pub fn params(&self) -> &[PgType] {
-        &self.description.params
+        &self.description().params
     }
 
     /// Result columns; [`ColumnInfo::alias`] and [`ColumnInfo::nullability_in_code`] give
     /// each one's name and nullability with the overrides of its alias applied.
     pub fn columns(&self) -> &[ColumnInfo] {
-        &self.description.columns
+        &self.description().columns
     }
 }
 
@@ -203,7 +218,7 @@ impl<R> CheckedQuery<R> {
             StatementKind::Read => query_read(sql, types),
             StatementKind::Write => query_typed(sql, types),
         }
-        .described(&self.statement.description);
+        .described(self.statement.description());
         for param in self.params.iter() {
             query = query.bind(param);
         }

@@ -11,7 +11,7 @@ use crate::query::{Executor, Query, query, run_methods};
 /// A type built from a row. `#[derive(FromRow)]` reads each field from the column of
 /// the same name (`#[lifeguard(rename = "col")]` names another), and a name that two
 /// columns of the row share (`SELECT a.id, b.id`) is [`Error::AmbiguousColumn`] rather
-/// than the first of them; tuples read by position.
+/// than the first of them; tuples of up to 16 elements read by position.
 ///
 /// ```no_run
 /// # fn demo(pool: &lifeguard::Pool) -> Result<(), lifeguard::Error> {
@@ -32,11 +32,28 @@ pub trait FromRow: Sized {
     fn from_row(row: &Row) -> Result<Self, Error>;
 }
 
+/// Reads column `index`; a NULL into a non-`Option` is [`Error::UnexpectedNull`]. Errors
+/// name the column as the code does, without the overrides of its alias (`email`, not
+/// `email!`).
+pub fn get<T: FromSqlOwned>(row: &Row, index: usize) -> Result<T, Error> {
+    use lifeguard_offline::description::Alias;
+    row.get(index).map_err(|e| match e {
+        Error::UnexpectedNull { column } => Error::UnexpectedNull {
+            column: Alias::parse(&column).name.to_string(),
+        },
+        Error::Decode { column, source } => Error::Decode {
+            column: Alias::parse(&column).name.to_string(),
+            source,
+        },
+        other => other,
+    })
+}
+
 macro_rules! tuple_from_row {
     ($($t:ident $i:tt),+) => {
         impl<$($t: FromSqlOwned),+> FromRow for ($($t,)+) {
             fn from_row(row: &Row) -> Result<Self, Error> {
-                Ok(($(row.get::<$t>($i)?,)+))
+                Ok(($(get::<$t>(row, $i)?,)+))
             }
         }
     };
@@ -50,6 +67,14 @@ tuple_from_row!(A 0, B 1, C 2, D 3, E 4);
 tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5);
 tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
 tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12, N 13);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12, N 13, O 14);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12, N 13, O 14, P 15);
 
 /// A run-time query whose rows decode into `T`; see [`query_as`].
 #[must_use = "a query does nothing until it is run with fetch_*, execute or for_each"]

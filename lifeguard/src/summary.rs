@@ -36,7 +36,7 @@ pub struct Summary {
 impl StatementInfo {
     /// Its summary: operation and tables (see [`Summary`]).
     pub fn summary(&self) -> Summary {
-        Summary::of(self.sql, &self.description)
+        Summary::of(self.sql, self.description())
     }
 }
 

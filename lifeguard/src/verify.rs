@@ -231,7 +231,7 @@ pub(crate) fn verify(
     };
     for statement in statements {
         let changes = match describer.describe(statement.sql) {
-            Ok(live) => compare(&statement.description, &live),
+            Ok(live) => compare(statement.description(), &live),
             Err(Error::Db(db)) => vec![Drift::Rejected {
                 error: format!("{} (SQLSTATE {})", db.message, db.code),
             }],

@@ -9,25 +9,65 @@
 //! `(c.id)::bigint` otherwise; a reference to an expression a lower node computed gets
 //! an extra pair (`(count(*))`, `((c.id + 1))`).
 
+/// The characters of a text outside quotes and outside parentheses and brackets, with
+/// their byte offsets (the quotes and brackets themselves are not yielded). Once
+/// exhausted, [`TopLevel::balanced`] tells whether every bracket and quote closed.
+struct TopLevel<'a> {
+    chars: std::str::CharIndices<'a>,
+    depth: i32,
+    quote: Option<char>,
+    closed_below_top: bool,
+}
+
+fn top_level(text: &str) -> TopLevel<'_> {
+    TopLevel {
+        chars: text.char_indices(),
+        depth: 0,
+        quote: None,
+        closed_below_top: false,
+    }
+}
+
+impl Iterator for TopLevel<'_> {
+    type Item = (usize, char);
+
+    fn next(&mut self) -> Option<(usize, char)> {
+        for (i, c) in self.chars.by_ref() {
+            match (self.quote, c) {
+                (Some(q), c) if c == q => self.quote = None,
+                (Some(_), _) => {}
+                (None, '\'' | '"') => self.quote = Some(c),
+                (None, '(' | '[') => self.depth += 1,
+                (None, ')' | ']') => {
+                    self.depth -= 1;
+                    self.closed_below_top |= self.depth < 0;
+                }
+                (None, c) if self.depth == 0 => return Some((i, c)),
+                _ => {}
+            }
+        }
+        None
+    }
+}
+
+impl TopLevel<'_> {
+    /// Reads to the end: whether the parentheses balance, none closing below the top
+    /// level, and no quote is left open.
+    fn balanced(mut self) -> bool {
+        self.by_ref().for_each(drop);
+        !self.closed_below_top && self.depth == 0 && self.quote.is_none()
+    }
+}
+
 /// Splits `text` at top-level occurrences of `sep` (outside parentheses, brackets and
 /// quotes).
 fn split_top(text: &str, sep: char) -> Vec<&str> {
     let mut out = Vec::new();
-    let mut depth = 0i32;
-    let mut quote: Option<char> = None;
     let mut start = 0;
-    for (i, c) in text.char_indices() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, '\'' | '"') => quote = Some(c),
-            (None, '(' | '[') => depth += 1,
-            (None, ')' | ']') => depth -= 1,
-            (None, c) if c == sep && depth == 0 => {
-                out.push(&text[start..i]);
-                start = i + c.len_utf8();
-            }
-            _ => {}
+    for (i, c) in top_level(text) {
+        if c == sep {
+            out.push(&text[start..i]);
+            start = i + c.len_utf8();
         }
     }
     out.push(&text[start..]);
@@ -37,24 +77,7 @@ fn split_top(text: &str, sep: char) -> Vec<&str> {
 /// Whether `text`'s parentheses balance with none closing below the top level, outside
 /// quotes.
 fn balanced(text: &str) -> bool {
-    let mut depth = 0i32;
-    let mut quote: Option<char> = None;
-    for c in text.chars() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, '\'' | '"') => quote = Some(c),
-            (None, '(' | '[') => depth += 1,
-            (None, ')' | ']') => {
-                depth -= 1;
-                if depth < 0 {
-                    return false;
-                }
-            }
-            _ => {}
-        }
-    }
-    depth == 0 && quote.is_none()
+    top_level(text).balanced()
 }
 
 /// The inside of `expr` when one pair of parentheses encloses all of it.
@@ -164,21 +187,11 @@ pub(super) fn case_results(expr: &str) -> Option<Vec<&str>> {
 /// `X::type` (a cast): `X` without the parentheses the cast adds, and the type.
 pub(super) fn cast(expr: &str) -> Option<(&str, &str)> {
     // The last top-level `::`.
-    let mut depth = 0i32;
-    let mut quote: Option<char> = None;
-    let mut last = None;
     let bytes = expr.as_bytes();
-    for (i, c) in expr.char_indices() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, '\'' | '"') => quote = Some(c),
-            (None, '(' | '[') => depth += 1,
-            (None, ')' | ']') => depth -= 1,
-            (None, ':') if depth == 0 && bytes.get(i + 1) == Some(&b':') => last = Some(i),
-            _ => {}
-        }
-    }
+    let last = top_level(expr)
+        .filter(|&(i, c)| c == ':' && bytes.get(i + 1) == Some(&b':'))
+        .last()
+        .map(|(i, _)| i);
     let at = last?;
     let (value, ty) = (&expr[..at], &expr[at + 2..]);
     if value.is_empty() || ty.is_empty() || ty.contains("::") {
@@ -213,33 +226,20 @@ pub(super) fn operator(inner: &str) -> Option<(&str, &str, &str)> {
     }
     // A binary operator: ` op ` at the top level, op made of operator characters or a
     // keyword (AND, OR, IS DISTINCT FROM, ...).
-    let mut depth = 0i32;
-    let mut quote: Option<char> = None;
     let bytes = inner.as_bytes();
-    for (i, c) in inner.char_indices() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, '\'' | '"') => quote = Some(c),
-            (None, '(' | '[') => depth += 1,
-            (None, ')' | ']') => depth -= 1,
-            (None, ' ') if depth == 0 && i > 0 => {
-                let rest = &inner[i + 1..];
-                let end = rest.find(' ')?;
-                let op = &rest[..end];
-                for keyword in ["IS NOT DISTINCT FROM", "IS DISTINCT FROM", "AND", "OR"] {
-                    if rest.starts_with(keyword) && rest[keyword.len()..].starts_with(' ') {
-                        let right = &rest[keyword.len() + 1..];
-                        return Some((&inner[..i], keyword, right));
-                    }
-                }
-                let symbolic =
-                    !op.is_empty() && op.chars().all(|c| "+-*/<>=~!@#%^&|`?".contains(c));
-                if symbolic && bytes.get(i + 1 + end) == Some(&b' ') {
-                    return Some((&inner[..i], op, &rest[end + 1..]));
-                }
+    for (i, _) in top_level(inner).filter(|&(i, c)| c == ' ' && i > 0) {
+        let rest = &inner[i + 1..];
+        let end = rest.find(' ')?;
+        let op = &rest[..end];
+        for keyword in ["IS NOT DISTINCT FROM", "IS DISTINCT FROM", "AND", "OR"] {
+            if rest.starts_with(keyword) && rest[keyword.len()..].starts_with(' ') {
+                let right = &rest[keyword.len() + 1..];
+                return Some((&inner[..i], keyword, right));
             }
-            _ => {}
+        }
+        let symbolic = !op.is_empty() && op.chars().all(|c| "+-*/<>=~!@#%^&|`?".contains(c));
+        if symbolic && bytes.get(i + 1 + end) == Some(&b' ') {
+            return Some((&inner[..i], op, &rest[end + 1..]));
         }
     }
     None

@@ -26,10 +26,13 @@ pub const DIR_ENV: &str = "LIFEGUARD_OFFLINE_DIR";
 /// );
 /// ```
 pub fn hash(sql: &str) -> String {
-    Sha256::digest(sql.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(64);
+    for b in Sha256::digest(sql.as_bytes()) {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    out
 }
 
 /// The file name of `sql`'s entry: `query-<hash>.json`.

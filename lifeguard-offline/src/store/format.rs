@@ -69,6 +69,9 @@ impl Entry {
     /// assert_eq!(err, "unknown format 7 (this build reads format 1)");
     /// ```
     pub fn from_json(text: &str) -> Result<Entry, String> {
+        if let Some(entry) = super::canonical::read(text) {
+            return Ok(entry);
+        }
         let value: Value =
             serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
         let top = Obj::new(&value, "")?;

@@ -18,51 +18,15 @@ pub mod macros {
 }
 
 pub use crate::checked::{CheckedQuery, Encoded, StatementInfo};
-pub use lifeguard_offline::description::{ColumnInfo, Description, PgType, StatementKind};
 
-/// A `query!` call's descriptor, in as few tokens as the expansion can write it.
+/// A `query!` call's descriptor: its SQL, `file:line`, and its description as
+/// [`Description::pack`](lifeguard_offline::description::Description::pack) wrote it.
 pub const fn statement(
     sql: &'static str,
     location: &'static str,
-    params: &'static [PgType],
-    columns: &'static [ColumnInfo],
-    read: bool,
+    packed: &'static str,
 ) -> StatementInfo {
-    let kind = if read {
-        StatementKind::Read
-    } else {
-        StatementKind::Write
-    };
-    StatementInfo::new(sql, location, Description::new(params, columns, kind))
-}
-
-/// A descriptor's column, in as few tokens as the expansion can write it (tokens are
-/// most of what a `query!` costs the compiler): its alias, type OID and name, whether it
-/// was inferred nullable, and the table and column it comes from (`""` for none: no
-/// table has an empty name).
-pub const fn column(
-    name: &'static str,
-    oid: u32,
-    type_name: &'static str,
-    nullable: bool,
-    table: &'static str,
-    table_column: &'static str,
-) -> ColumnInfo {
-    use lifeguard_offline::description::Nullability;
-    ColumnInfo::new(
-        name,
-        PgType::new(oid, type_name),
-        if nullable {
-            Nullability::Nullable
-        } else {
-            Nullability::NotNull
-        },
-        if table.is_empty() {
-            None
-        } else {
-            Some((table, table_column))
-        },
-    )
+    StatementInfo::new(sql, location, packed)
 }
 
 #[cfg(feature = "chrono")]
@@ -95,19 +59,11 @@ pub fn bind_as<T: ToSql>(value: &T, ty: &Type) -> Encoded {
     Encoded::new(value, ty)
 }
 
-/// Reads column `index`; a NULL into a non-`Option` is [`Error::UnexpectedNull`]. Errors
-/// name the column as the code does, without the alias's overrides (`email`, not
-/// `email!`).
-pub fn get<T: FromSqlOwned>(row: &Row, index: usize) -> Result<T, Error> {
-    use lifeguard_offline::description::Alias;
-    row.get(index).map_err(|e| match e {
-        Error::UnexpectedNull { column } => Error::UnexpectedNull {
-            column: Alias::parse(&column).name.to_string(),
-        },
-        Error::Decode { column, source } => Error::Decode {
-            column: Alias::parse(&column).name.to_string(),
-            source,
-        },
-        other => other,
-    })
+pub use crate::from_row::get;
+
+/// Reads every column of a row into a tuple, each with [`get`]: `query!`'s decoder for
+/// up to 16 columns, `let (__c0, __c1) = __lg::columns(row)?;`, the tuple's types
+/// inferred from the record's fields.
+pub fn columns<T: crate::FromRow>(row: &Row) -> Result<T, Error> {
+    T::from_row(row)
 }
