@@ -357,9 +357,7 @@ fn row(
     let typed = |f: &Field| f.rust.clone().map_err(|msg| syn::Error::new(span, msg));
     match output {
         Output::Record => {
-            code.push_str(
-                "#[derive(Debug)] #[allow(non_camel_case_types, dead_code)] struct Record {",
-            );
+            code.push_str("#[derive(Debug)] #[allow(dead_code)] struct Record {");
             for f in fields {
                 let _ = write!(code, "pub {}: {},", f.ident, typed(f)?);
             }
@@ -423,19 +421,18 @@ fn row(
             let idents = fields.iter().map(|f| &f.ident);
             let tracking = tokens(tracking);
             let body = quote_spanned! {span=>
-                { #tracking ::core::result::Result::Ok(#path { #(#idents: #values,)* }) }
+                { #tracking __lg::Ok(#path { #(#idents: #values,)* }) }
             };
             Ok(Some(body))
         }
     }
 }
 
-/// `fn __lifeguard_decode(row: &__lg::Row) -> Result<row_type, __lg::Error>`.
+/// `fn __lifeguard_decode(row: &__lg::Row) -> __lg::Decoded<row_type>`.
 fn signature(code: &mut String, row_type: &str) {
     let _ = write!(
         code,
-        "fn __lifeguard_decode(row: &__lg::Row) \
-         -> ::core::result::Result<{row_type}, __lg::Error>"
+        "fn __lifeguard_decode(row: &__lg::Row) -> __lg::Decoded<{row_type}>"
     );
 }
 
@@ -457,7 +454,7 @@ pub fn decoder(code: &mut String, row_type: &str, fields: &[Field], tracking: &s
         }
         code.push_str(") = __lg::columns(row)?;");
     }
-    let _ = write!(code, "::core::result::Result::Ok({row_type} {{");
+    let _ = write!(code, "__lg::Ok({row_type} {{");
     for (i, f) in fields.iter().enumerate() {
         if tuple {
             let _ = write!(code, "{}: __c{i},", f.ident);

@@ -18,6 +18,10 @@ pub mod macros {
 }
 
 pub use crate::checked::{CheckedQuery, Encoded, StatementInfo};
+pub use core::result::Result::Ok;
+
+/// What a decoder returns: short to write, and one path for the compiler to resolve.
+pub type Decoded<T> = Result<T, Error>;
 
 /// A `query!` call's descriptor: its SQL, `file:line`, and its description as
 /// [`Description::pack`](lifeguard_offline::description::Description::pack) wrote it.
