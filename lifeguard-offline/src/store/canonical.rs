@@ -1,4 +1,4 @@
-//! The fast way to read an entry: files in exactly the layout [`Entry::to_json`] writes
+//! The fast way to read an entry: files in exactly the layout `Entry::to_json` writes
 //! (which is every file the macros and `cargo lifeguard prepare` write) are read by a
 //! cursor over that layout, without building a JSON value. Any other text, valid or
 //! not, gets `None`, and the strict parser in `format.rs` reads it and names what is
@@ -7,13 +7,12 @@
 
 use crate::description::{ColumnInfo, Description, Nullability, PgType, StatementKind};
 
-use super::format::{Entry, FORMAT};
-
-/// The entry in `text`, if `text` is laid out exactly as [`Entry::to_json`] writes it.
-pub(super) fn read(text: &str) -> Option<Entry> {
+/// An entry's SQL, description and server version, if `text` is laid out exactly as
+/// `Entry::to_json` writes an entry of format `format`.
+pub(super) fn read(text: &str, format: u32) -> Option<(String, Description, String)> {
     let mut c = Cursor(text);
     c.expect("{\n  \"format\": ")?;
-    if c.number()? != u64::from(FORMAT) {
+    if c.number()? != u64::from(format) {
         return None;
     }
     c.expect(",\n  \"sql\": ")?;
@@ -31,15 +30,12 @@ pub(super) fn read(text: &str) -> Option<Entry> {
     c.expect(",\n  \"server_version\": ")?;
     let server_version = c.string()?;
     c.expect("\n}\n")?;
-    c.0.is_empty().then(|| Entry {
-        sql,
-        description: Description {
-            params: params.into(),
-            columns: columns.into(),
-            kind,
-        },
-        server_version,
-    })
+    let description = Description {
+        params: params.into(),
+        columns: columns.into(),
+        kind,
+    };
+    c.0.is_empty().then_some((sql, description, server_version))
 }
 
 /// The text not read yet.
@@ -165,82 +161,6 @@ impl Cursor<'_> {
             };
             out.push(unescaped);
             self.0 = &rest[len..];
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::format::string;
-
-    fn entry(sql: &str, columns: Vec<ColumnInfo>) -> Entry {
-        Entry {
-            sql: sql.to_string(),
-            description: Description {
-                params: vec![PgType::new(23, "int4"), PgType::new(16_385, "citext")].into(),
-                columns: columns.into(),
-                kind: StatementKind::Write,
-            },
-            server_version: "15.10 (Debian)".to_string(),
-        }
-    }
-
-    fn column(name: &'static str, origin: Option<(&'static str, &'static str)>) -> ColumnInfo {
-        ColumnInfo::new(name, PgType::new(25, "text"), Nullability::Nullable, origin)
-    }
-
-    #[test]
-    fn reads_what_to_json_writes() {
-        let odd = "SELECT '\"q\" \\ \n\r\t\u{8}\u{c}\u{1}\u{1f} é ☃' AS \"x!: T\" -- \u{7f}";
-        for e in [
-            entry("SELECT 1", vec![]),
-            entry(
-                odd,
-                vec![column("x!: T", None), column("id", Some(("users", "id")))],
-            ),
-            Entry {
-                description: Description::new(&[], &[], StatementKind::Read),
-                ..entry("", vec![])
-            },
-        ] {
-            let text = e.to_json();
-            assert_eq!(read(&text), Some(e.clone()), "{text}");
-            assert_eq!(Entry::from_json(&text), Ok(e));
-        }
-    }
-
-    #[test]
-    fn other_layouts_are_left_to_the_strict_parser() {
-        let text = entry("SELECT 1", vec![column("a", None)]).to_json();
-        let variants = [
-            text.replace("  \"format\"", "\"format\""),
-            text.replace("\"format\": 1", "\"format\": 01"),
-            text.replace("\"format\": 1", "\"format\": 2"),
-            text.replace("\"kind\": \"write\"", "\"kind\": \"other\""),
-            text.replace("\"nullable\": true", "\"nullable\": 1"),
-            text.replace("\"oid\": 23", "\"oid\": 4294967296"),
-            text.replace("SELECT 1", "SELECT \\u0041"),
-            text.replace("SELECT 1", "SELECT \\/"),
-            text.replace("SELECT 1", "SELECT \u{1}"),
-            text.trim_end().to_string(),
-            format!("{text} "),
-        ];
-        for v in variants {
-            assert_eq!(read(&v), None, "{v}");
-        }
-        // The strict parser still reads the valid ones among them.
-        assert!(Entry::from_json(&text.replace("SELECT 1", "SELECT \\u0041")).is_ok());
-        assert!(Entry::from_json(text.trim_end()).is_ok());
-    }
-
-    #[test]
-    fn strings_round_trip_through_the_writer() {
-        for s in ["", "plain", "\"", "\\", "a\u{0}b", "\u{1f}", "ünï ☃ 𝄞"] {
-            let text = string(s);
-            let mut c = Cursor(&text);
-            assert_eq!(c.string().as_deref(), Some(s));
-            assert!(c.0.is_empty());
         }
     }
 }

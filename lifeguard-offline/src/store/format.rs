@@ -69,8 +69,12 @@ impl Entry {
     /// assert_eq!(err, "unknown format 7 (this build reads format 1)");
     /// ```
     pub fn from_json(text: &str) -> Result<Entry, String> {
-        if let Some(entry) = super::canonical::read(text) {
-            return Ok(entry);
+        if let Some((sql, description, server_version)) = super::canonical::read(text, FORMAT) {
+            return Ok(Entry {
+                sql,
+                description,
+                server_version,
+            });
         }
         let value: Value =
             serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;

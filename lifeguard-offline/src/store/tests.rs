@@ -366,3 +366,80 @@ fn strings_escape_as_serde_json_does() {
         serde_json::Value::from(all.as_str()).to_string()
     );
 }
+
+fn canonical(text: &str) -> Option<Entry> {
+    super::canonical::read(text, FORMAT).map(|(sql, description, server_version)| Entry {
+        sql,
+        description,
+        server_version,
+    })
+}
+
+fn entry_with(sql: &str, columns: Vec<ColumnInfo>) -> Entry {
+    Entry {
+        sql: sql.to_string(),
+        description: Description {
+            params: vec![PgType::new(23, "int4"), PgType::new(16_385, "citext")].into(),
+            columns: columns.into(),
+            kind: StatementKind::Write,
+        },
+        server_version: "15.10 (Debian)".to_string(),
+    }
+}
+
+fn text_column(name: &'static str, origin: Option<(&'static str, &'static str)>) -> ColumnInfo {
+    ColumnInfo::new(name, PgType::new(25, "text"), Nullability::Nullable, origin)
+}
+
+#[test]
+fn the_fast_reader_reads_what_to_json_writes() {
+    let odd = "SELECT '\"q\" \\ \n\r\t\u{8}\u{c}\u{0}\u{1}\u{1f} é ☃ 𝄞' AS \"x!: T\" -- \u{7f}";
+    for e in [
+        entry_with("SELECT 1", vec![]),
+        entry_with(
+            odd,
+            vec![
+                text_column("x!: T", None),
+                text_column("id", Some(("users", "id"))),
+            ],
+        ),
+        Entry {
+            description: Description::new(&[], &[], StatementKind::Read),
+            ..entry_with("", vec![])
+        },
+        users_entry(),
+    ] {
+        let text = e.to_json();
+        assert_eq!(canonical(&text), Some(e.clone()), "{text}");
+        assert_eq!(Entry::from_json(&text), Ok(e));
+    }
+}
+
+#[test]
+fn other_layouts_are_left_to_the_strict_parser() {
+    let text = entry_with("SELECT 1", vec![text_column("a", None)]).to_json();
+    let variants = [
+        text.replace("  \"format\"", "\"format\""),
+        text.replace("\"format\": 1", "\"format\": 01"),
+        text.replace("\"format\": 1", "\"format\": 2"),
+        text.replace("\"kind\": \"write\"", "\"kind\": \"other\""),
+        text.replace("\"nullable\": true", "\"nullable\": 1"),
+        text.replace("\"oid\": 23", "\"oid\": 4294967296"),
+        text.replace("SELECT 1", "SELECT \\u0041"),
+        text.replace("SELECT 1", "SELECT \\/"),
+        text.replace("SELECT 1", "SELECT \u{1}"),
+        text.trim_end().to_string(),
+        format!("{text} "),
+    ];
+    for v in variants {
+        assert_eq!(canonical(&v), None, "{v}");
+    }
+    // The strict parser still reads the valid ones among them, and names what is wrong
+    // in the others.
+    assert!(Entry::from_json(&text.replace("SELECT 1", "SELECT \\u0041")).is_ok());
+    assert!(Entry::from_json(text.trim_end()).is_ok());
+    assert_eq!(
+        Entry::from_json(&text.replace("\"nullable\": true", "\"nullable\": 1")),
+        Err("`columns[0].nullable` must be true or false".to_string())
+    );
+}
