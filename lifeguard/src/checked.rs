@@ -4,11 +4,11 @@
 //! `lifeguard_offline::description`'s, the one model every stage shares.
 
 use std::fmt;
-use std::sync::OnceLock;
 
 use lifeguard_offline::description::{ColumnInfo, Description, PgType, StatementKind};
 use lifeguard_pg::types::{Format, IsNull, ToSql, Type};
 use lifeguard_pg::{Error, Row};
+use once_cell::race::OnceBox;
 
 use crate::query::{Executor, query_read, query_typed, run_methods};
 use crate::route::Route;
@@ -35,10 +35,13 @@ pub struct StatementInfo {
     pub location: &'static str,
     /// The description as [`Description::pack`] wrote it.
     packed: &'static str,
-    /// The description, read from `packed` on first use.
-    description: OnceLock<Description>,
-    /// The types sent with Parse, worked out from the description on first use.
-    parse_types: OnceLock<Box<[Type]>>,
+    /// The description, read from `packed` on first use. Callers that race there each
+    /// read it and one wins: no caller ever waits for another (a coroutine must not park
+    /// its worker thread).
+    description: OnceBox<Description>,
+    /// The types sent with Parse, worked out from the description on first use (the
+    /// same way).
+    parse_types: OnceBox<Box<[Type]>>,
 }
 
 impl StatementInfo {
@@ -54,8 +57,8 @@ impl StatementInfo {
             sql,
             location,
             packed,
-            description: OnceLock::new(),
-            parse_types: OnceLock::new(),
+            description: OnceBox::new(),
+            parse_types: OnceBox::new(),
         }
     }
 
@@ -63,13 +66,13 @@ impl StatementInfo {
     /// read/write class.
     pub fn description(&self) -> &Description {
         self.description.get_or_init(|| {
-            Description::unpack(self.packed).unwrap_or_else(|| {
+            Box::new(Description::unpack(self.packed).unwrap_or_else(|| {
                 panic!(
                     "the descriptor of the statement at {} is not in the form this lifeguard \
                      reads (lifeguard and lifeguard-macros of different versions?)",
                     self.location
                 )
-            })
+            }))
         })
     }
 
@@ -77,10 +80,12 @@ impl StatementInfo {
     /// whose OID is not stable across databases (the server infers those).
     fn parse_types(&self) -> &[Type] {
         self.parse_types.get_or_init(|| {
-            self.params()
-                .iter()
-                .map(|p| p.builtin().unwrap_or(Type::UNKNOWN))
-                .collect()
+            Box::new(
+                self.params()
+                    .iter()
+                    .map(|p| p.builtin().unwrap_or(Type::UNKNOWN))
+                    .collect(),
+            )
         })
     }
 
@@ -237,5 +242,43 @@ impl<R> fmt::Debug for CheckedQuery<R> {
             .field("sql", &self.statement.sql)
             .field("params", &self.params)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Coroutines and threads reading a statement's description for the first time at
+    /// once all get the one description, none waiting on another.
+    #[test]
+    fn a_description_read_by_many_callers_at_once_is_one_and_the_same() {
+        static STATEMENT: StatementInfo = StatementInfo::new(
+            "SELECT id FROM users WHERE email = $1",
+            "checked.rs:1",
+            "r\x001\x0025\x00text\x00id\x0023\x00int4\x000\x00users\x00id",
+        );
+        let (tx, rx) = std::sync::mpsc::channel();
+        for i in 0..200 {
+            let tx = tx.clone();
+            let read = move || {
+                let description: *const Description = STATEMENT.description();
+                tx.send((description as usize, STATEMENT.parse_types().to_vec()))
+                    .unwrap();
+            };
+            if i % 4 == 0 {
+                std::thread::spawn(read);
+            } else {
+                may::go!(read);
+            }
+        }
+        let first = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        for _ in 1..200 {
+            assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), first);
+        }
+        assert_eq!(first.1, [Type::TEXT]);
+        assert_eq!(STATEMENT.kind(), StatementKind::Read);
+        assert_eq!(STATEMENT.columns()[0].origin.unwrap().0, "users");
     }
 }
